@@ -1,0 +1,168 @@
+package otp
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Sentinel errors. Every error returned by this package and its adapters
+// wraps one or more of these: match them with [errors.Is], never by message.
+// Messages never hold a code, a secret or an unmasked phone number.
+var (
+	// ErrInvalidKey means the caller's key is empty or longer than MaxKeyLen.
+	ErrInvalidKey = errors.New("otp: invalid key")
+	// ErrInvalidPhone means the destination is not a valid phone number (or,
+	// for the email channel, email address), or cannot receive the channel.
+	ErrInvalidPhone = errors.New("otp: invalid phone number")
+	// ErrRegionNotAllowed means the number belongs to a region outside
+	// Config.AllowedRegions.
+	ErrRegionNotAllowed = errors.New("otp: region not allowed")
+	// ErrUnsupportedChannel means the channel is unknown, or the provider
+	// cannot deliver on it. Nothing was sent.
+	ErrUnsupportedChannel = errors.New("otp: unsupported channel")
+	// ErrInvalidCode means the code is malformed (not digits, or not
+	// Config.CodeLength long). No attempt was used and no provider was asked.
+	ErrInvalidCode = errors.New("otp: invalid code format")
+	// ErrWrongCode means the provider rejected the code. The error is a
+	// *WrongCodeError that says how many attempts are left.
+	ErrWrongCode = errors.New("otp: wrong code")
+	// ErrExpired means the verification existed but its code has expired.
+	ErrExpired = errors.New("otp: verification expired")
+	// ErrNotFound means nothing is pending under the key: never started,
+	// already verified, cancelled, or expired long ago.
+	ErrNotFound = errors.New("otp: verification not found")
+	// ErrTooManyAttempts means every attempt was used; the verification is
+	// burned and a new one must be started.
+	ErrTooManyAttempts = errors.New("otp: too many attempts")
+	// ErrRateLimited means a limit denied the call before any provider was
+	// asked. The error is a *RateLimitError with the scope and RetryAfter.
+	ErrRateLimited = errors.New("otp: rate limited")
+	// ErrResendTooSoon means Resend was called inside the resend cooldown.
+	// The error is a *RateLimitError with Scope ScopeCooldown and RetryAfter.
+	ErrResendTooSoon = errors.New("otp: resend too soon")
+	// ErrProviderRejected means the vendor refused the request for a reason
+	// that retrying will not fix. The error is a *ProviderError.
+	ErrProviderRejected = errors.New("otp: provider rejected the request")
+	// ErrProviderUnavailable means the vendor could not be reached or failed
+	// transiently; a later retry may succeed. The error is a *ProviderError.
+	ErrProviderUnavailable = errors.New("otp: provider unavailable")
+	// ErrStoreUnavailable means the Store could not be reached. Stores wrap
+	// their transport errors with it.
+	ErrStoreUnavailable = errors.New("otp: store unavailable")
+)
+
+// WrongCodeError is returned by [Verifier.Check] for a wrong code that left
+// attempts over. It matches [ErrWrongCode].
+type WrongCodeError struct {
+	// AttemptsLeft is how many more codes may be tried (at least 1).
+	AttemptsLeft int
+}
+
+func (e *WrongCodeError) Error() string {
+	return "otp: wrong code, " + strconv.Itoa(e.AttemptsLeft) + " attempts left"
+}
+
+// Unwrap returns [ErrWrongCode].
+func (e *WrongCodeError) Unwrap() error { return ErrWrongCode }
+
+// Scope names the limit that denied a call.
+type Scope string
+
+// Limit scopes, as found in [RateLimitError] and [Event].
+const (
+	ScopeNumber   Scope = "number"   // sends per destination
+	ScopeClient   Scope = "client"   // sends per client ID
+	ScopeCountry  Scope = "country"  // sends per country calling code
+	ScopeTotal    Scope = "total"    // sends in total
+	ScopeChecks   Scope = "checks"   // checks per client ID
+	ScopeCooldown Scope = "cooldown" // the resend cooldown of one verification
+)
+
+// RateLimitError is returned when a limit denies a call. It matches
+// [ErrRateLimited], or [ErrResendTooSoon] when Scope is [ScopeCooldown].
+type RateLimitError struct {
+	Scope      Scope         // which limit denied the call
+	RetryAfter time.Duration // when the same call may succeed; 0 if unknown
+}
+
+func (e *RateLimitError) Error() string {
+	msg := "otp: rate limited (" + string(e.Scope) + ")"
+	if e.Scope == ScopeCooldown {
+		msg = "otp: resend too soon"
+	}
+	if e.RetryAfter > 0 {
+		msg += ", retry after " + e.RetryAfter.Round(time.Millisecond).String()
+	}
+	return msg
+}
+
+// Unwrap returns [ErrResendTooSoon] for the cooldown scope and
+// [ErrRateLimited] for every other.
+func (e *RateLimitError) Unwrap() error {
+	if e.Scope == ScopeCooldown {
+		return ErrResendTooSoon
+	}
+	return ErrRateLimited
+}
+
+// ProviderError carries a vendor's answer that was not a success. It matches
+// [ErrProviderUnavailable] when Temporary is true and [ErrProviderRejected]
+// otherwise, and also whatever Err wraps (for example [ErrInvalidPhone] when
+// the vendor judged the number invalid).
+type ProviderError struct {
+	Provider     string // Provider.Name of the adapter
+	Op           string // "send", "check", "resend" or "cancel"
+	VendorStatus string // the vendor's own status code or title, if any
+	HTTPStatus   int    // 0 when no HTTP answer was received
+	Temporary    bool   // a retry later may succeed
+	Err          error  // the underlying cause, may be nil; never holds a secret
+}
+
+func (e *ProviderError) Error() string {
+	msg := "otp: provider " + e.Provider
+	if e.Op != "" {
+		msg += " " + e.Op
+	}
+	if e.Temporary {
+		msg += " unavailable"
+	} else {
+		msg += " rejected"
+	}
+	if e.HTTPStatus != 0 {
+		msg += fmt.Sprintf(" (http %d", e.HTTPStatus)
+		if e.VendorStatus != "" {
+			msg += ", status " + strconv.Quote(e.VendorStatus)
+		}
+		msg += ")"
+	} else if e.VendorStatus != "" {
+		msg += " (status " + strconv.Quote(e.VendorStatus) + ")"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the class sentinel and Err.
+func (e *ProviderError) Unwrap() []error {
+	class := ErrProviderRejected
+	if e.Temporary {
+		class = ErrProviderUnavailable
+	}
+	if e.Err == nil {
+		return []error{class}
+	}
+	return []error{class, e.Err}
+}
+
+// RetryAfter reports how long to wait before retrying the call that returned
+// err, when err carries that information (a *RateLimitError).
+func RetryAfter(err error) (time.Duration, bool) {
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return rl.RetryAfter, true
+	}
+	return 0, false
+}

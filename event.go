@@ -1,0 +1,132 @@
+package otp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// EventKind says what happened.
+type EventKind string
+
+// Event kinds.
+const (
+	EventStarted  EventKind = "started"  // Start accepted its input
+	EventSent     EventKind = "sent"     // the provider accepted a send (Start or Resend)
+	EventChecked  EventKind = "checked"  // a code was verified
+	EventFailed   EventKind = "failed"   // an operation failed; Class says why
+	EventLimited  EventKind = "limited"  // a limit denied the operation; Scope says which
+	EventBurned   EventKind = "burned"   // the last attempt was used; the verification is gone
+	EventCanceled EventKind = "canceled" // Cancel removed a verification
+)
+
+// Op names the Verifier operation an Event belongs to.
+type Op string
+
+// Operations.
+const (
+	OpStart  Op = "start"
+	OpCheck  Op = "check"
+	OpResend Op = "resend"
+	OpCancel Op = "cancel"
+)
+
+// Event reports one step of a verification, for metrics and audit. It holds
+// the destination in full (To) for the hook's own use; the Verifier's log
+// lines mask it. It never holds a code or the caller's key.
+type Event struct {
+	Kind     EventKind
+	Op       Op
+	Provider string        // provider name, the one that served for EventSent
+	Channel  Channel       // empty when unknown (a Check of nothing)
+	To       string        // E.164 number or email, empty when unknown
+	Region   string        // ISO 3166 region of To, empty when unknown
+	Scope    Scope         // for EventLimited
+	Class    string        // for EventFailed and EventLimited: see [ErrorClass]
+	Duration time.Duration // time spent in the provider, when it was asked
+	Err      error         // for EventFailed and EventLimited
+}
+
+// ErrorClass names the class of err, for metric labels: "invalid_input",
+// "wrong_code", "expired", "not_found", "too_many_attempts",
+// "rate_limited", "resend_too_soon", "provider_rejected",
+// "provider_unavailable", "store_unavailable", "canceled" (a context), or
+// "other". It returns "" for nil.
+func ErrorClass(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrInvalidKey), errors.Is(err, ErrInvalidPhone), errors.Is(err, ErrRegionNotAllowed),
+		errors.Is(err, ErrInvalidCode), errors.Is(err, ErrUnsupportedChannel):
+		return "invalid_input"
+	case errors.Is(err, ErrWrongCode):
+		return "wrong_code"
+	case errors.Is(err, ErrExpired):
+		return "expired"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ErrTooManyAttempts):
+		return "too_many_attempts"
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(err, ErrResendTooSoon):
+		return "resend_too_soon"
+	case errors.Is(err, ErrProviderUnavailable):
+		return "provider_unavailable"
+	case errors.Is(err, ErrProviderRejected):
+		return "provider_rejected"
+	case errors.Is(err, ErrStoreUnavailable):
+		return "store_unavailable"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	}
+	return "other"
+}
+
+// fail reports err as an EventFailed (or EventLimited) and returns it.
+func (v *Verifier) fail(ctx context.Context, ev Event, err error) error {
+	ev.Err, ev.Class = err, ErrorClass(err)
+	kind := EventFailed
+	var rl *RateLimitError
+	if errors.As(err, &rl) && rl.Scope != ScopeCooldown {
+		kind, ev.Scope = EventLimited, rl.Scope
+	}
+	v.emit(ctx, kind, ev)
+	return err
+}
+
+func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
+	ev.Kind = kind
+	if v.cfg.OnEvent != nil {
+		v.cfg.OnEvent(ev)
+	}
+	level := slog.LevelInfo
+	switch {
+	case kind == EventStarted:
+		level = slog.LevelDebug
+	case errors.Is(ev.Err, ErrProviderUnavailable), errors.Is(ev.Err, ErrProviderRejected), errors.Is(ev.Err, ErrStoreUnavailable):
+		level = slog.LevelWarn
+	}
+	if !v.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs, slog.String("op", string(ev.Op)), slog.String("provider", ev.Provider))
+	if ev.Channel != "" {
+		attrs = append(attrs, slog.String("channel", string(ev.Channel)))
+	}
+	if ev.To != "" {
+		attrs = append(attrs, slog.String("to", MaskPhone(ev.To)), slog.String("region", ev.Region))
+	}
+	if ev.Duration > 0 {
+		attrs = append(attrs, slog.Duration("duration", ev.Duration))
+	}
+	if ev.Err != nil {
+		attrs = append(attrs, slog.String("class", ev.Class), slog.String("error", ev.Err.Error()))
+	}
+	if ev.Scope != "" {
+		attrs = append(attrs, slog.String("scope", string(ev.Scope)))
+	}
+	v.log.LogAttrs(ctx, level, "otp: "+string(kind), attrs...)
+}

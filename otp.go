@@ -1,0 +1,462 @@
+package otp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// MaxKeyLen is the longest key a Verifier accepts, in bytes.
+const MaxKeyLen = 256
+
+// Config holds a Verifier's tunables. Every zero field takes the default
+// documented on it; NewVerifier validates the result.
+type Config struct {
+	// DefaultRegion is the ISO 3166 region ("GB") assumed for numbers
+	// written without a leading "+". Empty: numbers must be international.
+	DefaultRegion string
+	// AllowedRegions, if not empty, lists the only ISO 3166 regions whose
+	// numbers are accepted; others fail with ErrRegionNotAllowed.
+	AllowedRegions []string
+	// CodeLength is how many digits codes have; Check rejects other lengths
+	// without asking the provider. It must match the provider's setting.
+	// Default 6; allowed 4 to 10.
+	CodeLength int
+	// TTL is how long a sent code can be checked. It should match the
+	// provider's own expiry. Default 5 minutes.
+	TTL time.Duration
+	// MaxAttempts is how many checks one verification allows; the last
+	// wrong one burns it. Default 5.
+	MaxAttempts int
+	// ResendCooldown is how long after a send Resend is refused, and during
+	// which Start with the same key and number sends nothing. Default 30s.
+	ResendCooldown time.Duration
+	// Limits are the abuse limits; see [Limits] for their defaults.
+	Limits Limits
+	// Limiter enforces Limits. Default: a [MemoryLimiter] private to this
+	// Verifier holding at most 100,000 keys.
+	Limiter Limiter
+	// Logger receives the Verifier's log lines, with phone numbers masked
+	// and codes never present. Default: discard everything.
+	Logger *slog.Logger
+	// OnEvent, if set, is called synchronously for every [Event]; keep it
+	// fast. Default: none.
+	OnEvent func(Event)
+	// Clock tells the time. Default [SystemClock].
+	Clock Clock
+}
+
+// Verifier runs phone verifications: it validates input, applies limits,
+// asks its Provider to send and check codes, and keeps pending
+// verifications in its Store. A Verifier is safe for concurrent use, holds
+// no goroutines, and several Verifiers sharing one Store and Limiter behave
+// as one.
+type Verifier struct {
+	provider Provider
+	store    Store
+	limiter  Limiter
+	cfg      Config
+	allowed  map[string]bool
+	log      *slog.Logger
+	locks    keyLocks
+}
+
+// NewVerifier returns a Verifier that sends through provider and keeps
+// state in store, configured by cfg.
+func NewVerifier(provider Provider, store Store, cfg Config) (*Verifier, error) {
+	if provider == nil || store == nil {
+		return nil, errorf("NewVerifier needs a provider and a store")
+	}
+	if cfg.CodeLength == 0 {
+		cfg.CodeLength = 6
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 5 * time.Minute
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.ResendCooldown == 0 {
+		cfg.ResendCooldown = 30 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	switch {
+	case cfg.CodeLength < 4 || cfg.CodeLength > 10:
+		return nil, errorf("CodeLength %d is outside 4..10", cfg.CodeLength)
+	case cfg.TTL < 0 || cfg.MaxAttempts < 0 || cfg.ResendCooldown < 0:
+		return nil, errorf("TTL, MaxAttempts and ResendCooldown must not be negative")
+	case cfg.DefaultRegion != "" && !isRegion(cfg.DefaultRegion):
+		return nil, errorf("DefaultRegion %q is not a supported region", cfg.DefaultRegion)
+	}
+	if err := cfg.Limits.validate(); err != nil {
+		return nil, err
+	}
+	v := &Verifier{provider: provider, store: store, cfg: cfg, log: cfg.Logger}
+	if len(cfg.AllowedRegions) > 0 {
+		v.allowed = make(map[string]bool, len(cfg.AllowedRegions))
+		for _, r := range cfg.AllowedRegions {
+			if !isRegion(r) {
+				return nil, errorf("AllowedRegions: %q is not a supported region", r)
+			}
+			v.allowed[r] = true
+		}
+	}
+	v.limiter = cfg.Limiter
+	if v.limiter == nil {
+		v.limiter = NewMemoryLimiter(cfg.Clock, 0)
+	}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	v.locks.init()
+	return v, nil
+}
+
+// Option adjusts one call. Each operation documents the options it reads
+// and ignores the others.
+type Option func(*callOptions)
+
+type callOptions struct {
+	channel Channel
+	client  string
+	locale  string
+}
+
+// WithChannel picks the channel for Start (default [SMS]).
+func WithChannel(c Channel) Option { return func(o *callOptions) { o.channel = c } }
+
+// WithClient names the client making the call (an IP address or account
+// ID) for the per-client limits of Start, Resend and Check.
+func WithClient(id string) Option { return func(o *callOptions) { o.client = id } }
+
+// WithLocale passes a language hint ("en-gb") to the provider on Start.
+func WithLocale(locale string) Option { return func(o *callOptions) { o.locale = locale } }
+
+func collect(opts []Option) callOptions {
+	o := callOptions{channel: SMS}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// Status describes a pending verification. It never holds the vendor's ID.
+type Status struct {
+	To           string    // E.164 number or email address
+	Channel      Channel   // channel of the last send
+	Provider     string    // provider holding the verification
+	AttemptsLeft int       // checks still allowed
+	CreatedAt    time.Time // first send
+	SentAt       time.Time // last send
+	ResendAt     time.Time // earliest Resend
+	ExpiresAt    time.Time // the code's expiry
+}
+
+func (v *Verifier) status(p Verification) Status {
+	return Status{
+		To:           p.To,
+		Channel:      p.Channel,
+		Provider:     p.Ref.Provider,
+		AttemptsLeft: max(0, v.cfg.MaxAttempts-p.Attempts),
+		CreatedAt:    p.CreatedAt,
+		SentAt:       p.SentAt,
+		ResendAt:     p.SentAt.Add(v.cfg.ResendCooldown),
+		ExpiresAt:    p.ExpiresAt,
+	}
+}
+
+// Start sends a code to phone (for the Email channel, an email address) and
+// keeps the pending verification under key, replacing any earlier one.
+// Called again with the same key and number inside the resend cooldown it
+// sends nothing and returns the pending verification. Options: WithChannel,
+// WithClient, WithLocale.
+//
+// Bad input fails with ErrInvalidKey, ErrInvalidPhone, ErrRegionNotAllowed
+// or ErrUnsupportedChannel before anything else happens; a limit fails with
+// a *RateLimitError before the provider is asked.
+func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option) (Status, error) {
+	o := collect(opts)
+	ev := Event{Op: OpStart, Channel: o.channel, Provider: v.provider.Name()}
+	if err := checkKey(key); err != nil {
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	if !o.channel.Valid() || !v.provider.Supports(o.channel) {
+		return Status{}, v.fail(ctx, ev, fmt.Errorf("%w: %q", ErrUnsupportedChannel, o.channel))
+	}
+	dest, err := v.normalize(phone, o.channel)
+	ev.To, ev.Region = dest.to, dest.region
+	if err != nil {
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	v.emit(ctx, EventStarted, ev)
+
+	defer v.locks.lock(key)()
+	now := v.cfg.Clock.Now()
+	old, err := v.store.Get(ctx, key)
+	switch {
+	case err == nil:
+		if old.To == dest.to && now.Before(old.SentAt.Add(v.cfg.ResendCooldown)) {
+			return v.status(old), nil
+		}
+	case errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired):
+		old = Verification{}
+	default:
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	if err := v.limiter.Allow(ctx, v.sendLimits(dest, o.client)); err != nil {
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	if old.Ref.ID != "" {
+		// Some vendors refuse a second verification to the same number
+		// while one is pending, so the old one goes first.
+		v.cancel(ctx, old.Ref)
+	}
+	ref, err := v.send(ctx, ev, SendRequest{To: dest.to, Channel: o.channel, CodeLength: v.cfg.CodeLength, Locale: o.locale})
+	if err != nil {
+		return Status{}, err
+	}
+	now = v.cfg.Clock.Now()
+	p := Verification{Key: key, Ref: ref, To: dest.to, Channel: o.channel, CreatedAt: now, SentAt: now, ExpiresAt: now.Add(v.cfg.TTL)}
+	if err := v.store.Put(ctx, p); err != nil {
+		// The code went out but cannot be checked: withdraw it.
+		v.cancel(ctx, ref)
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	return v.status(p), nil
+}
+
+// send asks the provider to deliver and reports the outcome.
+func (v *Verifier) send(ctx context.Context, ev Event, req SendRequest) (Ref, error) {
+	begin := time.Now()
+	ref, err := v.provider.Send(ctx, req)
+	ev.Duration = time.Since(begin)
+	if err == nil && ref.ID == "" {
+		err = &ProviderError{Provider: v.provider.Name(), Op: "send", Err: errors.New("empty verification id")}
+	}
+	if err != nil {
+		return Ref{}, v.fail(ctx, ev, err)
+	}
+	if ref.Provider == "" {
+		ref.Provider = v.provider.Name()
+	}
+	ev.Provider = ref.Provider
+	v.emit(ctx, EventSent, ev)
+	return ref, nil
+}
+
+func (v *Verifier) sendLimits(d destination, client string) []LimitRequest {
+	l := v.cfg.Limits
+	reqs := make([]LimitRequest, 0, 4)
+	reqs = append(reqs,
+		LimitRequest{Scope: ScopeNumber, Key: d.to, Limit: l.PerNumber},
+		LimitRequest{Scope: ScopeTotal, Limit: l.Total})
+	if d.callingCode != "" {
+		reqs = append(reqs, LimitRequest{Scope: ScopeCountry, Key: d.callingCode, Limit: l.PerCountry})
+	}
+	if client != "" {
+		reqs = append(reqs, LimitRequest{Scope: ScopeClient, Key: client, Limit: l.PerClient})
+	}
+	return reqs
+}
+
+// Check tells whether code is the one sent for key. On success the
+// verification is consumed, exactly once however many checks race, and the
+// returned Status says which number was verified. Option: WithClient.
+//
+// A malformed code fails with ErrInvalidCode without using an attempt. A
+// wrong code fails with a *WrongCodeError; the last allowed wrong code burns
+// the verification and fails with ErrTooManyAttempts. ErrExpired and
+// ErrNotFound say there is nothing left to check.
+func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) (Status, error) {
+	o := collect(opts)
+	ev := Event{Op: OpCheck, Provider: v.provider.Name()}
+	if err := checkKey(key); err != nil {
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	if !v.validCode(code) {
+		return Status{}, v.fail(ctx, ev, fmt.Errorf("%w: want %d digits", ErrInvalidCode, v.cfg.CodeLength))
+	}
+	if o.client != "" {
+		if err := v.limiter.Allow(ctx, []LimitRequest{{Scope: ScopeChecks, Key: o.client, Limit: v.cfg.Limits.ChecksPerClient}}); err != nil {
+			return Status{}, v.fail(ctx, ev, err)
+		}
+	}
+	// The attempt is reserved before the provider sees the code, so that
+	// concurrent guesses can never exceed MaxAttempts.
+	p, err := v.store.AddAttempt(ctx, key, v.cfg.MaxAttempts)
+	if err != nil {
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	ev.Provider, ev.Channel, ev.To = p.Ref.Provider, p.Channel, p.To
+	begin := time.Now()
+	err = v.provider.Check(ctx, p.Ref, code)
+	ev.Duration = time.Since(begin)
+	switch {
+	case err == nil:
+		if err := v.store.Delete(ctx, key, p.Ref.ID); err != nil {
+			// Another check consumed it first, or it was replaced.
+			return Status{}, v.fail(ctx, ev, err)
+		}
+		v.emit(ctx, EventChecked, ev)
+		st := v.status(p)
+		st.AttemptsLeft = 0
+		return st, nil
+	case errors.Is(err, ErrWrongCode) && p.Attempts < v.cfg.MaxAttempts:
+		return Status{}, v.fail(ctx, ev, &WrongCodeError{AttemptsLeft: v.cfg.MaxAttempts - p.Attempts})
+	case errors.Is(err, ErrWrongCode) || errors.Is(err, ErrTooManyAttempts):
+		v.burn(ctx, ev, p)
+		return Status{}, v.fail(ctx, ev, ErrTooManyAttempts)
+	case errors.Is(err, ErrExpired) || errors.Is(err, ErrNotFound):
+		// The vendor has forgotten it; so do we.
+		_ = v.store.Delete(ctx, key, p.Ref.ID)
+		return Status{}, v.fail(ctx, ev, err)
+	default:
+		if p.Attempts >= v.cfg.MaxAttempts {
+			v.burn(ctx, ev, p)
+		}
+		return Status{}, v.fail(ctx, ev, err)
+	}
+}
+
+// burn deletes a verification whose attempts are used up and cancels it at
+// the provider.
+func (v *Verifier) burn(ctx context.Context, ev Event, p Verification) {
+	if err := v.store.Delete(ctx, p.Key, p.Ref.ID); err != nil {
+		return // someone else already removed it
+	}
+	v.cancel(ctx, p.Ref)
+	v.emit(ctx, EventBurned, ev)
+}
+
+func (v *Verifier) validCode(code string) bool {
+	if len(code) != v.cfg.CodeLength {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Resend delivers the pending code for key again, through the provider's
+// Resender when it has one and as a new verification otherwise. It fails
+// with ErrResendTooSoon (a *RateLimitError with RetryAfter) inside the
+// cooldown, and applies the send limits as Start does. Option: WithClient.
+func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Status, error) {
+	o := collect(opts)
+	ev := Event{Op: OpResend, Provider: v.provider.Name()}
+	if err := checkKey(key); err != nil {
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	defer v.locks.lock(key)()
+	p, err := v.store.Get(ctx, key)
+	if err != nil {
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	ev.Provider, ev.Channel, ev.To = p.Ref.Provider, p.Channel, p.To
+	now := v.cfg.Clock.Now()
+	if wait := p.SentAt.Add(v.cfg.ResendCooldown).Sub(now); wait > 0 {
+		return Status{}, v.fail(ctx, ev, &RateLimitError{Scope: ScopeCooldown, RetryAfter: wait})
+	}
+	dest, err := v.normalize(p.To, p.Channel)
+	if err != nil {
+		// The rules changed since Start (an allow-list, say).
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	ev.Region = dest.region
+	if err := v.limiter.Allow(ctx, v.sendLimits(dest, o.client)); err != nil {
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	if r, ok := v.provider.(Resender); ok {
+		begin := time.Now()
+		err := r.Resend(ctx, p.Ref)
+		ev.Duration = time.Since(begin)
+		if err != nil {
+			return Status{}, v.fail(ctx, ev, err)
+		}
+		v.emit(ctx, EventSent, ev)
+		p.SentAt = v.cfg.Clock.Now()
+		if err := v.store.MarkSent(ctx, key, p.Ref.ID, p.SentAt); err != nil {
+			return Status{}, v.fail(ctx, ev, err)
+		}
+		return v.status(p), nil
+	}
+	v.cancel(ctx, p.Ref)
+	ref, err := v.send(ctx, ev, SendRequest{To: p.To, Channel: p.Channel, CodeLength: v.cfg.CodeLength})
+	if err != nil {
+		return Status{}, err
+	}
+	now = v.cfg.Clock.Now()
+	p = Verification{Key: key, Ref: ref, To: p.To, Channel: p.Channel, CreatedAt: p.CreatedAt, SentAt: now, ExpiresAt: now.Add(v.cfg.TTL)}
+	if err := v.store.Put(ctx, p); err != nil {
+		v.cancel(ctx, ref)
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	return v.status(p), nil
+}
+
+// Cancel removes the pending verification for key and cancels it at the
+// provider, best effort: once Cancel returns nil no Check can succeed,
+// whatever the vendor answered. ErrNotFound and ErrExpired as for Status.
+func (v *Verifier) Cancel(ctx context.Context, key string) error {
+	ev := Event{Op: OpCancel, Provider: v.provider.Name()}
+	if err := checkKey(key); err != nil {
+		return v.fail(ctx, ev, err)
+	}
+	defer v.locks.lock(key)()
+	p, err := v.store.Get(ctx, key)
+	if err != nil {
+		return v.fail(ctx, ev, err)
+	}
+	ev.Provider, ev.Channel, ev.To = p.Ref.Provider, p.Channel, p.To
+	if err := v.store.Delete(ctx, key, p.Ref.ID); err != nil {
+		return v.fail(ctx, ev, err)
+	}
+	v.cancel(ctx, p.Ref)
+	v.emit(ctx, EventCanceled, ev)
+	return nil
+}
+
+// Status returns the pending verification for key: ErrNotFound if there is
+// none, ErrExpired if its code has expired.
+func (v *Verifier) Status(ctx context.Context, key string) (Status, error) {
+	if err := checkKey(key); err != nil {
+		return Status{}, err
+	}
+	p, err := v.store.Get(ctx, key)
+	if err != nil {
+		return Status{}, err
+	}
+	return v.status(p), nil
+}
+
+// cancel withdraws a verification at the provider, best effort.
+func (v *Verifier) cancel(ctx context.Context, ref Ref) {
+	c, ok := v.provider.(Canceler)
+	if !ok {
+		return
+	}
+	if err := c.Cancel(ctx, ref); err != nil && !errors.Is(err, ErrNotFound) {
+		v.log.LogAttrs(ctx, slog.LevelWarn, "otp: cancel at provider failed",
+			slog.String("provider", ref.Provider), slog.String("error", err.Error()))
+	}
+}
+
+func checkKey(key string) error {
+	if key == "" || len(key) > MaxKeyLen {
+		return fmt.Errorf("%w: want 1 to %d bytes", ErrInvalidKey, MaxKeyLen)
+	}
+	return nil
+}
+
+// errorf formats an error that starts with the package name.
+func errorf(format string, args ...any) error {
+	return fmt.Errorf("otp: "+format, args...)
+}
