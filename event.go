@@ -32,15 +32,14 @@ const (
 	OpCancel Op = "cancel"
 )
 
-// Event reports one step of a verification, for metrics and audit. It holds
-// the destination in full (To) for the hook's own use; the Verifier's log
-// lines mask it. It never holds a code or the caller's key.
+// Event reports one step of a verification, for metrics and audit. It never
+// holds a code, the caller's key or an unmasked destination.
 type Event struct {
 	Kind     EventKind
 	Op       Op
 	Provider string        // provider name, the one that served for EventSent
 	Channel  Channel       // empty when unknown (a Check of nothing)
-	To       string        // E.164 number or email, empty when unknown
+	To       string        // destination masked by [MaskPhone], empty when unknown
 	Region   string        // ISO 3166 region of To, empty when unknown
 	Scope    Scope         // for EventLimited
 	Class    string        // for EventFailed and EventLimited: see [ErrorClass]
@@ -97,10 +96,6 @@ func (v *Verifier) fail(ctx context.Context, ev Event, err error) error {
 }
 
 func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
-	ev.Kind = kind
-	if v.cfg.OnEvent != nil {
-		v.cfg.OnEvent(ev)
-	}
 	level := slog.LevelInfo
 	switch {
 	case kind == EventStarted:
@@ -108,7 +103,16 @@ func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
 	case errors.Is(ev.Err, ErrProviderUnavailable), errors.Is(ev.Err, ErrProviderRejected), errors.Is(ev.Err, ErrStoreUnavailable):
 		level = slog.LevelWarn
 	}
-	if !v.log.Enabled(ctx, level) {
+	logged := v.log.Enabled(ctx, level)
+	if v.cfg.OnEvent == nil && !logged {
+		return
+	}
+	ev.Kind = kind
+	ev.To = MaskPhone(ev.To)
+	if v.cfg.OnEvent != nil {
+		v.cfg.OnEvent(ev)
+	}
+	if !logged {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 8)
@@ -117,7 +121,7 @@ func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
 		attrs = append(attrs, slog.String("channel", string(ev.Channel)))
 	}
 	if ev.To != "" {
-		attrs = append(attrs, slog.String("to", MaskPhone(ev.To)), slog.String("region", ev.Region))
+		attrs = append(attrs, slog.String("to", ev.To), slog.String("region", ev.Region))
 	}
 	if ev.Duration > 0 {
 		attrs = append(attrs, slog.Duration("duration", ev.Duration))

@@ -12,15 +12,19 @@ import (
 // number of calls in flight.
 type keyLocks struct {
 	seed   maphash.Seed
-	shards [64]struct {
-		mu sync.Mutex
-		m  map[string]*keyLock
-	}
+	shards [64]keyLockShard
+}
+
+type keyLockShard struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
 }
 
 type keyLock struct {
-	mu   sync.Mutex
-	refs int
+	mu    sync.Mutex
+	refs  int
+	key   string
+	shard *keyLockShard
 }
 
 func (l *keyLocks) init() {
@@ -30,26 +34,29 @@ func (l *keyLocks) init() {
 	}
 }
 
-// lock locks key and returns its unlock function.
-func (l *keyLocks) lock(key string) (unlock func()) {
+// lock locks key; the caller must call unlock on the result.
+func (l *keyLocks) lock(key string) *keyLock {
 	sh := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
 	sh.mu.Lock()
 	kl := sh.m[key]
 	if kl == nil {
-		kl = &keyLock{}
+		kl = &keyLock{key: key, shard: sh}
 		sh.m[key] = kl
 	}
 	kl.refs++
 	sh.mu.Unlock()
 	kl.mu.Lock()
-	return func() {
-		kl.mu.Unlock()
-		sh.mu.Lock()
-		if kl.refs--; kl.refs == 0 {
-			delete(sh.m, key)
-		}
-		sh.mu.Unlock()
+	return kl
+}
+
+func (kl *keyLock) unlock() {
+	kl.mu.Unlock()
+	sh := kl.shard
+	sh.mu.Lock()
+	if kl.refs--; kl.refs == 0 {
+		delete(sh.m, kl.key)
 	}
+	sh.mu.Unlock()
 }
 
 func isRegion(r string) bool {

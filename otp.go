@@ -138,11 +138,14 @@ func WithClient(id string) Option { return func(o *callOptions) { o.client = id 
 func WithLocale(locale string) Option { return func(o *callOptions) { o.locale = locale } }
 
 func collect(opts []Option) callOptions {
-	o := callOptions{channel: SMS}
-	for _, opt := range opts {
-		opt(&o)
+	if len(opts) == 0 {
+		return callOptions{channel: SMS}
 	}
-	return o
+	o := &callOptions{channel: SMS}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return *o
 }
 
 // Status describes a pending verification. It never holds the vendor's ID.
@@ -195,7 +198,7 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 	}
 	v.emit(ctx, EventStarted, ev)
 
-	defer v.locks.lock(key)()
+	defer v.locks.lock(key).unlock()
 	now := v.cfg.Clock.Now()
 	old, err := v.store.Get(ctx, key)
 	switch {
@@ -355,7 +358,7 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 	if err := checkKey(key); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	defer v.locks.lock(key)()
+	defer v.locks.lock(key).unlock()
 	p, err := v.store.Get(ctx, key)
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
@@ -410,7 +413,7 @@ func (v *Verifier) Cancel(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return v.fail(ctx, ev, err)
 	}
-	defer v.locks.lock(key)()
+	defer v.locks.lock(key).unlock()
 	p, err := v.store.Get(ctx, key)
 	if err != nil {
 		return v.fail(ctx, ev, err)

@@ -32,13 +32,12 @@ func (v *Verifier) normalize(raw string, c Channel) (destination, error) {
 	if err != nil {
 		return destination{}, fmt.Errorf("%w: cannot parse", ErrInvalidPhone)
 	}
-	// GetNumberType is UNKNOWN exactly when IsValidNumber is false, so one
-	// call answers both questions.
-	typ := phonenumbers.GetNumberType(num)
+	// The type is UNKNOWN exactly when phonenumbers.IsValidNumber is false,
+	// so one call answers both questions.
+	region, typ := classify(num)
 	if typ == phonenumbers.UNKNOWN {
 		return destination{}, fmt.Errorf("%w: not a valid number", ErrInvalidPhone)
 	}
-	region := phonenumbers.GetRegionCodeForNumber(num)
 	if v.allowed != nil && !v.allowed[region] {
 		return destination{}, fmt.Errorf("%w: %s", ErrRegionNotAllowed, region)
 	}

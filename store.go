@@ -14,16 +14,21 @@ type Verification struct {
 	Attempts  int       // checks reserved so far
 	CreatedAt time.Time // when Start sent the first code
 	SentAt    time.Time // when a code was last sent; the resend cooldown runs from here
-	ExpiresAt time.Time // after this, Check fails with ErrExpired
+	ExpiresAt time.Time // from this instant on, Check fails with ErrExpired
 }
 
 // Store keeps pending verifications. It owns the only state that several
 // Verifier instances must agree on, so every method is atomic with respect
 // to every other on the same key, across all processes sharing the Store.
 //
-// Expiry: a verification is live until its ExpiresAt. After that the methods
-// that read it return ErrExpired for a while (a store-defined retention) and
-// then ErrNotFound; a store never returns an expired verification as live.
+// Keys are any string of 1 to MaxKeyLen bytes (NUL, braces and newlines
+// included). Times round-trip to the nanosecond (compare with Equal).
+//
+// Expiry: a verification is live while the store's clock reads before its
+// ExpiresAt; from ExpiresAt on (equality included) the methods that read it
+// return ErrExpired for a while (a store-defined retention of at least a
+// second) and then ErrNotFound. A store never returns an expired
+// verification as live.
 //
 // Methods taking an id act only when the stored verification's Ref.ID is
 // id, so that an operation on a replaced verification cannot touch the new
@@ -45,12 +50,13 @@ type Store interface {
 	// under key, if it has used fewer than max, and returns it with Attempts
 	// counting the new one. With max already used it returns
 	// ErrTooManyAttempts and changes nothing; ErrNotFound and ErrExpired are
-	// as for Get. Of any number of concurrent calls at most max minus the
+	// as for Get. Of any number of concurrent calls exactly max minus the
 	// attempts already used succeed.
 	AddAttempt(ctx context.Context, key string, max int) (Verification, error)
 
-	// MarkSent sets SentAt on the verification under key with Ref.ID id,
-	// leaving its attempts alone.
+	// MarkSent sets SentAt on the live verification under key with Ref.ID
+	// id, leaving everything else alone. ErrNotFound and ErrExpired are as
+	// for Get.
 	MarkSent(ctx context.Context, key, id string, at time.Time) error
 
 	// Delete removes the verification under key with Ref.ID id. Of any

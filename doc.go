@@ -1,0 +1,60 @@
+// Package otp verifies that a person holds a phone number: it sends a
+// one-time code through a verification vendor, keeps the pending
+// verification server-side, checks the code the person types, and guards
+// the flow against abuse.
+//
+// A [Verifier] orchestrates three parts, each an interface with
+// implementations in subpackages:
+//
+//   - a [Provider] talks to one vendor: vonage (Verify v2 and the legacy
+//     Verify API), infobip (2FA), or otptest's fake for tests;
+//   - a [Store] keeps pending verifications: memstore in one process,
+//     redisstore across many;
+//   - a [Limiter] applies the [Limits]: a [MemoryLimiter] by default, or a
+//     shared one.
+//
+// Verifications are addressed by a key of the caller's choosing (a session
+// ID, a user ID); the vendor's request ID stays in the Store and never has
+// to reach the browser.
+//
+// # Guarantees
+//
+//   - Phone numbers are parsed once, with github.com/nyaruka/phonenumbers, and
+//     must be valid, in an allowed region and, for SMS and WhatsApp, mobile.
+//   - Bad input (key, number, channel, code format) fails with its sentinel
+//     error before anything else happens: no send, no attempt used, no limit
+//     charged, nothing pending lost.
+//   - An attempt is reserved in the Store before the provider sees a code,
+//     so concurrent guesses never exceed Config.MaxAttempts; the last wrong
+//     code burns the verification.
+//   - A right code consumes the verification exactly once, however many
+//     checks race for it, across every process sharing the Store.
+//   - Start with the same key and number inside the resend cooldown sends
+//     nothing; Resend inside it fails with ErrResendTooSoon.
+//   - Limits deny with a *[RateLimitError] carrying RetryAfter, before any
+//     provider call, and charge nothing when they deny.
+//   - Logs go to the caller's [log/slog] logger (silent by default) with
+//     numbers masked; codes, secrets and keys never appear in logs, events or
+//     error messages.
+//
+// # Errors
+//
+// Every error wraps one of the sentinels in errors.go ([ErrWrongCode],
+// [ErrExpired], [ErrRateLimited], ...). Match them with [errors.Is]; use
+// [errors.As] for the detail in [*WrongCodeError], [*RateLimitError] and
+// [*ProviderError], or [RetryAfter] for a Retry-After header.
+//
+// # Optional provider capabilities
+//
+// A Provider may also implement [Resender] (deliver the pending code again;
+// otherwise Resend starts a new verification) and [Canceler] (cancel at the
+// vendor; otherwise cancelling is local only, which is enough to make every
+// later Check fail). The Verifier finds them by type assertion.
+//
+// # Name clash
+//
+// github.com/pquerna/otp is also package otp. Where both meet, import this
+// one under another name:
+//
+//	import phoneotp "github.com/otpkit/otp"
+package otp

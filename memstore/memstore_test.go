@@ -1,0 +1,479 @@
+package memstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/memstore"
+	"github.com/otpkit/otp/otptest"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+
+// newStore returns a Store closed when the test ends.
+func newStore(t *testing.T, cfg memstore.Config) *memstore.Store {
+	t.Helper()
+	s := memstore.New(cfg)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+// sample returns a verification created at now that expires after ttl.
+func sample(key, id string, now time.Time, ttl time.Duration) otp.Verification {
+	return otp.Verification{
+		Key:       key,
+		Ref:       otp.Ref{Provider: "vonage", ID: id},
+		To:        "+447911123456",
+		Channel:   otp.SMS,
+		CreatedAt: now.Add(-time.Second),
+		SentAt:    now,
+		ExpiresAt: now.Add(ttl),
+	}
+}
+
+func requireSame(t *testing.T, want, got otp.Verification) {
+	t.Helper()
+	require.True(t, want.CreatedAt.Equal(got.CreatedAt), "CreatedAt: want %s, got %s", want.CreatedAt, got.CreatedAt)
+	require.True(t, want.SentAt.Equal(got.SentAt), "SentAt: want %s, got %s", want.SentAt, got.SentAt)
+	require.True(t, want.ExpiresAt.Equal(got.ExpiresAt), "ExpiresAt: want %s, got %s", want.ExpiresAt, got.ExpiresAt)
+	got.CreatedAt, got.SentAt, got.ExpiresAt = want.CreatedAt, want.SentAt, want.ExpiresAt
+	require.Equal(t, want, got)
+}
+
+func TestConformance(t *testing.T) {
+	otptest.TestStore(t, func() otp.Store {
+		s := memstore.New(memstore.Config{})
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestConformanceSweeping runs the suite with the sweeper working flat out
+// and the shortest retention the suite allows, so that a sweep racing the
+// operations shows.
+func TestConformanceSweeping(t *testing.T) {
+	otptest.TestStore(t, func() otp.Store {
+		s := memstore.New(memstore.Config{Retention: time.Second, SweepInterval: time.Millisecond})
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestExpiry walks one verification through live, expired and forgotten by
+// the clock alone, with the sweeper out of the way.
+func TestExpiry(t *testing.T) {
+	ctx := t.Context()
+	clock := otptest.NewClock(t0)
+	const retention = 10 * time.Minute
+	s := newStore(t, memstore.Config{Clock: clock, Retention: retention, SweepInterval: 24 * time.Hour})
+	v := sample("k", "id-1", t0, 5*time.Minute)
+	require.NoError(t, s.Put(ctx, v))
+
+	// Live until the instant before ExpiresAt.
+	clock.Set(v.ExpiresAt.Add(-time.Nanosecond))
+	got, err := s.Get(ctx, v.Key)
+	require.NoError(t, err)
+	requireSame(t, v, got)
+
+	clock.Set(v.ExpiresAt)
+	for name, call := range map[string]func() error{
+		"Get":        func() error { _, err := s.Get(ctx, v.Key); return err },
+		"AddAttempt": func() error { _, err := s.AddAttempt(ctx, v.Key, 5); return err },
+		"MarkSent":   func() error { return s.MarkSent(ctx, v.Key, v.Ref.ID, clock.Now()) },
+	} {
+		err := call()
+		require.ErrorIs(t, err, otp.ErrExpired, name)
+		require.NotErrorIs(t, err, otp.ErrNotFound, name)
+	}
+	require.Equal(t, 1, s.Len())
+
+	// Still expired, and unchanged, until ExpiresAt+Retention.
+	clock.Set(v.ExpiresAt.Add(retention - time.Nanosecond))
+	got, err = s.Get(ctx, v.Key)
+	require.ErrorIs(t, err, otp.ErrExpired)
+	require.Zero(t, got)
+	clock.Set(v.ExpiresAt.Add(-time.Nanosecond))
+	got, err = s.Get(ctx, v.Key)
+	require.NoError(t, err)
+	requireSame(t, v, got)
+
+	clock.Set(v.ExpiresAt.Add(retention))
+	_, err = s.Get(ctx, v.Key)
+	require.ErrorIs(t, err, otp.ErrNotFound)
+	require.NotErrorIs(t, err, otp.ErrExpired)
+	require.Zero(t, s.Len(), "a read of a forgotten verification frees it")
+
+	// Going back in time does not bring it back.
+	clock.Set(t0)
+	_, err = s.Get(ctx, v.Key)
+	require.ErrorIs(t, err, otp.ErrNotFound)
+}
+
+// TestExpiredIsUnchanged: the calls refused with ErrExpired leave the
+// verification as it was, and forgotten verifications answer ErrNotFound to
+// every method, Delete included.
+func TestExpiredIsUnchanged(t *testing.T) {
+	ctx := t.Context()
+	clock := otptest.NewClock(t0)
+	s := newStore(t, memstore.Config{Clock: clock, Retention: time.Minute})
+	v := sample("k", "id-1", t0, time.Minute)
+	v.Attempts = 2
+	require.NoError(t, s.Put(ctx, v))
+	clock.Advance(90 * time.Second)
+
+	require.ErrorIs(t, s.MarkSent(ctx, v.Key, v.Ref.ID, clock.Now()), otp.ErrExpired)
+	_, err := s.AddAttempt(ctx, v.Key, 5)
+	require.ErrorIs(t, err, otp.ErrExpired)
+	require.ErrorIs(t, s.MarkSent(ctx, v.Key, "id-other", clock.Now()), otp.ErrNotFound,
+		"another ID is not found, expired or not")
+
+	clock.Set(t0)
+	got, err := s.Get(ctx, v.Key)
+	require.NoError(t, err)
+	requireSame(t, v, got)
+
+	clock.Set(v.ExpiresAt.Add(time.Minute))
+	require.ErrorIs(t, s.Delete(ctx, v.Key, v.Ref.ID), otp.ErrNotFound)
+	require.ErrorIs(t, s.MarkSent(ctx, v.Key, v.Ref.ID, clock.Now()), otp.ErrNotFound)
+	_, err = s.AddAttempt(ctx, v.Key, 5)
+	require.ErrorIs(t, err, otp.ErrNotFound)
+}
+
+// TestSweeper: the sweeper frees forgotten verifications, and only those.
+func TestSweeper(t *testing.T) {
+	ctx := t.Context()
+	clock := otptest.NewClock(t0)
+	const retention = time.Minute
+	s := newStore(t, memstore.Config{Clock: clock, Retention: retention, SweepInterval: time.Millisecond})
+
+	const n = 1000
+	for i := range n {
+		ttl := time.Minute // the even ones
+		if i%2 == 1 {
+			ttl = time.Hour
+		}
+		require.NoError(t, s.Put(ctx, sample(fmt.Sprint("k", i), "id", t0, ttl)))
+	}
+	require.Equal(t, n, s.Len())
+
+	// Expired but retained: a sweep must keep them. Dozens of rounds pass.
+	clock.Set(t0.Add(time.Minute + retention - time.Nanosecond))
+	time.Sleep(50 * time.Millisecond)
+	require.Equal(t, n, s.Len())
+	_, err := s.Get(ctx, "k0")
+	require.ErrorIs(t, err, otp.ErrExpired)
+
+	clock.Advance(time.Nanosecond)
+	require.Eventually(t, func() bool { return s.Len() == n/2 }, 10*time.Second, time.Millisecond)
+	for i := range n {
+		_, err := s.Get(ctx, fmt.Sprint("k", i))
+		if i%2 == 0 {
+			require.ErrorIs(t, err, otp.ErrNotFound, i)
+		} else {
+			require.NoError(t, err, i)
+		}
+	}
+
+	// A store emptied by the sweeper works as before.
+	clock.Advance(24 * time.Hour)
+	require.Eventually(t, func() bool { return s.Len() == 0 }, 10*time.Second, time.Millisecond)
+	v := sample("again", "id", clock.Now(), time.Minute)
+	require.NoError(t, s.Put(ctx, v))
+	got, err := s.Get(ctx, v.Key)
+	require.NoError(t, err)
+	requireSame(t, v, got)
+}
+
+// settledGoroutines waits until the number of goroutines is at most n and
+// reports whether it got there.
+func settledGoroutines(n int) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if runtime.NumGoroutine() <= n {
+			return true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
+}
+
+func TestCloseStopsSweeper(t *testing.T) {
+	ctx := t.Context()
+	before := runtime.NumGoroutine()
+	s := memstore.New(memstore.Config{SweepInterval: time.Millisecond})
+
+	require.NoError(t, s.Close())
+	require.True(t, settledGoroutines(before), "goroutines: %d before New, %d after Close", before, runtime.NumGoroutine())
+
+	// Close again, even concurrently, is a no-op.
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() { require.NoError(t, s.Close()) })
+	}
+	wg.Wait()
+
+	// The store keeps answering after Close.
+	v := sample("k", "id", time.Now(), time.Minute)
+	require.NoError(t, s.Put(ctx, v))
+	got, err := s.AddAttempt(ctx, v.Key, 5)
+	require.NoError(t, err)
+	require.Equal(t, 1, got.Attempts)
+	require.NoError(t, s.Delete(ctx, v.Key, v.Ref.ID))
+	require.Zero(t, s.Len())
+}
+
+// TestUnclosedStoreStopsSweeper: a Store dropped without Close does not
+// leak its goroutine for ever.
+func TestUnclosedStoreStopsSweeper(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		s := memstore.New(memstore.Config{SweepInterval: time.Millisecond})
+		require.NoError(t, s.Put(t.Context(), sample("k", "id", time.Now(), time.Minute)))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	require.LessOrEqual(t, runtime.NumGoroutine(), before)
+}
+
+// TestTimes: times keep their instant to the nanosecond and come back in
+// UTC; the zero time round-trips; times without Unix nanoseconds are
+// refused and leave what was stored alone.
+func TestTimes(t *testing.T) {
+	ctx := t.Context()
+	clock := otptest.NewClock(t0)
+	s := newStore(t, memstore.Config{Clock: clock})
+	tokyo := time.FixedZone("JST", 9*3600)
+
+	v := sample("k", "id", t0, time.Minute)
+	v.CreatedAt = time.Time{}
+	v.SentAt = t0.In(tokyo).Add(time.Nanosecond)
+	v.ExpiresAt = time.Now().Add(time.Hour * 24 * 365 * 10) // has a monotonic reading
+	require.NoError(t, s.Put(ctx, v))
+	got, err := s.Get(ctx, v.Key)
+	require.NoError(t, err)
+	requireSame(t, v, got)
+	require.True(t, got.CreatedAt.IsZero())
+	require.Equal(t, time.UTC, got.SentAt.Location())
+	require.Equal(t, time.UTC, got.ExpiresAt.Location())
+
+	for _, bad := range []time.Time{
+		time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		w := v
+		w.Ref.ID = "id-2"
+		w.CreatedAt = bad
+		err := s.Put(ctx, w)
+		require.Error(t, err)
+		require.True(t, strings.HasPrefix(err.Error(), "memstore: "), err.Error())
+		require.Error(t, s.MarkSent(ctx, v.Key, v.Ref.ID, bad))
+
+		got, err := s.Get(ctx, v.Key)
+		require.NoError(t, err)
+		requireSame(t, v, got)
+	}
+
+	// The extremes that do fit.
+	w := sample("extremes", "id", t0, time.Minute)
+	w.CreatedAt = time.Unix(0, math.MinInt64+1)
+	w.ExpiresAt = time.Unix(0, math.MaxInt64)
+	require.NoError(t, s.Put(ctx, w))
+	got, err = s.Get(ctx, w.Key)
+	require.NoError(t, err)
+	requireSame(t, w, got)
+}
+
+// TestZeroExpiresAt: a verification without an expiry is long forgotten,
+// and Put of it still replaces what was there.
+func TestZeroExpiresAt(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t, memstore.Config{})
+	v := sample("k", "id", time.Now(), time.Minute)
+	require.NoError(t, s.Put(ctx, v))
+	v.ExpiresAt = time.Time{}
+	require.NoError(t, s.Put(ctx, v))
+	_, err := s.Get(ctx, v.Key)
+	require.ErrorIs(t, err, otp.ErrNotFound)
+}
+
+func TestAddAttemptLimits(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t, memstore.Config{})
+	v := sample("k", "id", time.Now(), time.Minute)
+	require.NoError(t, s.Put(ctx, v))
+
+	for _, maxAttempts := range []int{0, -1, math.MinInt} {
+		got, err := s.AddAttempt(ctx, v.Key, maxAttempts)
+		require.ErrorIs(t, err, otp.ErrTooManyAttempts, maxAttempts)
+		require.Zero(t, got, "a refused AddAttempt returns no verification")
+	}
+
+	// The count saturates rather than wrapping.
+	v.Attempts = math.MaxInt32
+	require.NoError(t, s.Put(ctx, v))
+	_, err := s.AddAttempt(ctx, v.Key, math.MaxInt)
+	require.ErrorIs(t, err, otp.ErrTooManyAttempts)
+	got, err := s.Get(ctx, v.Key)
+	require.NoError(t, err)
+	require.Equal(t, math.MaxInt32, got.Attempts)
+}
+
+// TestPutRefuses: values the entry cannot hold fail Put with a memstore
+// error, and store nothing.
+func TestPutRefuses(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t, memstore.Config{})
+
+	v := sample("k", strings.Repeat("i", math.MaxUint16), time.Now(), time.Minute)
+	require.NoError(t, s.Put(ctx, v), "the longest Ref.ID")
+	got, err := s.Get(ctx, v.Key)
+	require.NoError(t, err)
+	requireSame(t, v, got)
+
+	bad := []otp.Verification{sample("k", strings.Repeat("i", math.MaxUint16+1), time.Now(), time.Minute)}
+	if math.MaxInt > math.MaxInt32 {
+		w := v
+		w.Attempts = math.MaxInt32 + 1
+		bad = append(bad, w)
+		w.Attempts = math.MinInt32 - 1
+		bad = append(bad, w)
+	}
+	for _, w := range bad {
+		err := s.Put(ctx, w)
+		require.Error(t, err)
+		require.True(t, strings.HasPrefix(err.Error(), "memstore: "), err.Error())
+		got, err := s.Get(ctx, v.Key)
+		require.NoError(t, err)
+		requireSame(t, v, got)
+	}
+}
+
+// TestProvidersAndChannels: the interned provider names and channels come
+// back right on every shard, including unusual ones.
+func TestProvidersAndChannels(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t, memstore.Config{})
+	providers := []string{"vonage", "infobip", "", "failover/vonage", "ünïcode"}
+	channels := []otp.Channel{otp.SMS, otp.Voice, otp.Email, otp.WhatsApp, "", "carrier-pigeon"}
+	var want []otp.Verification
+	for i := range 2000 {
+		v := sample(fmt.Sprint("k", i), fmt.Sprint("id", i), time.Now(), time.Minute)
+		v.Ref.Provider = providers[i%len(providers)]
+		v.Channel = channels[i%len(channels)]
+		v.To = fmt.Sprintf("+4479111%05d", i)
+		v.Attempts = i % 7
+		require.NoError(t, s.Put(ctx, v))
+		want = append(want, v)
+	}
+	for _, v := range want {
+		got, err := s.Get(ctx, v.Key)
+		require.NoError(t, err)
+		requireSame(t, v, got)
+	}
+}
+
+// TestContextIgnored: a done context does not stop a call, as documented.
+func TestContextIgnored(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	s := newStore(t, memstore.Config{})
+	v := sample("k", "id", time.Now(), time.Minute)
+	require.NoError(t, s.Put(ctx, v))
+	_, err := s.Get(ctx, v.Key)
+	require.NoError(t, err)
+	require.NoError(t, s.Delete(ctx, v.Key, v.Ref.ID))
+}
+
+// TestDefaults: zero and negative fields take the documented defaults.
+func TestDefaults(t *testing.T) {
+	ctx := t.Context()
+	for _, cfg := range []memstore.Config{{}, {Retention: -1, SweepInterval: -1}} {
+		clock := otptest.NewClock(t0)
+		cfg.Clock = clock
+		s := newStore(t, cfg)
+		v := sample("k", "id", t0, time.Minute)
+		require.NoError(t, s.Put(ctx, v))
+		clock.Set(v.ExpiresAt.Add(5*time.Minute - time.Nanosecond))
+		_, err := s.Get(ctx, v.Key)
+		require.ErrorIs(t, err, otp.ErrExpired, "retained for 5 minutes")
+		clock.Advance(time.Nanosecond)
+		_, err = s.Get(ctx, v.Key)
+		require.ErrorIs(t, err, otp.ErrNotFound, "forgotten after 5 minutes")
+	}
+}
+
+// TestMinRetention: a retention under a second is raised to a second, the
+// least the otp.Store contract allows.
+func TestMinRetention(t *testing.T) {
+	ctx := t.Context()
+	clock := otptest.NewClock(t0)
+	s := newStore(t, memstore.Config{Clock: clock, Retention: time.Millisecond})
+	v := sample("k", "id", t0, time.Minute)
+	require.NoError(t, s.Put(ctx, v))
+	clock.Set(v.ExpiresAt.Add(time.Second - time.Nanosecond))
+	_, err := s.Get(ctx, v.Key)
+	require.ErrorIs(t, err, otp.ErrExpired)
+	clock.Advance(time.Nanosecond)
+	_, err = s.Get(ctx, v.Key)
+	require.ErrorIs(t, err, otp.ErrNotFound)
+}
+
+// TestConcurrentChurn hammers a few keys with every method while the
+// sweeper runs and the clock moves, for the race detector, and checks that
+// no verification ever gets more attempts than allowed.
+func TestConcurrentChurn(t *testing.T) {
+	ctx := t.Context()
+	clock := otptest.NewClock(t0)
+	s := newStore(t, memstore.Config{Clock: clock, Retention: time.Second, SweepInterval: time.Millisecond})
+	const maxAttempts = 3
+	var ids atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				key := fmt.Sprint("k", (g+i)%16)
+				switch i % 5 {
+				case 0:
+					id := fmt.Sprint("id", ids.Add(1))
+					if err := s.Put(ctx, sample(key, id, clock.Now(), time.Second)); err != nil {
+						t.Error(err)
+						return
+					}
+				case 1:
+					v, err := s.AddAttempt(ctx, key, maxAttempts)
+					if err == nil && (v.Attempts < 1 || v.Attempts > maxAttempts || v.Key != key) {
+						t.Errorf("AddAttempt(%q) = %+v", key, v)
+					}
+				case 2:
+					v, err := s.Get(ctx, key)
+					if err == nil {
+						_ = s.MarkSent(ctx, key, v.Ref.ID, clock.Now())
+						_ = s.Delete(ctx, key, v.Ref.ID)
+					}
+				case 3:
+					clock.Advance(50 * time.Millisecond)
+				case 4:
+					_, err := s.Get(ctx, key)
+					if err != nil && !errors.Is(err, otp.ErrNotFound) && !errors.Is(err, otp.ErrExpired) {
+						t.Errorf("Get(%q): %v", key, err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

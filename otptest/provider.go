@@ -1,0 +1,330 @@
+package otptest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/otpkit/otp"
+)
+
+// ProviderConfig configures a fake Provider. Every zero field takes the
+// default shown.
+type ProviderConfig struct {
+	// Name is the provider's name. Default "otptest".
+	Name string
+	// Channels the fake supports. Default: all four.
+	Channels []otp.Channel
+	// Code, if set, is sent every time, making codes deterministic.
+	// Default: random digits of the requested length.
+	Code string
+	// TTL makes codes expire at the fake vendor, by Clock. Default: never.
+	TTL time.Duration
+	// BurnAfter makes the fake vendor burn a verification after this many
+	// wrong codes, answering otp.ErrTooManyAttempts, as real vendors do.
+	// Default: never.
+	BurnAfter int
+	// Clock tells the time for TTL and Send.At. Default otp.SystemClock.
+	Clock otp.Clock
+	// OnSend, if set, is called after every successful send and resend,
+	// outside the fake's lock (a demo prints the code from here).
+	OnSend func(Send)
+	// History is how many recent sends Sends and LastCode remember.
+	// Default 1,000.
+	History int
+}
+
+// Send records one delivery by the fake Provider.
+type Send struct {
+	Ref     otp.Ref
+	To      string
+	Channel otp.Channel
+	Code    string
+	At      time.Time
+	Resend  bool // true for a Resend of an earlier verification
+}
+
+// Provider is a fake [otp.Provider] (also an [otp.Resender] and
+// [otp.Canceler]) that keeps codes in memory. It counts every call that
+// reaches it, remembers recent sends so a test can read the code, and can
+// be told to fail or slow down. Safe for concurrent use.
+type Provider struct {
+	cfg ProviderConfig
+
+	mu       sync.Mutex
+	pending  map[string]*pendingCode // by Ref.ID
+	history  []Send                  // ring, next at len % cap once full
+	next     int
+	calls    map[string]int // by operation
+	failures map[string]fault
+	latency  time.Duration
+}
+
+type pendingCode struct {
+	to      string
+	channel otp.Channel
+	code    string
+	expires time.Time // zero: never
+	wrong   int
+}
+
+type fault struct {
+	n   int
+	err error
+}
+
+var (
+	_ otp.Provider = (*Provider)(nil)
+	_ otp.Resender = (*Provider)(nil)
+	_ otp.Canceler = (*Provider)(nil)
+)
+
+// NewProvider returns a fake Provider configured by cfg.
+func NewProvider(cfg ProviderConfig) *Provider {
+	if cfg.Name == "" {
+		cfg.Name = "otptest"
+	}
+	if cfg.Channels == nil {
+		cfg.Channels = []otp.Channel{otp.SMS, otp.Voice, otp.Email, otp.WhatsApp}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = otp.SystemClock
+	}
+	if cfg.History <= 0 {
+		cfg.History = 1000
+	}
+	return &Provider{
+		cfg:      cfg,
+		pending:  make(map[string]*pendingCode),
+		calls:    make(map[string]int),
+		failures: make(map[string]fault),
+	}
+}
+
+// Name implements otp.Provider.
+func (p *Provider) Name() string { return p.cfg.Name }
+
+// Supports implements otp.Provider.
+func (p *Provider) Supports(c otp.Channel) bool { return slices.Contains(p.cfg.Channels, c) }
+
+// Send implements otp.Provider: it makes up a code and remembers it.
+func (p *Provider) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
+	if err := p.enter(ctx, "send"); err != nil {
+		return otp.Ref{}, err
+	}
+	if !p.Supports(req.Channel) {
+		return otp.Ref{}, &otp.ProviderError{Provider: p.cfg.Name, Op: "send", Err: otp.ErrUnsupportedChannel}
+	}
+	code := p.cfg.Code
+	if code == "" {
+		code = randomDigits(req.CodeLength)
+	}
+	now := p.cfg.Clock.Now()
+	s := Send{Ref: otp.Ref{Provider: p.cfg.Name, ID: rand.Text()}, To: req.To, Channel: req.Channel, Code: code, At: now}
+	pc := &pendingCode{to: req.To, channel: req.Channel, code: code}
+	if p.cfg.TTL > 0 {
+		pc.expires = now.Add(p.cfg.TTL)
+	}
+	p.mu.Lock()
+	p.pending[s.Ref.ID] = pc
+	p.record(s)
+	p.mu.Unlock()
+	if p.cfg.OnSend != nil {
+		p.cfg.OnSend(s)
+	}
+	return s.Ref, nil
+}
+
+// Check implements otp.Provider with the semantics of a real vendor: a
+// right code consumes the verification (a second check gets
+// otp.ErrNotFound), a wrong one counts towards BurnAfter.
+func (p *Provider) Check(ctx context.Context, ref otp.Ref, code string) error {
+	if err := p.enter(ctx, "check"); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pc, err := p.live(ref.ID)
+	if err != nil {
+		return err
+	}
+	if code == pc.code {
+		delete(p.pending, ref.ID)
+		return nil
+	}
+	pc.wrong++
+	if p.cfg.BurnAfter > 0 && pc.wrong >= p.cfg.BurnAfter {
+		delete(p.pending, ref.ID)
+		return otp.ErrTooManyAttempts
+	}
+	return otp.ErrWrongCode
+}
+
+// Resend implements otp.Resender: it delivers the same code again.
+func (p *Provider) Resend(ctx context.Context, ref otp.Ref) error {
+	if err := p.enter(ctx, "resend"); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	pc, err := p.live(ref.ID)
+	if err != nil {
+		p.mu.Unlock()
+		return err
+	}
+	s := Send{Ref: ref, To: pc.to, Channel: pc.channel, Code: pc.code, At: p.cfg.Clock.Now(), Resend: true}
+	p.record(s)
+	p.mu.Unlock()
+	if p.cfg.OnSend != nil {
+		p.cfg.OnSend(s)
+	}
+	return nil
+}
+
+// Cancel implements otp.Canceler.
+func (p *Provider) Cancel(ctx context.Context, ref otp.Ref) error {
+	if err := p.enter(ctx, "cancel"); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.pending[ref.ID]; !ok {
+		return otp.ErrNotFound
+	}
+	delete(p.pending, ref.ID)
+	return nil
+}
+
+// live returns the pending code for id; p.mu must be held.
+func (p *Provider) live(id string) (*pendingCode, error) {
+	pc, ok := p.pending[id]
+	if !ok {
+		return nil, otp.ErrNotFound
+	}
+	if !pc.expires.IsZero() && !p.cfg.Clock.Now().Before(pc.expires) {
+		delete(p.pending, id)
+		return nil, otp.ErrExpired
+	}
+	return pc, nil
+}
+
+// enter counts a call, waits out the latency and fires a scripted fault.
+func (p *Provider) enter(ctx context.Context, op string) error {
+	p.mu.Lock()
+	p.calls[op]++
+	latency := p.latency
+	f := p.failures[op]
+	if f.n > 0 {
+		f.n--
+		p.failures[op] = f
+	}
+	p.mu.Unlock()
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return &otp.ProviderError{Provider: p.cfg.Name, Op: op, Temporary: true, Err: ctx.Err()}
+		}
+	}
+	if f.err != nil {
+		return f.err
+	}
+	return ctx.Err()
+}
+
+// record appends s to the history ring; p.mu must be held.
+func (p *Provider) record(s Send) {
+	if len(p.history) < p.cfg.History {
+		p.history = append(p.history, s)
+		return
+	}
+	p.history[p.next] = s
+	p.next = (p.next + 1) % p.cfg.History
+}
+
+// FailSends makes the next n sends and resends fail with err. A nil err
+// means a temporary *otp.ProviderError ("provider unavailable").
+func (p *Provider) FailSends(n int, err error) { p.fail("send", n, err); p.fail("resend", n, err) }
+
+// FailChecks makes the next n checks fail with err, as FailSends.
+func (p *Provider) FailChecks(n int, err error) { p.fail("check", n, err) }
+
+// FailCancels makes the next n cancels fail with err, as FailSends.
+func (p *Provider) FailCancels(n int, err error) { p.fail("cancel", n, err) }
+
+func (p *Provider) fail(op string, n int, err error) {
+	if err == nil {
+		err = &otp.ProviderError{Provider: p.cfg.Name, Op: op, Temporary: true, Err: errors.New("otptest: injected fault")}
+	}
+	p.mu.Lock()
+	p.failures[op] = fault{n: n, err: err}
+	p.mu.Unlock()
+}
+
+// SetLatency makes every later call wait d first (or until its context
+// ends, which fails the call with a temporary *otp.ProviderError).
+func (p *Provider) SetLatency(d time.Duration) {
+	p.mu.Lock()
+	p.latency = d
+	p.mu.Unlock()
+}
+
+// Sends returns the remembered sends, oldest first.
+func (p *Provider) Sends() []Send {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Send, 0, len(p.history))
+	out = append(out, p.history[p.next:]...)
+	return append(out, p.history[:p.next]...)
+}
+
+// LastCode returns the code most recently sent to to (an E.164 number or
+// email address), as a person would read it off their phone.
+func (p *Provider) LastCode(to string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.history {
+		j := (p.next - 1 - i + 2*len(p.history)) % len(p.history)
+		if p.history[j].To == to {
+			return p.history[j].Code, true
+		}
+	}
+	return "", false
+}
+
+// Calls returns how many calls of op ("send", "check", "resend" or
+// "cancel") reached the fake, failed ones included.
+func (p *Provider) Calls(op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[op]
+}
+
+// Pending returns how many verifications the fake vendor holds.
+func (p *Provider) Pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending)
+}
+
+// randomDigits returns n uniformly random decimal digits.
+func randomDigits(n int) string {
+	if n <= 0 {
+		n = 6
+	}
+	out := make([]byte, 0, n)
+	var buf [16]byte
+	for len(out) < n {
+		_, _ = rand.Read(buf[:])
+		for _, b := range buf {
+			if b < 250 && len(out) < n { // 250 = 25*10: no modulo bias
+				out = append(out, '0'+b%10)
+			}
+		}
+	}
+	return string(out)
+}
