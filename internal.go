@@ -40,7 +40,8 @@ func (l *keyLocks) lock(key string) *keyLock {
 	sh.mu.Lock()
 	kl := sh.m[key]
 	if kl == nil {
-		kl = &keyLock{key: key, shard: sh}
+		kl = keyLockPool.Get().(*keyLock)
+		kl.key, kl.shard = key, sh
 		sh.m[key] = kl
 	}
 	kl.refs++
@@ -55,9 +56,13 @@ func (kl *keyLock) unlock() {
 	sh.mu.Lock()
 	if kl.refs--; kl.refs == 0 {
 		delete(sh.m, kl.key)
+		kl.key, kl.shard = "", nil
+		keyLockPool.Put(kl)
 	}
 	sh.mu.Unlock()
 }
+
+var keyLockPool = sync.Pool{New: func() any { return new(keyLock) }}
 
 func isRegion(r string) bool {
 	return phonenumbers.GetSupportedRegions()[r]

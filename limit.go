@@ -81,7 +81,7 @@ type Limiter interface {
 	// if any bucket is empty it charges nothing and returns a
 	// *RateLimitError for that scope, with the RetryAfter of the longest
 	// wait among the empty buckets. Requests with an off Limit are skipped.
-	// Safe for concurrent use.
+	// Allow must not keep reqs after it returns. Safe for concurrent use.
 	Allow(ctx context.Context, reqs []LimitRequest) error
 }
 
@@ -135,35 +135,47 @@ func NewMemoryLimiter(clock Clock, maxKeys int) *MemoryLimiter {
 // Allow implements [Limiter].
 func (l *MemoryLimiter) Allow(_ context.Context, reqs []LimitRequest) error {
 	now := l.clock.Now()
-	var (
-		taken  [8]*rate.Reservation
-		held   = taken[:0]
-		denied *RateLimitError
-	)
-	for _, r := range reqs {
+	var buf [8]*rate.Limiter
+	taken := buf[:0]
+	for i, r := range reqs {
 		if r.Limit.off() {
 			continue
 		}
-		res := l.reserve(r, now)
-		if wait := res.DelayFrom(now); !res.OK() || wait > 0 {
-			res.CancelAt(now)
-			if denied == nil || wait > denied.RetryAfter {
-				denied = &RateLimitError{Scope: r.Scope, RetryAfter: wait}
-			}
+		lim := l.bucket(r, now)
+		if lim.AllowN(now, 1) {
+			taken = append(taken, lim)
 			continue
 		}
-		held = append(held, res)
-	}
-	if denied != nil {
-		for _, res := range held {
-			res.CancelAt(now)
+		// Give back what the earlier requests took. A negative n returns
+		// tokens: x/time/rate's only other undo is a Reservation, which costs
+		// an allocation on every call; TestMemoryLimiterAllOrNothing holds
+		// the library to it.
+		for _, t := range taken {
+			t.AllowN(now, -1)
+		}
+		denied := &RateLimitError{Scope: r.Scope, RetryAfter: wait(lim, now)}
+		for _, rest := range reqs[i+1:] {
+			if rest.Limit.off() {
+				continue
+			}
+			if d := wait(l.bucket(rest, now), now); d > denied.RetryAfter {
+				denied.Scope, denied.RetryAfter = rest.Scope, d
+			}
 		}
 		return denied
 	}
 	return nil
 }
 
-func (l *MemoryLimiter) reserve(r LimitRequest, now time.Time) *rate.Reservation {
+// wait returns how long until lim has a token, without taking one.
+func wait(lim *rate.Limiter, now time.Time) time.Duration {
+	r := lim.ReserveN(now, 1)
+	defer r.CancelAt(now)
+	return r.DelayFrom(now)
+}
+
+// bucket returns the limiter for r, creating it if needed.
+func (l *MemoryLimiter) bucket(r LimitRequest, now time.Time) *rate.Limiter {
 	k := bucketKey{r.Scope, r.Key}
 	sh := &l.shards[maphash.String(l.seed, r.Key)%limiterShards]
 	sh.mu.Lock()
@@ -177,7 +189,7 @@ func (l *MemoryLimiter) reserve(r LimitRequest, now time.Time) *rate.Reservation
 		sh.m[k] = b
 	}
 	b.touched = now
-	return b.lim.ReserveN(now, 1)
+	return b.lim
 }
 
 // evict drops every bucket that has refilled (forgetting it changes

@@ -61,7 +61,24 @@ func TestMemoryLimiterAllOrNothing(t *testing.T) {
 	require.ErrorAs(t, err, &rl)
 	assert.Equal(t, ScopeClient, rl.Scope)
 	assert.Equal(t, time.Hour, rl.RetryAfter)
-	// a was not charged by the denied call.
+	// a was not charged by the denied call: its one token is there, and
+	// only one.
+	require.NoError(t, l.Allow(context.Background(), []LimitRequest{a}))
+	err = l.Allow(context.Background(), []LimitRequest{a})
+	require.ErrorAs(t, err, &rl)
+	assert.Equal(t, ScopeNumber, rl.Scope)
+	assert.Equal(t, time.Minute, rl.RetryAfter)
+	// With both empty, the longer wait is reported, whatever the order.
+	err = l.Allow(context.Background(), []LimitRequest{a, b})
+	require.ErrorAs(t, err, &rl)
+	assert.Equal(t, ScopeClient, rl.Scope)
+	assert.Equal(t, time.Hour, rl.RetryAfter)
+	// Half a minute on, a has half a token: still denied, nothing taken.
+	clock.t = clock.t.Add(30 * time.Second)
+	err = l.Allow(context.Background(), []LimitRequest{a})
+	require.ErrorAs(t, err, &rl)
+	assert.Equal(t, 30*time.Second, rl.RetryAfter)
+	clock.t = clock.t.Add(30 * time.Second)
 	require.NoError(t, l.Allow(context.Background(), []LimitRequest{a}))
 	// Off limits are skipped.
 	require.NoError(t, l.Allow(context.Background(), []LimitRequest{{Scope: ScopeTotal, Limit: NoLimit}}))

@@ -22,21 +22,23 @@ func classify(num *phonenumbers.PhoneNumber) (region string, typ phonenumbers.Ph
 	if len(regions) == 0 {
 		return "", phonenumbers.UNKNOWN
 	}
-	nsn := phonenumbers.GetNationalSignificantNumber(num)
-	meta := regions[0]
-	if len(regions) > 1 {
-		meta = nil
-		for _, m := range regions {
-			if m.leading != nil && m.leading.MatchString(nsn) || m.leading == nil && m.numberType(nsn) != phonenumbers.UNKNOWN {
-				meta = m
-				break
+	var buf [32]byte
+	nsn := appendNationalNumber(buf[:0], num)
+	if len(regions) == 1 {
+		return regions[0].region, regions[0].numberType(nsn)
+	}
+	// Several regions share the code: the first whose leading digits match,
+	// or, for one without leading digits, whose patterns know the number.
+	for _, m := range regions {
+		if m.leading != nil {
+			if m.leading.Match(nsn) {
+				return m.region, m.numberType(nsn)
 			}
-		}
-		if meta == nil {
-			return "", phonenumbers.UNKNOWN
+		} else if typ := m.numberType(nsn); typ != phonenumbers.UNKNOWN {
+			return m.region, typ
 		}
 	}
-	return meta.region, meta.numberType(nsn)
+	return "", phonenumbers.UNKNOWN
 }
 
 // regionMetadata is one region's number patterns, compiled.
@@ -53,15 +55,26 @@ type numberDesc struct {
 	pattern *regexp.Regexp
 }
 
-func (d *numberDesc) matches(nsn string) bool {
+func (d *numberDesc) matches(nsn []byte) bool {
 	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
 		return false
 	}
-	return d.pattern.MatchString(nsn)
+	return d.pattern.Match(nsn)
+}
+
+// appendNationalNumber appends what phonenumbers.GetNationalSignificantNumber
+// returns, without its two allocations.
+func appendNationalNumber(b []byte, num *phonenumbers.PhoneNumber) []byte {
+	if num.GetItalianLeadingZero() {
+		for range min(num.GetNumberOfLeadingZeros(), phonenumbers.MAX_LENGTH_FOR_NSN) {
+			b = append(b, '0')
+		}
+	}
+	return strconv.AppendUint(b, num.GetNationalNumber(), 10)
 }
 
 // numberType follows phonenumbers' getNumberTypeHelper, test for test.
-func (m *regionMetadata) numberType(nsn string) phonenumbers.PhoneNumberType {
+func (m *regionMetadata) numberType(nsn []byte) phonenumbers.PhoneNumberType {
 	switch {
 	case !m.general.matches(nsn):
 		return phonenumbers.UNKNOWN

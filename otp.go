@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -211,7 +212,7 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 	default:
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	if err := v.limiter.Allow(ctx, v.sendLimits(dest, o.client)); err != nil {
+	if err := v.allowSend(ctx, dest, o.client); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
 	if old.Ref.ID != "" {
@@ -252,10 +253,12 @@ func (v *Verifier) send(ctx context.Context, ev Event, req SendRequest) (Ref, er
 	return ref, nil
 }
 
-func (v *Verifier) sendLimits(d destination, client string) []LimitRequest {
+// allowSend asks the limiter for one send to d by client.
+func (v *Verifier) allowSend(ctx context.Context, d destination, client string) error {
 	l := v.cfg.Limits
-	reqs := make([]LimitRequest, 0, 4)
-	reqs = append(reqs,
+	buf := limitBufs.Get().(*[4]LimitRequest)
+	defer limitBufs.Put(buf)
+	reqs := append(buf[:0],
 		LimitRequest{Scope: ScopeNumber, Key: d.to, Limit: l.PerNumber},
 		LimitRequest{Scope: ScopeTotal, Limit: l.Total})
 	if d.callingCode != "" {
@@ -264,8 +267,12 @@ func (v *Verifier) sendLimits(d destination, client string) []LimitRequest {
 	if client != "" {
 		reqs = append(reqs, LimitRequest{Scope: ScopeClient, Key: client, Limit: l.PerClient})
 	}
-	return reqs
+	return v.limiter.Allow(ctx, reqs)
 }
+
+// limitBufs recycles allowSend's requests, which the interface call would
+// otherwise move to the heap on every send.
+var limitBufs = sync.Pool{New: func() any { return new([4]LimitRequest) }}
 
 // Check tells whether code is the one sent for key. On success the
 // verification is consumed, exactly once however many checks race, and the
@@ -374,7 +381,7 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 		return Status{}, v.fail(ctx, ev, err)
 	}
 	ev.Region = dest.region
-	if err := v.limiter.Allow(ctx, v.sendLimits(dest, o.client)); err != nil {
+	if err := v.allowSend(ctx, dest, o.client); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
 	if r, ok := v.provider.(Resender); ok {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/otpkit/otp"
@@ -54,13 +56,44 @@ type Send struct {
 type Provider struct {
 	cfg ProviderConfig
 
-	mu       sync.Mutex
-	pending  map[string]*pendingCode // by Ref.ID
-	history  []Send                  // ring, next at len % cap once full
+	calls [len(ops)]paddedCounter
+	// armed is set once a fault or latency is scripted, so that calls on
+	// an unscripted fake skip the lock in enter.
+	armed atomic.Bool
+
+	// pending holds the codes by Ref.ID, sharded so that parallel tests
+	// and benchmarks do not queue on one lock.
+	seed    maphash.Seed
+	pending [16]codeShard
+
+	mu       sync.Mutex // guards the fields below
+	history  []Send     // ring, next at len % cap once full
 	next     int
-	calls    map[string]int // by operation
-	failures map[string]fault
+	failures [len(ops)]fault
 	latency  time.Duration
+}
+
+type paddedCounter struct {
+	atomic.Int64
+	_ [56]byte // parallel sends and checks count on separate cache lines
+}
+
+type codeShard struct {
+	mu sync.Mutex
+	m  map[string]*pendingCode
+	_  [48]byte // one shard per cache line
+}
+
+// ops are the operations the fake counts, in the order of Provider.calls.
+var ops = [...]string{"send", "check", "resend", "cancel"}
+
+func opIndex(op string) int {
+	for i, o := range ops {
+		if o == op {
+			return i
+		}
+	}
+	return -1
 }
 
 type pendingCode struct {
@@ -96,12 +129,11 @@ func NewProvider(cfg ProviderConfig) *Provider {
 	if cfg.History <= 0 {
 		cfg.History = 1000
 	}
-	return &Provider{
-		cfg:      cfg,
-		pending:  make(map[string]*pendingCode),
-		calls:    make(map[string]int),
-		failures: make(map[string]fault),
+	p := &Provider{cfg: cfg, seed: maphash.MakeSeed()}
+	for i := range p.pending {
+		p.pending[i].m = make(map[string]*pendingCode)
 	}
+	return p
 }
 
 // Name implements otp.Provider.
@@ -128,13 +160,11 @@ func (p *Provider) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, erro
 	if p.cfg.TTL > 0 {
 		pc.expires = now.Add(p.cfg.TTL)
 	}
-	p.mu.Lock()
-	p.pending[s.Ref.ID] = pc
+	sh := p.shard(s.Ref.ID)
+	sh.mu.Lock()
+	sh.m[s.Ref.ID] = pc
+	sh.mu.Unlock()
 	p.record(s)
-	p.mu.Unlock()
-	if p.cfg.OnSend != nil {
-		p.cfg.OnSend(s)
-	}
 	return s.Ref, nil
 }
 
@@ -145,19 +175,20 @@ func (p *Provider) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if err := p.enter(ctx, "check"); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	pc, err := p.live(ref.ID)
+	sh := p.shard(ref.ID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	pc, err := p.live(sh, ref.ID)
 	if err != nil {
 		return err
 	}
 	if code == pc.code {
-		delete(p.pending, ref.ID)
+		delete(sh.m, ref.ID)
 		return nil
 	}
 	pc.wrong++
 	if p.cfg.BurnAfter > 0 && pc.wrong >= p.cfg.BurnAfter {
-		delete(p.pending, ref.ID)
+		delete(sh.m, ref.ID)
 		return otp.ErrTooManyAttempts
 	}
 	return otp.ErrWrongCode
@@ -168,18 +199,18 @@ func (p *Provider) Resend(ctx context.Context, ref otp.Ref) error {
 	if err := p.enter(ctx, "resend"); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	pc, err := p.live(ref.ID)
+	sh := p.shard(ref.ID)
+	sh.mu.Lock()
+	pc, err := p.live(sh, ref.ID)
+	var s Send
+	if err == nil {
+		s = Send{Ref: ref, To: pc.to, Channel: pc.channel, Code: pc.code, At: p.cfg.Clock.Now(), Resend: true}
+	}
+	sh.mu.Unlock()
 	if err != nil {
-		p.mu.Unlock()
 		return err
 	}
-	s := Send{Ref: ref, To: pc.to, Channel: pc.channel, Code: pc.code, At: p.cfg.Clock.Now(), Resend: true}
 	p.record(s)
-	p.mu.Unlock()
-	if p.cfg.OnSend != nil {
-		p.cfg.OnSend(s)
-	}
 	return nil
 }
 
@@ -188,23 +219,28 @@ func (p *Provider) Cancel(ctx context.Context, ref otp.Ref) error {
 	if err := p.enter(ctx, "cancel"); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.pending[ref.ID]; !ok {
+	sh := p.shard(ref.ID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := sh.m[ref.ID]; !ok {
 		return otp.ErrNotFound
 	}
-	delete(p.pending, ref.ID)
+	delete(sh.m, ref.ID)
 	return nil
 }
 
-// live returns the pending code for id; p.mu must be held.
-func (p *Provider) live(id string) (*pendingCode, error) {
-	pc, ok := p.pending[id]
+func (p *Provider) shard(id string) *codeShard {
+	return &p.pending[maphash.String(p.seed, id)%uint64(len(p.pending))]
+}
+
+// live returns the pending code for id; sh.mu must be held.
+func (p *Provider) live(sh *codeShard, id string) (*pendingCode, error) {
+	pc, ok := sh.m[id]
 	if !ok {
 		return nil, otp.ErrNotFound
 	}
 	if !pc.expires.IsZero() && !p.cfg.Clock.Now().Before(pc.expires) {
-		delete(p.pending, id)
+		delete(sh.m, id)
 		return nil, otp.ErrExpired
 	}
 	return pc, nil
@@ -212,13 +248,16 @@ func (p *Provider) live(id string) (*pendingCode, error) {
 
 // enter counts a call, waits out the latency and fires a scripted fault.
 func (p *Provider) enter(ctx context.Context, op string) error {
+	i := opIndex(op)
+	p.calls[i].Add(1)
+	if !p.armed.Load() {
+		return ctx.Err()
+	}
 	p.mu.Lock()
-	p.calls[op]++
 	latency := p.latency
-	f := p.failures[op]
+	f := p.failures[i]
 	if f.n > 0 {
-		f.n--
-		p.failures[op] = f
+		p.failures[i].n--
 	}
 	p.mu.Unlock()
 	if latency > 0 {
@@ -230,20 +269,25 @@ func (p *Provider) enter(ctx context.Context, op string) error {
 			return &otp.ProviderError{Provider: p.cfg.Name, Op: op, Temporary: true, Err: ctx.Err()}
 		}
 	}
-	if f.err != nil {
+	if f.n > 0 {
 		return f.err
 	}
 	return ctx.Err()
 }
 
-// record appends s to the history ring; p.mu must be held.
+// record appends s to the history ring and calls OnSend.
 func (p *Provider) record(s Send) {
+	p.mu.Lock()
 	if len(p.history) < p.cfg.History {
 		p.history = append(p.history, s)
-		return
+	} else {
+		p.history[p.next] = s
+		p.next = (p.next + 1) % p.cfg.History
 	}
-	p.history[p.next] = s
-	p.next = (p.next + 1) % p.cfg.History
+	p.mu.Unlock()
+	if p.cfg.OnSend != nil {
+		p.cfg.OnSend(s)
+	}
 }
 
 // FailSends makes the next n sends and resends fail with err. A nil err
@@ -261,8 +305,9 @@ func (p *Provider) fail(op string, n int, err error) {
 		err = &otp.ProviderError{Provider: p.cfg.Name, Op: op, Temporary: true, Err: errors.New("otptest: injected fault")}
 	}
 	p.mu.Lock()
-	p.failures[op] = fault{n: n, err: err}
+	p.failures[opIndex(op)] = fault{n: n, err: err}
 	p.mu.Unlock()
+	p.armed.Store(true)
 }
 
 // SetLatency makes every later call wait d first (or until its context
@@ -271,6 +316,7 @@ func (p *Provider) SetLatency(d time.Duration) {
 	p.mu.Lock()
 	p.latency = d
 	p.mu.Unlock()
+	p.armed.Store(true)
 }
 
 // Sends returns the remembered sends, oldest first.
@@ -299,16 +345,22 @@ func (p *Provider) LastCode(to string) (string, bool) {
 // Calls returns how many calls of op ("send", "check", "resend" or
 // "cancel") reached the fake, failed ones included.
 func (p *Provider) Calls(op string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.calls[op]
+	if i := opIndex(op); i >= 0 {
+		return int(p.calls[i].Load())
+	}
+	return 0
 }
 
 // Pending returns how many verifications the fake vendor holds.
 func (p *Provider) Pending() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.pending)
+	n := 0
+	for i := range p.pending {
+		sh := &p.pending[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // randomDigits returns n uniformly random decimal digits.
