@@ -215,9 +215,12 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 	if err := v.allowSend(ctx, dest, o.client); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	if old.Ref.ID != "" {
-		// Some vendors refuse a second verification to the same number
-		// while one is pending, so the old one goes first.
+	// Vendors refuse a second verification to a number while one is
+	// pending, so an old one to the same number goes first; an old one to
+	// another number goes only once its replacement is stored, so that a
+	// failed send leaves it usable.
+	sameNumber := old.Ref.ID != "" && old.To == dest.to
+	if sameNumber {
 		v.cancel(ctx, old.Ref)
 	}
 	ref, err := v.send(ctx, ev, SendRequest{To: dest.to, Channel: o.channel, CodeLength: v.cfg.CodeLength, Locale: o.locale})
@@ -230,6 +233,9 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 		// The code went out but cannot be checked: withdraw it.
 		v.cancel(ctx, ref)
 		return Status{}, v.fail(ctx, ev, err)
+	}
+	if old.Ref.ID != "" && !sameNumber {
+		v.cancel(ctx, old.Ref)
 	}
 	return v.status(p), nil
 }

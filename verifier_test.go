@@ -336,6 +336,18 @@ func TestStartWithAnotherNumberReplaces(t *testing.T) {
 	assert.Equal(t, ukMobile2, got.To)
 }
 
+func TestFailedReplacementKeepsTheOldVerification(t *testing.T) {
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	f.start(t)
+	f.p.FailSends(1, nil)
+	_, err := f.v.Start(ctx, sessionKey, ukMobile2)
+	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
+	assert.Zero(t, f.p.Calls("cancel"), "the old one is cancelled only once replaced")
+	st, err := f.v.Check(ctx, sessionKey, fixedCode)
+	require.NoError(t, err, "the old code still works")
+	assert.Equal(t, ukMobile, st.To)
+}
+
 func TestConcurrentStartsOfOneKeySendOnce(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	f.p.SetLatency(5 * time.Millisecond) // widen the race
