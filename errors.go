@@ -60,6 +60,7 @@ type WrongCodeError struct {
 	AttemptsLeft int
 }
 
+// Error says how many attempts are left; it never holds the code.
 func (e *WrongCodeError) Error() string {
 	return "otp: wrong code, " + strconv.Itoa(e.AttemptsLeft) + " attempts left"
 }
@@ -87,6 +88,7 @@ type RateLimitError struct {
 	RetryAfter time.Duration // when the same call may succeed; 0 if unknown
 }
 
+// Error names the scope and the wait.
 func (e *RateLimitError) Error() string {
 	msg := "otp: rate limited (" + string(e.Scope) + ")"
 	if e.Scope == ScopeCooldown {
@@ -120,6 +122,8 @@ type ProviderError struct {
 	Err          error  // the underlying cause, may be nil; never holds a secret
 }
 
+// Error names the provider, the operation and the vendor's status; it never
+// holds a code or a secret.
 func (e *ProviderError) Error() string {
 	msg := "otp: provider " + e.Provider
 	if e.Op != "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/memstore"
+	"github.com/otpkit/otp/otptest"
 )
 
 const million = 1_000_000
@@ -79,7 +80,8 @@ func BenchmarkOpsDuringSweep(b *testing.B) {
 		sweep time.Duration
 	}{
 		{"sweep=off", 24 * time.Hour},
-		{"sweep=on", 256 * time.Millisecond},
+		{"sweep=default", 0},                     // every shard once a minute
+		{"sweep=stress", 256 * time.Millisecond}, // a million entries swept 4 times a second
 	} {
 		// One store serves every run of the sub-benchmark; the operations
 		// leave it as they found it.
@@ -87,20 +89,7 @@ func BenchmarkOpsDuringSweep(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			if s == nil {
-				s = memstore.New(memstore.Config{Retention: retention, SweepInterval: bc.sweep})
-				now := time.Now()
-				for i := range million {
-					v := realistic(i, now, time.Hour)
-					if i%2 == 1 {
-						// Expired, and forgotten at a steady rate over the
-						// retention, so that every sweep has some to free.
-						v.ExpiresAt = now.Add(-retention + time.Duration(i)*retention/million)
-					}
-					if err := s.Put(ctx, v); err != nil {
-						b.Fatal(err)
-					}
-				}
-				runtime.GC()
+				s = filledStore(b, retention, bc.sweep)
 			}
 
 			// New keys, cycled: each is deleted before it comes round again.
@@ -129,14 +118,87 @@ func BenchmarkOpsDuringSweep(b *testing.B) {
 			}
 			b.StopTimer()
 
-			slices.Sort(latencies)
-			b.ReportMetric(float64(latencies[len(latencies)/2].Nanoseconds()), "p50-ns")
-			b.ReportMetric(float64(latencies[len(latencies)*99/100].Nanoseconds()), "p99-ns")
-			b.ReportMetric(float64(latencies[len(latencies)*999/1000].Nanoseconds()), "p99.9-ns")
-			b.ReportMetric(float64(latencies[len(latencies)-1].Nanoseconds()), "max-ns")
+			reportLatencies(b, "", latencies)
 		})
 		if s != nil {
 			s.Close()
 		}
+	}
+}
+
+// filledStore returns a store holding a million verifications, half of
+// them expired and forgotten at a steady rate over the retention, so that
+// every sweep has some to free.
+func filledStore(b *testing.B, retention, sweep time.Duration) *memstore.Store {
+	ctx := context.Background()
+	s := memstore.New(memstore.Config{Retention: retention, SweepInterval: sweep})
+	now := time.Now()
+	for i := range million {
+		v := realistic(i, now, time.Hour)
+		if i%2 == 1 {
+			v.ExpiresAt = now.Add(-retention + time.Duration(i)*retention/million)
+		}
+		if err := s.Put(ctx, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	return s
+}
+
+// reportLatencies sorts latencies and reports their p50, p99, p99.9 and
+// maximum, each metric's name prefixed by prefix.
+func reportLatencies(b *testing.B, prefix string, latencies []time.Duration) {
+	slices.Sort(latencies)
+	b.ReportMetric(float64(latencies[len(latencies)/2].Nanoseconds()), prefix+"p50-ns")
+	b.ReportMetric(float64(latencies[len(latencies)*99/100].Nanoseconds()), prefix+"p99-ns")
+	b.ReportMetric(float64(latencies[len(latencies)*999/1000].Nanoseconds()), prefix+"p99.9-ns")
+	b.ReportMetric(float64(latencies[len(latencies)-1].Nanoseconds()), prefix+"max-ns")
+}
+
+// BenchmarkVerifierDuringSweep is BenchmarkOpsDuringSweep through a
+// Verifier: the latency of Start and of Check, with the fake provider,
+// while the store holds a million verifications and sweeps or not.
+func BenchmarkVerifierDuringSweep(b *testing.B) {
+	const retention = 30 * time.Second
+	for _, bc := range []struct {
+		name  string
+		sweep time.Duration
+	}{
+		{"sweep=off", 24 * time.Hour},
+		{"sweep=default", 0},                     // every shard once a minute
+		{"sweep=stress", 256 * time.Millisecond}, // a million entries swept 4 times a second
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			s := filledStore(b, retention, bc.sweep)
+			defer s.Close()
+			p := otptest.NewProvider(otptest.ProviderConfig{Code: "123456", History: 16})
+			v, err := otp.NewVerifier(p, s, otp.Config{Limits: otp.Limits{
+				PerNumber: otp.NoLimit, PerCountry: otp.NoLimit, Total: otp.NoLimit,
+			}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			starts := make([]time.Duration, b.N)
+			checks := make([]time.Duration, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				key := "flow-" + strconv.Itoa(i%4096)
+				t0 := time.Now()
+				_, err := v.Start(ctx, key, "+447400123456")
+				t1 := time.Now()
+				if err == nil {
+					_, err = v.Check(ctx, key, "123456")
+				}
+				starts[i], checks[i] = t1.Sub(t0), time.Since(t1)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			reportLatencies(b, "start-", starts)
+			reportLatencies(b, "check-", checks)
+		})
 	}
 }
