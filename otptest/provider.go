@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,9 @@ type Provider struct {
 	// armed is set once a fault or latency is scripted, so that calls on
 	// an unscripted fake skip the lock in enter.
 	armed atomic.Bool
+
+	idPrefix string        // random, so that two fakes never share an ID
+	ids      atomic.Uint64 // IDs are idPrefix and a sequence number
 
 	// pending holds the codes by Ref.ID, sharded so that parallel tests
 	// and benchmarks do not queue on one lock.
@@ -129,7 +133,7 @@ func NewProvider(cfg ProviderConfig) *Provider {
 	if cfg.History <= 0 {
 		cfg.History = 1000
 	}
-	p := &Provider{cfg: cfg, seed: maphash.MakeSeed()}
+	p := &Provider{cfg: cfg, seed: maphash.MakeSeed(), idPrefix: rand.Text()[:10] + "-"}
 	for i := range p.pending {
 		p.pending[i].m = make(map[string]*pendingCode)
 	}
@@ -155,7 +159,8 @@ func (p *Provider) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, erro
 		code = randomDigits(req.CodeLength)
 	}
 	now := p.cfg.Clock.Now()
-	s := Send{Ref: otp.Ref{Provider: p.cfg.Name, ID: rand.Text()}, To: req.To, Channel: req.Channel, Code: code, At: now}
+	id := p.idPrefix + strconv.FormatUint(p.ids.Add(1), 10)
+	s := Send{Ref: otp.Ref{Provider: p.cfg.Name, ID: id}, To: req.To, Channel: req.Channel, Code: code, At: now}
 	pc := &pendingCode{to: req.To, channel: req.Channel, code: code}
 	if p.cfg.TTL > 0 {
 		pc.expires = now.Add(p.cfg.TTL)
