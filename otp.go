@@ -381,9 +381,11 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 	if wait := p.SentAt.Add(v.cfg.ResendCooldown).Sub(now); wait > 0 {
 		return Status{}, v.fail(ctx, ev, &RateLimitError{Scope: ScopeCooldown, RetryAfter: wait})
 	}
+	// The stored number is parsed again, not trusted: a resend is a send,
+	// so it needs the calling code for the limits and must pass the rules
+	// in force now (an allow-list may have changed since Start).
 	dest, err := v.normalize(p.To, p.Channel)
 	if err != nil {
-		// The rules changed since Start (an allow-list, say).
 		return Status{}, v.fail(ctx, ev, err)
 	}
 	ev.Region = dest.region

@@ -618,3 +618,25 @@ func TestNewVerifierValidatesConfig(t *testing.T) {
 	_, err = otp.NewVerifier(p, s, otp.Config{})
 	assert.NoError(t, err)
 }
+
+func TestEveryOperationRejectsBadKeys(t *testing.T) {
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	for _, key := range []string{"", strings.Repeat("k", otp.MaxKeyLen+1)} {
+		_, err := f.v.Start(ctx, key, ukMobile)
+		assert.ErrorIs(t, err, otp.ErrInvalidKey)
+		_, err = f.v.Check(ctx, key, fixedCode)
+		assert.ErrorIs(t, err, otp.ErrInvalidKey)
+		_, err = f.v.Resend(ctx, key)
+		assert.ErrorIs(t, err, otp.ErrInvalidKey)
+		assert.ErrorIs(t, f.v.Cancel(ctx, key), otp.ErrInvalidKey)
+		_, err = f.v.Status(ctx, key)
+		assert.ErrorIs(t, err, otp.ErrInvalidKey)
+	}
+	assert.Zero(t, f.p.Calls("send")+f.p.Calls("check")+f.p.Calls("resend")+f.p.Calls("cancel"))
+	// The longest key allowed works.
+	long := strings.Repeat("k", otp.MaxKeyLen)
+	_, err := f.v.Start(ctx, long, ukMobile)
+	require.NoError(t, err)
+	_, err = f.v.Check(ctx, long, fixedCode)
+	assert.NoError(t, err)
+}
