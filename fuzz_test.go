@@ -39,7 +39,10 @@ func FuzzStartCheck(f *testing.F) {
 		if err != nil {
 			require.True(t, errors.Is(err, otp.ErrInvalidPhone) || errors.Is(err, otp.ErrRegionNotAllowed), "%v", err)
 			require.Equal(t, sends, fx.p.Calls("send"), "a rejected number was sent to")
-			require.True(t, utf8.ValidString(err.Error()) && !strings.Contains(err.Error(), phone) || phone == "", "the error echoes its input")
+			require.True(t, utf8.ValidString(err.Error()), "the error is not text")
+			if len(phone) >= 6 { // shorter inputs match by chance
+				require.NotContains(t, err.Error(), phone, "the error echoes its input")
+			}
 			return
 		}
 		num, perr := phonenumbers.Parse(st.To, "")
