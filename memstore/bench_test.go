@@ -75,14 +75,7 @@ func BenchmarkMillionEntries(b *testing.B) {
 // it sweeping all the time.
 func BenchmarkOpsDuringSweep(b *testing.B) {
 	const retention = 30 * time.Second
-	for _, bc := range []struct {
-		name  string
-		sweep time.Duration
-	}{
-		{"sweep=off", 24 * time.Hour},
-		{"sweep=default", 0},                     // every shard once a minute
-		{"sweep=stress", 256 * time.Millisecond}, // a million entries swept 4 times a second
-	} {
+	for _, bc := range sweepCases {
 		// One store serves every run of the sub-benchmark; the operations
 		// leave it as they found it.
 		var s *memstore.Store
@@ -126,6 +119,16 @@ func BenchmarkOpsDuringSweep(b *testing.B) {
 	}
 }
 
+// sweepCases are the sweeper settings the latency benchmarks compare.
+var sweepCases = []struct {
+	name  string
+	sweep time.Duration
+}{
+	{"sweep=off", 24 * time.Hour},
+	{"sweep=default", 0},                     // every shard once a minute
+	{"sweep=stress", 256 * time.Millisecond}, // a million entries swept 4 times a second
+}
+
 // filledStore returns a store holding a million verifications, half of
 // them expired and forgotten at a steady rate over the retention, so that
 // every sweep has some to free.
@@ -161,14 +164,7 @@ func reportLatencies(b *testing.B, prefix string, latencies []time.Duration) {
 // while the store holds a million verifications and sweeps or not.
 func BenchmarkVerifierDuringSweep(b *testing.B) {
 	const retention = 30 * time.Second
-	for _, bc := range []struct {
-		name  string
-		sweep time.Duration
-	}{
-		{"sweep=off", 24 * time.Hour},
-		{"sweep=default", 0},                     // every shard once a minute
-		{"sweep=stress", 256 * time.Millisecond}, // a million entries swept 4 times a second
-	} {
+	for _, bc := range sweepCases {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			s := filledStore(b, retention, bc.sweep)

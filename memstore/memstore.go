@@ -357,33 +357,35 @@ func (sh *shard) sweep(now, retention int64) {
 }
 
 // live returns the entry under key if it is live: otp.ErrExpired if it has
-// expired, otp.ErrNotFound if it is missing or forgotten (and then deletes
-// it). The caller holds sh.mu.
+// expired, otp.ErrNotFound if it is missing or forgotten. The caller holds
+// sh.mu.
 func (sh *shard) live(key string, now, retention int64) (entry, error) {
-	e, ok := sh.m[key]
-	switch {
-	case !ok:
-		return entry{}, otp.ErrNotFound
-	case e.forgotten(now, retention):
-		delete(sh.m, key)
-		return entry{}, otp.ErrNotFound
-	case e.expired(now):
+	e, err := sh.held(key, now, retention)
+	if err == nil && e.expired(now) {
 		return entry{}, otp.ErrExpired
 	}
-	return e, nil
+	return e, err
 }
 
 // withID returns the entry under key with Ref.ID id, live or expired:
 // otp.ErrNotFound if there is none. The caller holds sh.mu.
 func (sh *shard) withID(key, id string, now, retention int64) (entry, error) {
+	e, err := sh.held(key, now, retention)
+	if err == nil && e.ref[:e.idLen] != id {
+		return entry{}, otp.ErrNotFound
+	}
+	return e, err
+}
+
+// held returns the entry under key, live or expired: otp.ErrNotFound if it
+// is missing or forgotten (and then deletes it). The caller holds sh.mu.
+func (sh *shard) held(key string, now, retention int64) (entry, error) {
 	e, ok := sh.m[key]
-	switch {
-	case !ok:
+	if !ok {
 		return entry{}, otp.ErrNotFound
-	case e.forgotten(now, retention):
+	}
+	if e.forgotten(now, retention) {
 		delete(sh.m, key)
-		return entry{}, otp.ErrNotFound
-	case e.ref[:e.idLen] != id:
 		return entry{}, otp.ErrNotFound
 	}
 	return e, nil
