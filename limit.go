@@ -87,8 +87,10 @@ type Limiter interface {
 
 // MemoryLimiter is the in-process [Limiter]. Its memory is bounded: a key
 // whose bucket has refilled is forgotten (which changes nothing), and when
-// more than MaxKeys keys are live the oldest-looking are evicted, so a flood
-// of distinct numbers or client IDs cannot grow it without limit.
+// its table is still full an eighth of it is dropped, chosen arbitrarily, so
+// a flood of distinct numbers or client IDs cannot grow it without limit. A
+// dropped key starts again with a full bucket: under such a flood a limit
+// may let a few more calls through, never fewer.
 type MemoryLimiter struct {
 	clock    Clock
 	perShard int
