@@ -3,13 +3,12 @@
 // verification server-side, checks the code the person types, and guards
 // the flow against abuse.
 //
-// A [Verifier] orchestrates three parts, each an interface with
-// implementations in subpackages:
+// A [Verifier] orchestrates three parts, each an interface that this
+// package defines and its subpackages implement:
 //
-//   - a [Provider] talks to one vendor: vonage (Verify v2 and the legacy
-//     Verify API), infobip (2FA), or otptest's fake for tests;
-//   - a [Store] keeps pending verifications: memstore in one process,
-//     redisstore across many;
+//   - a [Provider] talks to one vendor; package otptest has a fake one;
+//   - a [Store] keeps pending verifications: package memstore keeps them in
+//     one process, a shared store across many;
 //   - a [Limiter] applies the [Limits]: a [MemoryLimiter] by default, or a
 //     shared one.
 //
@@ -19,8 +18,9 @@
 //
 // # Guarantees
 //
-//   - Phone numbers are parsed once, with github.com/nyaruka/phonenumbers, and
-//     must be valid, in an allowed region and, for SMS and WhatsApp, mobile.
+//   - Phone numbers are parsed once per call, with
+//     github.com/nyaruka/phonenumbers, and must be valid, in an allowed region
+//     and, for SMS and WhatsApp, mobile.
 //   - Bad input (key, number, channel, code format) fails with its sentinel
 //     error before anything else happens: no send, no attempt used, no limit
 //     charged, nothing pending lost.
