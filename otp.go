@@ -215,21 +215,28 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 	if err := v.allowSend(ctx, dest, o.client); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
+	return v.replace(ctx, ev, old, Verification{Key: key, To: dest.to, Channel: o.channel}, o.locale)
+}
+
+// replace sends a new code for next (Key, To and Channel set), stores it
+// and withdraws old, if old has a Ref. The caller holds the key's lock and
+// has applied the limits.
+func (v *Verifier) replace(ctx context.Context, ev Event, old, next Verification, locale string) (Status, error) {
 	// Vendors refuse a second verification to a number while one is
 	// pending, so an old one to the same number goes first; an old one to
 	// another number goes only once its replacement is stored, so that a
 	// failed send leaves it usable.
-	sameNumber := old.Ref.ID != "" && old.To == dest.to
+	sameNumber := old.Ref.ID != "" && old.To == next.To
 	if sameNumber {
 		v.cancel(ctx, old.Ref)
 	}
-	ref, err := v.send(ctx, ev, SendRequest{To: dest.to, Channel: o.channel, CodeLength: v.cfg.CodeLength, Locale: o.locale})
+	ref, err := v.send(ctx, ev, SendRequest{To: next.To, Channel: next.Channel, CodeLength: v.cfg.CodeLength, Locale: locale})
 	if err != nil {
 		return Status{}, err
 	}
-	now = v.cfg.Clock.Now()
-	p := Verification{Key: key, Ref: ref, To: dest.to, Channel: o.channel, CreatedAt: now, SentAt: now, ExpiresAt: now.Add(v.cfg.TTL)}
-	if err := v.store.Put(ctx, p); err != nil {
+	now := v.cfg.Clock.Now()
+	next.Ref, next.CreatedAt, next.SentAt, next.ExpiresAt = ref, now, now, now.Add(v.cfg.TTL)
+	if err := v.store.Put(ctx, next); err != nil {
 		// The code went out but cannot be checked: withdraw it.
 		v.cancel(ctx, ref)
 		return Status{}, v.fail(ctx, ev, err)
@@ -237,7 +244,7 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 	if old.Ref.ID != "" && !sameNumber {
 		v.cancel(ctx, old.Ref)
 	}
-	return v.status(p), nil
+	return v.status(next), nil
 }
 
 // send asks the provider to deliver and reports the outcome.
@@ -406,18 +413,7 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 		}
 		return v.status(p), nil
 	}
-	v.cancel(ctx, p.Ref)
-	ref, err := v.send(ctx, ev, SendRequest{To: p.To, Channel: p.Channel, CodeLength: v.cfg.CodeLength})
-	if err != nil {
-		return Status{}, err
-	}
-	now = v.cfg.Clock.Now()
-	p = Verification{Key: key, Ref: ref, To: p.To, Channel: p.Channel, CreatedAt: p.CreatedAt, SentAt: now, ExpiresAt: now.Add(v.cfg.TTL)}
-	if err := v.store.Put(ctx, p); err != nil {
-		v.cancel(ctx, ref)
-		return Status{}, v.fail(ctx, ev, err)
-	}
-	return v.status(p), nil
+	return v.replace(ctx, ev, p, Verification{Key: key, To: p.To, Channel: p.Channel}, "")
 }
 
 // Cancel removes the pending verification for key and cancels it at the

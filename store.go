@@ -12,7 +12,7 @@ type Verification struct {
 	To        string    // E.164 number or email address
 	Channel   Channel   // channel of the last send
 	Attempts  int       // checks reserved so far
-	CreatedAt time.Time // when Start sent the first code
+	CreatedAt time.Time // when this verification's first code was sent
 	SentAt    time.Time // when a code was last sent; the resend cooldown runs from here
 	ExpiresAt time.Time // from this instant on, Check fails with ErrExpired
 }
