@@ -243,6 +243,7 @@ func TestConcurrentRightCodesSucceedOnce(t *testing.T) {
 func TestConcurrentWrongGuessesNeverExceedMaxAttempts(t *testing.T) {
 	f := newFixture(t, otp.Config{MaxAttempts: 5}, otptest.ProviderConfig{})
 	f.start(t)
+	f.p.SetLatency(2 * time.Millisecond) // guesses overlap at the vendor
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
 	errs := make(chan error, 100)
