@@ -2,6 +2,7 @@ package otp
 
 import (
 	"hash/maphash"
+	"reflect"
 	"sync"
 
 	"github.com/nyaruka/phonenumbers"
@@ -66,4 +67,11 @@ var keyLockPool = sync.Pool{New: func() any { return new(keyLock) }}
 
 func isRegion(r string) bool {
 	return phonenumbers.GetSupportedRegions()[r]
+}
+
+// sameValue reports whether a and b hold the same value, without the panic
+// == raises on two values of one non-comparable type.
+func sameValue(a, b any) bool {
+	t := reflect.TypeOf(a)
+	return t == reflect.TypeOf(b) && t != nil && t.Comparable() && a == b
 }

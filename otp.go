@@ -36,8 +36,9 @@ type Config struct {
 	ResendCooldown time.Duration
 	// Limits are the abuse limits; see [Limits] for their defaults.
 	Limits Limits
-	// Limiter enforces Limits. Default: a [MemoryLimiter] private to this
-	// Verifier holding at most 100,000 keys.
+	// Limiter enforces Limits. Default: the Store, if it is also a Limiter
+	// (redisstore is: its limits hold across processes); otherwise a
+	// [MemoryLimiter] private to this Verifier holding at most 100,000 keys.
 	Limiter Limiter
 	// Logger receives the Verifier's log lines, with phone numbers masked
 	// and codes never present. Default: discard everything.
@@ -58,6 +59,7 @@ type Verifier struct {
 	provider Provider
 	store    Store
 	limiter  Limiter
+	shared   LimitingStore // the store, when it is also the limiter
 	cfg      Config
 	allowed  map[string]bool
 	log      *slog.Logger
@@ -108,8 +110,14 @@ func NewVerifier(provider Provider, store Store, cfg Config) (*Verifier, error) 
 		}
 	}
 	v.limiter = cfg.Limiter
+	if l, ok := store.(Limiter); ok && v.limiter == nil {
+		v.limiter = l
+	}
 	if v.limiter == nil {
 		v.limiter = NewMemoryLimiter(cfg.Clock, 0)
+	}
+	if ls, ok := store.(LimitingStore); ok && sameValue(ls, v.limiter) {
+		v.shared = ls
 	}
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
@@ -200,20 +208,13 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 	v.emit(ctx, EventStarted, ev)
 
 	defer v.locks.lock(key).unlock()
-	now := v.cfg.Clock.Now()
-	old, err := v.store.Get(ctx, key)
-	switch {
-	case err == nil:
-		if old.To == dest.to && now.Before(old.SentAt.Add(v.cfg.ResendCooldown)) {
-			return v.status(old), nil
-		}
-	case errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired):
-		old = Verification{}
-	default:
+	spare := Spare{To: dest.to, SentAfter: v.cfg.Clock.Now().Add(-v.cfg.ResendCooldown)}
+	old, err := v.getAllow(ctx, key, spare, dest, o.client)
+	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	if err := v.allowSend(ctx, dest, o.client); err != nil {
-		return Status{}, v.fail(ctx, ev, err)
+	if spare.Matches(old) {
+		return v.status(old), nil
 	}
 	return v.replace(ctx, ev, old, Verification{Key: key, To: dest.to, Channel: o.channel}, o.locale)
 }
@@ -266,12 +267,44 @@ func (v *Verifier) send(ctx context.Context, ev Event, req SendRequest) (Ref, er
 	return ref, nil
 }
 
+// getAllow returns the live verification under key (zero if none) and,
+// unless it is the repeat spare describes, takes the tokens for a send to d
+// by client: in one step when the store is the limiter.
+func (v *Verifier) getAllow(ctx context.Context, key string, spare Spare, d destination, client string) (Verification, error) {
+	buf := limitBufs.Get().(*limitBuf)
+	defer limitBufs.Put(buf)
+	reqs := v.sendLimits(buf[:0], d, client)
+	if v.shared != nil {
+		return v.shared.GetAllow(ctx, key, spare, reqs)
+	}
+	old, err := v.store.Get(ctx, key)
+	switch {
+	case err == nil:
+		if spare.Matches(old) {
+			return old, nil
+		}
+	case errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired):
+		old = Verification{}
+	default:
+		return Verification{}, err
+	}
+	if err := v.limiter.Allow(ctx, reqs); err != nil {
+		return Verification{}, err
+	}
+	return old, nil
+}
+
 // allowSend asks the limiter for one send to d by client.
 func (v *Verifier) allowSend(ctx context.Context, d destination, client string) error {
-	l := v.cfg.Limits
-	buf := limitBufs.Get().(*[4]LimitRequest)
+	buf := limitBufs.Get().(*limitBuf)
 	defer limitBufs.Put(buf)
-	reqs := append(buf[:0],
+	return v.limiter.Allow(ctx, v.sendLimits(buf[:0], d, client))
+}
+
+// sendLimits appends the limits one send to d by client takes.
+func (v *Verifier) sendLimits(reqs []LimitRequest, d destination, client string) []LimitRequest {
+	l := v.cfg.Limits
+	reqs = append(reqs,
 		LimitRequest{Scope: ScopeNumber, Key: d.to, Limit: l.PerNumber},
 		LimitRequest{Scope: ScopeTotal, Limit: l.Total})
 	if d.callingCode != "" {
@@ -280,12 +313,35 @@ func (v *Verifier) allowSend(ctx context.Context, d destination, client string) 
 	if client != "" {
 		reqs = append(reqs, LimitRequest{Scope: ScopeClient, Key: client, Limit: l.PerClient})
 	}
-	return v.limiter.Allow(ctx, reqs)
+	return reqs
 }
 
-// limitBufs recycles allowSend's requests, which the interface call would
-// otherwise move to the heap on every send.
-var limitBufs = sync.Pool{New: func() any { return new([4]LimitRequest) }}
+// limitBuf holds one call's limit requests; limitBufs recycles them, as the
+// interface call would otherwise move them to the heap on every call.
+type limitBuf [8]LimitRequest
+
+var limitBufs = sync.Pool{New: func() any { return new(limitBuf) }}
+
+// reserveAttempt takes the checks-per-client token, if client is set, and
+// reserves one attempt on the verification under key: in one step when the
+// store is the limiter.
+func (v *Verifier) reserveAttempt(ctx context.Context, key, client string) (Verification, error) {
+	buf := limitBufs.Get().(*limitBuf)
+	defer limitBufs.Put(buf)
+	reqs := buf[:0]
+	if client != "" {
+		reqs = append(reqs, LimitRequest{Scope: ScopeChecks, Key: client, Limit: v.cfg.Limits.ChecksPerClient})
+	}
+	if v.shared != nil {
+		return v.shared.AllowAddAttempt(ctx, key, v.cfg.MaxAttempts, reqs)
+	}
+	if len(reqs) > 0 {
+		if err := v.limiter.Allow(ctx, reqs); err != nil {
+			return Verification{}, err
+		}
+	}
+	return v.store.AddAttempt(ctx, key, v.cfg.MaxAttempts)
+}
 
 // Check tells whether code is the one sent for key. On success the
 // verification is consumed, exactly once however many checks race, and the
@@ -304,14 +360,9 @@ func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) 
 	if !v.validCode(code) {
 		return Status{}, v.fail(ctx, ev, fmt.Errorf("%w: want %d digits", ErrInvalidCode, v.cfg.CodeLength))
 	}
-	if o.client != "" {
-		if err := v.limiter.Allow(ctx, []LimitRequest{{Scope: ScopeChecks, Key: o.client, Limit: v.cfg.Limits.ChecksPerClient}}); err != nil {
-			return Status{}, v.fail(ctx, ev, err)
-		}
-	}
 	// The attempt is reserved before the provider sees the code, so that
 	// concurrent guesses can never exceed MaxAttempts.
-	p, err := v.store.AddAttempt(ctx, key, v.cfg.MaxAttempts)
+	p, err := v.reserveAttempt(ctx, key, o.client)
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}

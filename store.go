@@ -80,3 +80,38 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // SystemClock is the real clock.
 var SystemClock Clock = systemClock{}
+
+// LimitingStore is an optional capability of a Store that also keeps the
+// limits (redisstore does): it reads a verification and takes limit tokens
+// in one atomic step, so that a shared store costs one round trip where a
+// separate Store and Limiter would cost two. A Verifier uses it when the
+// store is also its Limiter: Config.Limiter is nil or the store itself.
+type LimitingStore interface {
+	Store
+	Limiter
+
+	// GetAllow returns the live verification under key, or a zero
+	// Verification (empty Ref.ID) if there is none or it has expired, and
+	// in the same step takes tokens for reqs as Limiter.Allow does: all or
+	// none, a *RateLimitError when denied. No tokens are taken when the
+	// verification returned is a repeat that sends nothing: one to
+	// spare.To sent after spare.SentAfter.
+	GetAllow(ctx context.Context, key string, spare Spare, reqs []LimitRequest) (Verification, error)
+
+	// AllowAddAttempt takes tokens for reqs as Limiter.Allow does and, if
+	// they were granted, reserves an attempt as AddAttempt does. A denial
+	// reserves nothing.
+	AllowAddAttempt(ctx context.Context, key string, max int, reqs []LimitRequest) (Verification, error)
+}
+
+// Spare describes the repeat Start that sends nothing: the same number
+// again inside the resend cooldown.
+type Spare struct {
+	To        string    // the number the new Start asks for
+	SentAfter time.Time // the cooldown covers sends strictly after this
+}
+
+// Matches reports whether v is the repeat s describes.
+func (s Spare) Matches(v Verification) bool {
+	return v.Ref.ID != "" && v.To == s.To && v.SentAt.After(s.SentAfter)
+}

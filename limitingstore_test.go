@@ -1,0 +1,178 @@
+package otp_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/otptest"
+)
+
+// lockedStore is a LimitingStore made of a Store and a MemoryLimiter under
+// one mutex; it counts the calls it gets, one per round trip a shared store
+// would make.
+type lockedStore struct {
+	otp.Store
+	lim   *otp.MemoryLimiter
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+var _ otp.LimitingStore = (*lockedStore)(nil)
+
+func newLockedStore(f *fixture) *lockedStore {
+	return &lockedStore{Store: f.store, lim: otp.NewMemoryLimiter(f.clock, 0), calls: map[string]int{}}
+}
+
+func (s *lockedStore) count(op string) func() {
+	s.mu.Lock()
+	s.calls[op]++
+	return s.mu.Unlock
+}
+
+func (s *lockedStore) Get(ctx context.Context, key string) (otp.Verification, error) {
+	defer s.count("Get")()
+	return s.Store.Get(ctx, key)
+}
+
+func (s *lockedStore) Put(ctx context.Context, v otp.Verification) error {
+	defer s.count("Put")()
+	return s.Store.Put(ctx, v)
+}
+
+func (s *lockedStore) AddAttempt(ctx context.Context, key string, max int) (otp.Verification, error) {
+	defer s.count("AddAttempt")()
+	return s.Store.AddAttempt(ctx, key, max)
+}
+
+func (s *lockedStore) Delete(ctx context.Context, key, id string) error {
+	defer s.count("Delete")()
+	return s.Store.Delete(ctx, key, id)
+}
+
+func (s *lockedStore) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
+	defer s.count("Allow")()
+	return s.lim.Allow(ctx, reqs)
+}
+
+func (s *lockedStore) GetAllow(ctx context.Context, key string, spare otp.Spare, reqs []otp.LimitRequest) (otp.Verification, error) {
+	defer s.count("GetAllow")()
+	v, err := s.Store.Get(ctx, key)
+	if err != nil {
+		v = otp.Verification{}
+	}
+	if spare.Matches(v) {
+		return v, nil
+	}
+	if err := s.lim.Allow(ctx, reqs); err != nil {
+		return otp.Verification{}, err
+	}
+	return v, nil
+}
+
+func (s *lockedStore) AllowAddAttempt(ctx context.Context, key string, max int, reqs []otp.LimitRequest) (otp.Verification, error) {
+	defer s.count("AllowAddAttempt")()
+	if err := s.lim.Allow(ctx, reqs); err != nil {
+		return otp.Verification{}, err
+	}
+	return s.Store.AddAttempt(ctx, key, max)
+}
+
+func (s *lockedStore) snapshot() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.calls))
+	for k, n := range s.calls {
+		out[k] = n
+	}
+	clear(s.calls)
+	return out
+}
+
+func TestStoreThatLimitsServesStartAndCheckInTwoCalls(t *testing.T) {
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	s := newLockedStore(f)
+	v := f.verifier(t, f.p, s, otp.Config{})
+
+	_, err := v.Start(ctx, sessionKey, ukMobile, otp.WithClient("203.0.113.9"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"GetAllow": 1, "Put": 1}, s.snapshot())
+
+	_, err = v.Check(ctx, sessionKey, wrongCode, otp.WithClient("203.0.113.9"))
+	require.ErrorIs(t, err, otp.ErrWrongCode)
+	assert.Equal(t, map[string]int{"AllowAddAttempt": 1}, s.snapshot())
+
+	_, err = v.Check(ctx, sessionKey, fixedCode, otp.WithClient("203.0.113.9"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"AllowAddAttempt": 1, "Delete": 1}, s.snapshot())
+}
+
+func TestStoreIsNotTheLimiterWhenAnotherIsConfigured(t *testing.T) {
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	s := newLockedStore(f)
+	v := f.verifier(t, f.p, s, otp.Config{Limiter: otp.NewMemoryLimiter(f.clock, 0)})
+
+	_, err := v.Start(ctx, sessionKey, ukMobile)
+	require.NoError(t, err)
+	_, err = v.Check(ctx, sessionKey, fixedCode)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"Get": 1, "Put": 1, "AddAttempt": 1, "Delete": 1}, s.snapshot())
+}
+
+// The rules a LimitingStore must keep hold on both paths: the combined one
+// and the separate Store and Limiter.
+func TestLimitsOnBothPaths(t *testing.T) {
+	paths := map[string]func(f *fixture, cfg otp.Config) *otp.Verifier{
+		"combined": func(f *fixture, cfg otp.Config) *otp.Verifier { return f.verifier(t, f.p, newLockedStore(f), cfg) },
+		"separate": func(f *fixture, cfg otp.Config) *otp.Verifier { return f.verifier(t, f.p, f.store, cfg) },
+	}
+	for name, build := range paths {
+		t.Run(name+"/repeat start takes no token", func(t *testing.T) {
+			f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+			v := build(f, otp.Config{Limits: otp.Limits{PerNumber: otp.Limit{N: 1, Per: time.Hour}}})
+			_, err := v.Start(ctx, sessionKey, ukMobile)
+			require.NoError(t, err)
+			_, err = v.Start(ctx, sessionKey, ukMobile)
+			require.NoError(t, err, "the repeat inside the cooldown sends nothing and is not charged")
+			f.clock.Advance(31 * time.Second)
+			_, err = v.Start(ctx, sessionKey, ukMobile)
+			var rl *otp.RateLimitError
+			require.ErrorAs(t, err, &rl)
+			assert.Equal(t, otp.ScopeNumber, rl.Scope)
+			assert.Equal(t, 1, f.p.Calls("send"))
+		})
+		t.Run(name+"/denied check reserves no attempt", func(t *testing.T) {
+			f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+			v := build(f, otp.Config{Limits: otp.Limits{ChecksPerClient: otp.Limit{N: 1, Per: time.Hour}}})
+			_, err := v.Start(ctx, sessionKey, ukMobile)
+			require.NoError(t, err)
+			_, err = v.Check(ctx, sessionKey, wrongCode, otp.WithClient("c"))
+			require.ErrorIs(t, err, otp.ErrWrongCode)
+			_, err = v.Check(ctx, sessionKey, fixedCode, otp.WithClient("c"))
+			require.ErrorIs(t, err, otp.ErrRateLimited)
+			st, err := v.Status(ctx, sessionKey)
+			require.NoError(t, err)
+			assert.Equal(t, 4, st.AttemptsLeft)
+			assert.Equal(t, 1, f.p.Calls("check"))
+		})
+	}
+}
+
+func TestSpareMatches(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := otp.Spare{To: ukMobile, SentAfter: at}
+	live := otp.Verification{Ref: otp.Ref{ID: "r1"}, To: ukMobile, SentAt: at.Add(time.Nanosecond)}
+	assert.True(t, s.Matches(live))
+	other := live
+	other.To = ukMobile2
+	assert.False(t, s.Matches(other), "another number")
+	old := live
+	old.SentAt = at
+	assert.False(t, s.Matches(old), "sent at the edge of the cooldown")
+	assert.False(t, s.Matches(otp.Verification{}), "nothing pending")
+}
