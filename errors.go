@@ -16,9 +16,13 @@ var (
 	// ErrInvalidPhone means the destination is not a valid phone number (or,
 	// for the email channel, email address), or cannot receive the channel.
 	ErrInvalidPhone = errors.New("otp: invalid phone number")
-	// ErrRegionNotAllowed means the number belongs to a region outside
-	// Config.AllowedRegions.
+	// ErrRegionNotAllowed means the number's region or calling code is
+	// refused by the Guard's allow or deny lists.
 	ErrRegionNotAllowed = errors.New("otp: region not allowed")
+	// ErrNumberTypeNotAllowed means the Guard refuses the number's type
+	// (premium-rate, VoIP, ...) for the channel. The error is a
+	// *NumberTypeError, which also matches ErrInvalidPhone.
+	ErrNumberTypeNotAllowed = errors.New("otp: number type not allowed")
 	// ErrUnsupportedChannel means the channel is unknown, or the provider
 	// cannot deliver on it. Nothing was sent.
 	ErrUnsupportedChannel = errors.New("otp: unsupported channel")
@@ -77,6 +81,7 @@ const (
 	ScopeClient   Scope = "client"   // sends per client ID
 	ScopeCountry  Scope = "country"  // sends per country calling code
 	ScopeTotal    Scope = "total"    // sends in total
+	ScopeRange    Scope = "range"    // sends per number range (see Limits.PerRange)
 	ScopeChecks   Scope = "checks"   // checks per client ID
 	ScopeCooldown Scope = "cooldown" // the resend cooldown of one verification
 )
@@ -119,7 +124,13 @@ type ProviderError struct {
 	VendorStatus string // the vendor's own status code or title, if any
 	HTTPStatus   int    // 0 when no HTTP answer was received
 	Temporary    bool   // a retry later may succeed
-	Err          error  // the underlying cause, may be nil; never holds a secret
+	// NotSent reports that the vendor surely did not act on the request:
+	// the connection was refused, or the vendor throttled or refused it
+	// before doing anything. [Failover] moves to the next provider only
+	// when NotSent and Temporary are both true; an adapter that cannot be
+	// sure (a timeout after the request was written) leaves it false.
+	NotSent bool
+	Err     error // the underlying cause, may be nil; never holds a secret
 }
 
 // Error names the provider, the operation and the vendor's status; it never

@@ -19,6 +19,7 @@ const (
 	EventLimited  EventKind = "limited"  // a limit denied the operation; Scope says which
 	EventBurned   EventKind = "burned"   // the last attempt was used; the verification is gone
 	EventCanceled EventKind = "canceled" // Cancel removed a verification
+	EventFlagged  EventKind = "flagged"  // Guard.RecordOnly: a guard rule would have denied the call; Err says which
 )
 
 // Op names the Verifier operation an Event belongs to.
@@ -41,10 +42,10 @@ type Event struct {
 	Channel  Channel       // empty when unknown (a Check of nothing)
 	To       string        // destination masked by [MaskPhone], empty when unknown
 	Region   string        // ISO 3166 region of To, empty when unknown
-	Scope    Scope         // for EventLimited
-	Class    string        // for EventFailed and EventLimited: see [ErrorClass]
+	Scope    Scope         // for EventLimited, and EventFlagged by a limit
+	Class    string        // for EventFailed, EventLimited and EventFlagged: see [ErrorClass]
 	Duration time.Duration // time spent in the provider, when it was asked
-	Err      error         // for EventFailed and EventLimited
+	Err      error         // for EventFailed, EventLimited and EventFlagged
 }
 
 // ErrorClass names the class of err, for metric labels: "invalid_input",
@@ -100,6 +101,8 @@ func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
 	switch {
 	case kind == EventStarted:
 		level = slog.LevelDebug
+	case kind == EventFlagged:
+		level = slog.LevelWarn
 	case errors.Is(ev.Err, ErrProviderUnavailable), errors.Is(ev.Err, ErrProviderRejected), errors.Is(ev.Err, ErrStoreUnavailable):
 		level = slog.LevelWarn
 	}

@@ -106,3 +106,59 @@ func ExampleConfig_onEvent() {
 	// start sent provider=otptest channel=sms region=GB to=+44********56 class=
 	// check failed provider=otptest channel=sms region= to=+44********56 class=wrong_code
 }
+
+// Two vendors: the second takes over only when the first surely sent
+// nothing, and checks go back to whichever sent the code.
+func ExampleFailover() {
+	primary := otptest.NewProvider(otptest.ProviderConfig{Name: "primary", Code: "123456"})
+	backup := otptest.NewProvider(otptest.ProviderConfig{Name: "backup", Code: "123456"})
+	primary.FailSends(1, &otp.ProviderError{Provider: "primary", Op: "send", HTTPStatus: 503, Temporary: true, NotSent: true})
+	provider, err := otp.Failover(primary, backup)
+	if err != nil {
+		panic(err)
+	}
+	store := memstore.New(memstore.Config{})
+	defer store.Close()
+	v, _ := otp.NewVerifier(provider, store, otp.Config{})
+
+	st, _ := v.Start(context.Background(), "session-42", "+447400123456")
+	fmt.Println("sent by", st.Provider)
+	_, err = v.Check(context.Background(), "session-42", "123456")
+	fmt.Println("checked by backup:", backup.Calls("check") == 1, err)
+	// Output:
+	// sent by backup
+	// checked by backup: true <nil>
+}
+
+// The guard refuses costly number types and can watch a policy before
+// enforcing it.
+func ExampleGuard() {
+	store := memstore.New(memstore.Config{})
+	defer store.Close()
+	v, _ := otp.NewVerifier(otptest.NewProvider(otptest.ProviderConfig{}), store, otp.Config{
+		Guard: otp.Guard{AllowedCallingCodes: []int{44, 353}}, // the UK and Ireland only
+	})
+	_, err := v.Start(context.Background(), "session-42", "+44 909 8765432") // premium rate
+	var nt *otp.NumberTypeError
+	fmt.Println(errors.As(err, &nt), nt.Type)
+	_, err = v.Start(context.Background(), "session-43", "+1 201 555 0123")
+	fmt.Println(errors.Is(err, otp.ErrRegionNotAllowed))
+	// Output:
+	// true premium-rate
+	// true
+}
+
+// Test numbers let an app-store reviewer sign in with a fixed code.
+func ExampleTestNumber() {
+	provider := otptest.NewProvider(otptest.ProviderConfig{})
+	store := memstore.New(memstore.Config{})
+	defer store.Close()
+	v, _ := otp.NewVerifier(provider, store, otp.Config{
+		TestNumbers: []otp.TestNumber{{Number: "+1 202 555 0100", Code: "246810",
+			Expires: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}},
+	})
+	_, _ = v.Start(context.Background(), "reviewer", "+1 202 555 0100")
+	_, err := v.Check(context.Background(), "reviewer", "246810")
+	fmt.Println(err, provider.Calls("send"))
+	// Output: <nil> 0
+}

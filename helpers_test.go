@@ -176,3 +176,9 @@ func (l *lenientProvider) Check(_ context.Context, _ otp.Ref, code string) error
 	}
 	return otp.ErrWrongCode
 }
+
+func (l *eventLog) all() []otp.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]otp.Event(nil), l.events...)
+}

@@ -41,6 +41,15 @@ type Limits struct {
 	PerClient Limit
 	// PerCountry caps sends per country calling code. Default: 500 per hour.
 	PerCountry Limit
+	// PerRange caps sends per number range: the numbers that share all but
+	// their last RangeDigits digits. Carriers allocate numbers, and pumping
+	// schemes lease them, in such blocks, so an attack on many numbers of
+	// one range meets this limit long before PerCountry, while real people
+	// almost never share a range. Default: 10 per hour.
+	PerRange Limit
+	// RangeDigits is how many trailing digits a range leaves out: 4 makes
+	// blocks of 10,000 numbers. Default 4; allowed 1 to 8.
+	RangeDigits int
 	// Total caps all sends: a budget. Default: 2,000 per hour.
 	Total Limit
 	// ChecksPerClient caps Check calls per client ID, across keys; calls
@@ -52,13 +61,20 @@ func (l Limits) withDefaults() Limits {
 	l.PerNumber = l.PerNumber.or(Limit{5, time.Hour})
 	l.PerClient = l.PerClient.or(Limit{10, time.Hour})
 	l.PerCountry = l.PerCountry.or(Limit{500, time.Hour})
+	l.PerRange = l.PerRange.or(Limit{10, time.Hour})
+	if l.RangeDigits == 0 {
+		l.RangeDigits = 4
+	}
 	l.Total = l.Total.or(Limit{2000, time.Hour})
 	l.ChecksPerClient = l.ChecksPerClient.or(Limit{30, 10 * time.Minute})
 	return l
 }
 
 func (l Limits) validate() error {
-	for _, x := range []Limit{l.PerNumber, l.PerClient, l.PerCountry, l.Total, l.ChecksPerClient} {
+	if l.RangeDigits < 1 || l.RangeDigits > 8 {
+		return errorf("RangeDigits %d is outside 1..8", l.RangeDigits)
+	}
+	for _, x := range []Limit{l.PerNumber, l.PerClient, l.PerCountry, l.PerRange, l.Total, l.ChecksPerClient} {
 		if !x.off() && (x.N == 0 || x.Per <= 0) {
 			return errorf("limit %d per %v needs a positive N and Per", x.N, x.Per)
 		}

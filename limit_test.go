@@ -113,7 +113,7 @@ func TestChecksPerClient(t *testing.T) {
 }
 
 func TestNoLimitTurnsALimitOff(t *testing.T) {
-	f := newFixture(t, otp.Config{Limits: otp.Limits{PerNumber: otp.NoLimit, Total: otp.NoLimit, PerCountry: otp.NoLimit}}, otptest.ProviderConfig{})
+	f := newFixture(t, otp.Config{Limits: otp.Limits{PerNumber: otp.NoLimit, Total: otp.NoLimit, PerCountry: otp.NoLimit, PerRange: otp.NoLimit}}, otptest.ProviderConfig{})
 	for i := range 50 {
 		_, err := f.v.Start(ctx, fmt.Sprint("k", i), ukMobile)
 		require.NoError(t, err)

@@ -18,9 +18,10 @@ type Config struct {
 	// DefaultRegion is the ISO 3166 region ("GB") assumed for numbers
 	// written without a leading "+". Empty: numbers must be international.
 	DefaultRegion string
-	// AllowedRegions, if not empty, lists the only ISO 3166 regions whose
-	// numbers are accepted; others fail with ErrRegionNotAllowed.
-	AllowedRegions []string
+	// Guard holds the rules against pumping and abuse that every number
+	// passes before a send: number types per channel, region and calling
+	// code lists, record-only mode. See [Guard] for the defaults.
+	Guard Guard
 	// CodeLength is how many digits codes have; Check rejects other lengths
 	// without asking the provider. It must match the provider's setting.
 	// Default 6; allowed 4 to 10.
@@ -36,6 +37,11 @@ type Config struct {
 	ResendCooldown time.Duration
 	// Limits are the abuse limits; see [Limits] for their defaults.
 	Limits Limits
+	// TestNumbers are numbers whose codes are fixed and never sent, so that
+	// app-store reviewers and end-to-end tests can sign in. Off (empty) by
+	// default; the Verifier logs a warning at construction when they are
+	// on. See [TestNumber].
+	TestNumbers []TestNumber
 	// Limiter enforces Limits. Default: the Store, if it is also a Limiter
 	// (redisstore is: its limits hold across processes); otherwise a
 	// [MemoryLimiter] private to this Verifier holding at most 100,000 keys.
@@ -61,7 +67,8 @@ type Verifier struct {
 	limiter  Limiter
 	shared   LimitingStore // the store, when it is also the limiter
 	cfg      Config
-	allowed  map[string]bool
+	guard    *guard
+	tests    *testNumbers // nil when Config.TestNumbers is empty
 	log      *slog.Logger
 	locks    keyLocks
 }
@@ -100,14 +107,19 @@ func NewVerifier(provider Provider, store Store, cfg Config) (*Verifier, error) 
 		return nil, err
 	}
 	v := &Verifier{provider: provider, store: store, cfg: cfg, log: cfg.Logger}
-	if len(cfg.AllowedRegions) > 0 {
-		v.allowed = make(map[string]bool, len(cfg.AllowedRegions))
-		for _, r := range cfg.AllowedRegions {
-			if !isRegion(r) {
-				return nil, errorf("AllowedRegions: %q is not a supported region", r)
-			}
-			v.allowed[r] = true
+	var err error
+	if v.guard, err = newGuard(cfg.Guard, cfg.Limits); err != nil {
+		return nil, err
+	}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.TestNumbers) > 0 {
+		if v.tests, err = newTestNumbers(provider, cfg); err != nil {
+			return nil, err
 		}
+		v.provider = v.tests
+		v.tests.announce(v.log)
 	}
 	v.limiter = cfg.Limiter
 	if l, ok := store.(Limiter); ok && v.limiter == nil {
@@ -118,9 +130,6 @@ func NewVerifier(provider Provider, store Store, cfg Config) (*Verifier, error) 
 	}
 	if ls, ok := store.(LimitingStore); ok && sameValue(ls, v.limiter) {
 		v.shared = ls
-	}
-	if v.log == nil {
-		v.log = slog.New(slog.DiscardHandler)
 	}
 	v.locks.init()
 	return v, nil
@@ -202,6 +211,9 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 	}
 	dest, err := v.normalize(phone, o.channel)
 	ev.To, ev.Region = dest.to, dest.region
+	if err == nil {
+		err = v.screen(ctx, ev, dest, o.channel)
+	}
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
@@ -216,6 +228,7 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 	if spare.Matches(old) {
 		return v.status(old), nil
 	}
+	v.recordLimits(ctx, ev, dest)
 	return v.replace(ctx, ev, old, Verification{Key: key, To: dest.to, Channel: o.channel}, o.locale)
 }
 
@@ -304,16 +317,14 @@ func (v *Verifier) allowSend(ctx context.Context, d destination, client string) 
 // sendLimits appends the limits one send to d by client takes.
 func (v *Verifier) sendLimits(reqs []LimitRequest, d destination, client string) []LimitRequest {
 	l := v.cfg.Limits
-	reqs = append(reqs,
-		LimitRequest{Scope: ScopeNumber, Key: d.to, Limit: l.PerNumber},
-		LimitRequest{Scope: ScopeTotal, Limit: l.Total})
-	if d.callingCode != "" {
-		reqs = append(reqs, LimitRequest{Scope: ScopeCountry, Key: d.callingCode, Limit: l.PerCountry})
-	}
+	reqs = append(reqs, LimitRequest{Scope: ScopeNumber, Key: d.to, Limit: l.PerNumber})
 	if client != "" {
 		reqs = append(reqs, LimitRequest{Scope: ScopeClient, Key: client, Limit: l.PerClient})
 	}
-	return reqs
+	if v.guard.recordOnly {
+		return reqs // recordLimits charges the guard's limits apart
+	}
+	return v.guard.limits(reqs, d)
 }
 
 // limitBuf holds one call's limit requests; limitBufs recycles them, as the
@@ -443,17 +454,25 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 	// so it needs the calling code for the limits and must pass the rules
 	// in force now (an allow-list may have changed since Start).
 	dest, err := v.normalize(p.To, p.Channel)
+	ev.Region = dest.region
+	if err == nil {
+		err = v.screen(ctx, ev, dest, p.Channel)
+	}
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	ev.Region = dest.region
 	if err := v.allowSend(ctx, dest, o.client); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
+	v.recordLimits(ctx, ev, dest)
 	if r, ok := v.provider.(Resender); ok {
 		begin := time.Now()
 		err := r.Resend(ctx, p.Ref)
 		ev.Duration = time.Since(begin)
+		if errors.Is(err, errors.ErrUnsupported) {
+			// A wrapper (Failover, test numbers) whose provider cannot resend.
+			return v.replace(ctx, ev, p, Verification{Key: key, To: p.To, Channel: p.Channel}, "")
+		}
 		if err != nil {
 			return Status{}, v.fail(ctx, ev, err)
 		}
@@ -508,7 +527,7 @@ func (v *Verifier) cancel(ctx context.Context, ref Ref) {
 	if !ok {
 		return
 	}
-	if err := c.Cancel(ctx, ref); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := c.Cancel(ctx, ref); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, errors.ErrUnsupported) {
 		v.log.LogAttrs(ctx, slog.LevelWarn, "otp: cancel at provider failed",
 			slog.String("provider", ref.Provider), slog.String("error", err.Error()))
 	}

@@ -14,13 +14,16 @@ const maxDestinationLen = 254
 
 // destination is a normalised To with what the limits need.
 type destination struct {
-	to          string // E.164 or email address
-	region      string // ISO 3166 region, "" for email
-	callingCode string // "44", "" for email
+	to          string     // E.164 or email address
+	region      string     // ISO 3166 region, "" for email
+	callingCode string     // "44", "" for email
+	typ         NumberType // "" for email
+	test        bool       // a live Config.TestNumbers entry
 }
 
-// normalize validates raw for channel c and returns it normalised. Numbers
-// are parsed once here; everything downstream uses the E.164 form.
+// normalize validates raw for channel c and returns it normalised; the
+// Guard's rules come after. Numbers are parsed once here; everything
+// downstream uses the E.164 form.
 func (v *Verifier) normalize(raw string, c Channel) (destination, error) {
 	if raw == "" || len(raw) > maxDestinationLen {
 		return destination{}, fmt.Errorf("%w: empty or too long", ErrInvalidPhone)
@@ -32,22 +35,24 @@ func (v *Verifier) normalize(raw string, c Channel) (destination, error) {
 	if err != nil {
 		return destination{}, fmt.Errorf("%w: cannot parse", ErrInvalidPhone)
 	}
+	if v.tests != nil {
+		if to := phonenumbers.Format(num, phonenumbers.E164); v.tests.live(to) {
+			region, typ := classify(num)
+			return destination{to: to, region: region, callingCode: strconv.Itoa(int(num.GetCountryCode())),
+				typ: numberType(typ), test: true}, nil
+		}
+	}
 	// The type is UNKNOWN exactly when phonenumbers.IsValidNumber is false,
 	// so one call answers both questions.
 	region, typ := classify(num)
 	if typ == phonenumbers.UNKNOWN {
 		return destination{}, fmt.Errorf("%w: not a valid number", ErrInvalidPhone)
 	}
-	if v.allowed != nil && !v.allowed[region] {
-		return destination{}, fmt.Errorf("%w: %s", ErrRegionNotAllowed, region)
-	}
-	if (c == SMS || c == WhatsApp) && typ != phonenumbers.MOBILE && typ != phonenumbers.FIXED_LINE_OR_MOBILE {
-		return destination{}, fmt.Errorf("%w: number cannot receive %s", ErrInvalidPhone, c)
-	}
 	return destination{
 		to:          phonenumbers.Format(num, phonenumbers.E164),
 		region:      region,
 		callingCode: strconv.Itoa(int(num.GetCountryCode())),
+		typ:         numberType(typ),
 	}, nil
 }
 

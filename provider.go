@@ -80,7 +80,9 @@ type Provider interface {
 // starts a new verification otherwise.
 type Resender interface {
 	// Resend asks the vendor to deliver the verification again. Errors are
-	// as for Check.
+	// as for Check. A wrapper whose provider for ref cannot resend returns
+	// an error matching errors.ErrUnsupported, and the Verifier starts a
+	// new verification instead.
 	Resend(ctx context.Context, ref Ref) error
 }
 
@@ -90,6 +92,7 @@ type Resender interface {
 // returned, because the local record is already gone.
 type Canceler interface {
 	// Cancel asks the vendor to stop the verification. ErrNotFound means the
-	// vendor no longer has it.
+	// vendor no longer has it; errors.ErrUnsupported, from a wrapper, that
+	// the provider for ref cannot cancel.
 	Cancel(ctx context.Context, ref Ref) error
 }

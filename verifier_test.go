@@ -98,8 +98,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, otp.Config{
-				AllowedRegions: []string{"GB"},
-				Limits:         otp.Limits{PerNumber: otp.Limit{N: 1, Per: time.Hour}, Total: otp.Limit{N: 2, Per: time.Hour}},
+				Guard:  otp.Guard{AllowedRegions: []string{"GB"}},
+				Limits: otp.Limits{PerNumber: otp.Limit{N: 1, Per: time.Hour}, Total: otp.Limit{N: 2, Per: time.Hour}},
 			}, otptest.ProviderConfig{Channels: []otp.Channel{otp.SMS, otp.WhatsApp, otp.Email}})
 			before := f.start(t)
 			f.clock.Advance(time.Minute) // past the cooldown: a valid Start would send
@@ -603,7 +603,14 @@ func TestNewVerifierValidatesConfig(t *testing.T) {
 		"negative cooldown":  {ResendCooldown: -time.Second},
 		"unknown region":     {DefaultRegion: "XX"},
 		"lowercase region":   {DefaultRegion: "gb"},
-		"unknown allowed":    {AllowedRegions: []string{"GB", "ZZ"}},
+		"unknown allowed":    {Guard: otp.Guard{AllowedRegions: []string{"GB", "ZZ"}}},
+		"unknown denied":     {Guard: otp.Guard{DeniedRegions: []string{"ZZ"}}},
+		"unknown code":       {Guard: otp.Guard{DeniedCallingCodes: []int{999}}},
+		"unknown type":       {Guard: otp.Guard{NumberTypes: map[otp.Channel][]otp.NumberType{otp.SMS: {"landline"}}}},
+		"types for email":    {Guard: otp.Guard{NumberTypes: map[otp.Channel][]otp.NumberType{otp.Email: {otp.NumberMobile}}}},
+		"range digits":       {Limits: otp.Limits{RangeDigits: 9}},
+		"bad test code":      {TestNumbers: []otp.TestNumber{{Number: "+15555550100", Code: "12"}}},
+		"bad test number":    {TestNumbers: []otp.TestNumber{{Number: "nope", Code: "123456"}}},
 		"limit without rate": {Limits: otp.Limits{PerNumber: otp.Limit{N: 3}}},
 	} {
 		_, err := otp.NewVerifier(p, s, cfg)

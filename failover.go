@@ -1,0 +1,270 @@
+package otp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// FailoverProvider is a Provider that sends through the first healthy one
+// of several and moves to the next only when the vendor surely did not act
+// on the send, so that a person never gets two codes. Checks, resends and
+// cancels go to the provider that issued the verification (Ref.Provider),
+// and events name it. Build one with [Failover] or [NewFailover].
+//
+// A send falls over when the error means "this provider is unavailable and
+// sent nothing": a *ProviderError with Temporary and NotSent (connection
+// refused, vendor throttling), or a dial or DNS error. It does not fall
+// over on a person's bad input (an invalid number, a wrong code) nor on an
+// ambiguous failure, such as a timeout after the request was written: that
+// error is returned as it is.
+//
+// Each provider has a circuit breaker: after Failures consecutive
+// unavailable answers it is skipped for Cooldown, then one send probes it;
+// a success closes the breaker, a failure opens it again.
+type FailoverProvider struct {
+	providers []Provider
+	breakers  []breaker
+	byName    map[string]int
+	cfg       FailoverConfig
+}
+
+// FailoverConfig tunes a FailoverProvider's circuit breakers.
+type FailoverConfig struct {
+	// Failures is how many consecutive unavailable answers open a
+	// provider's breaker. Default 3.
+	Failures int
+	// Cooldown is how long an open breaker skips its provider. Default 30s.
+	Cooldown time.Duration
+	// Clock tells the time. Default [SystemClock].
+	Clock Clock
+	// Logger receives a warning for every fall-over and opened breaker.
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+var (
+	_ Resender = (*FailoverProvider)(nil)
+	_ Canceler = (*FailoverProvider)(nil)
+)
+
+// Failover returns a FailoverProvider over providers, in order of
+// preference, with the default breaker settings.
+func Failover(providers ...Provider) (*FailoverProvider, error) {
+	return NewFailover(FailoverConfig{}, providers...)
+}
+
+// NewFailover returns a FailoverProvider over providers, in order of
+// preference. Providers need distinct names, since a verification's
+// Ref.Provider routes its checks; FailoverProviders do not nest.
+func NewFailover(cfg FailoverConfig, providers ...Provider) (*FailoverProvider, error) {
+	if cfg.Failures == 0 {
+		cfg.Failures = 3
+	}
+	if cfg.Cooldown == 0 {
+		cfg.Cooldown = 30 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Failures < 0 || cfg.Cooldown < 0 {
+		return nil, errorf("Failover: Failures and Cooldown must not be negative")
+	}
+	if len(providers) == 0 {
+		return nil, errorf("Failover needs at least one provider")
+	}
+	f := &FailoverProvider{providers: providers, breakers: make([]breaker, len(providers)),
+		byName: make(map[string]int, len(providers)), cfg: cfg}
+	for i, p := range providers {
+		if p == nil {
+			return nil, errorf("Failover: provider %d is nil", i)
+		}
+		if _, nested := p.(*FailoverProvider); nested {
+			return nil, errorf("Failover: providers do not nest")
+		}
+		if _, dup := f.byName[p.Name()]; dup {
+			return nil, errorf("Failover: two providers are named %q", p.Name())
+		}
+		f.byName[p.Name()] = i
+	}
+	return f, nil
+}
+
+// Name returns "failover"; the Ref of each verification names the
+// provider that sent it.
+func (f *FailoverProvider) Name() string { return "failover" }
+
+// Supports reports whether any of the providers supports c.
+func (f *FailoverProvider) Supports(c Channel) bool {
+	for _, p := range f.providers {
+		if p.Supports(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Send sends through the first provider that supports the channel and whose
+// breaker is closed (or due a probe), falling over as the type describes.
+func (f *FailoverProvider) Send(ctx context.Context, req SendRequest) (Ref, error) {
+	var last error
+	for i, p := range f.providers {
+		if !p.Supports(req.Channel) || !f.breakers[i].allow(f.cfg.Clock.Now()) {
+			continue
+		}
+		ref, err := p.Send(ctx, req)
+		f.record(i, err)
+		if err == nil {
+			ref.Provider = p.Name()
+			return ref, nil
+		}
+		if ctx.Err() != nil || !surelyNotSent(err) {
+			return Ref{}, err
+		}
+		f.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "otp: failover: provider sent nothing, trying the next",
+			slog.String("provider", p.Name()), slog.String("error", err.Error()))
+		last = err
+	}
+	if last != nil {
+		return Ref{}, last
+	}
+	return Ref{}, &ProviderError{Provider: f.Name(), Op: "send", Temporary: true, NotSent: true,
+		Err: errors.New("every provider is skipped by its circuit breaker")}
+}
+
+// Check asks the provider that issued ref.
+func (f *FailoverProvider) Check(ctx context.Context, ref Ref, code string) error {
+	i, err := f.route(ref)
+	if err != nil {
+		return err
+	}
+	err = f.providers[i].Check(ctx, ref, code)
+	f.record(i, err)
+	return err
+}
+
+// Resend asks the provider that issued ref; one that cannot resend gives
+// an error matching errors.ErrUnsupported.
+func (f *FailoverProvider) Resend(ctx context.Context, ref Ref) error {
+	i, err := f.route(ref)
+	if err != nil {
+		return err
+	}
+	r, ok := f.providers[i].(Resender)
+	if !ok {
+		return fmt.Errorf("otp: %s cannot resend: %w", ref.Provider, errors.ErrUnsupported)
+	}
+	err = r.Resend(ctx, ref)
+	f.record(i, err)
+	return err
+}
+
+// Cancel asks the provider that issued ref; one that cannot cancel gives
+// an error matching errors.ErrUnsupported.
+func (f *FailoverProvider) Cancel(ctx context.Context, ref Ref) error {
+	i, err := f.route(ref)
+	if err != nil {
+		return err
+	}
+	c, ok := f.providers[i].(Canceler)
+	if !ok {
+		return fmt.Errorf("otp: %s cannot cancel: %w", ref.Provider, errors.ErrUnsupported)
+	}
+	err = c.Cancel(ctx, ref)
+	f.record(i, err)
+	return err
+}
+
+func (f *FailoverProvider) route(ref Ref) (int, error) {
+	i, ok := f.byName[ref.Provider]
+	if !ok {
+		return 0, fmt.Errorf("%w: failover has no provider named %q", ErrNotFound, ref.Provider)
+	}
+	return i, nil
+}
+
+// record feeds an answer of provider i to its breaker: only "unavailable"
+// answers count against it; anything else proves it is up.
+func (f *FailoverProvider) record(i int, err error) {
+	if !unavailable(err) {
+		f.breakers[i].success()
+		return
+	}
+	if f.breakers[i].failure(f.cfg.Clock.Now(), f.cfg.Failures, f.cfg.Cooldown) {
+		f.cfg.Logger.Warn("otp: failover: circuit breaker opened",
+			slog.String("provider", f.providers[i].Name()), slog.Duration("cooldown", f.cfg.Cooldown))
+	}
+}
+
+// unavailable reports whether err says the provider is down or overloaded.
+func unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, ErrProviderUnavailable) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// surelyNotSent reports whether err proves that the provider did not act:
+// the adapter said so, or no connection was ever made.
+func surelyNotSent(err error) bool {
+	var pe *ProviderError
+	if errors.As(err, &pe) && pe.Temporary && pe.NotSent {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// breaker is one provider's circuit breaker.
+type breaker struct {
+	mu        sync.Mutex
+	failures  int       // consecutive unavailable answers
+	openUntil time.Time // while failures >= limit: skip until then
+	probing   bool      // one send is testing an open breaker
+}
+
+// allow reports whether a send may use the provider now.
+func (b *breaker) allow(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.openUntil.IsZero() {
+		return true
+	}
+	if now.Before(b.openUntil) || b.probing {
+		return false
+	}
+	b.probing = true
+	return true
+}
+
+func (b *breaker) success() {
+	b.mu.Lock()
+	b.failures, b.openUntil, b.probing = 0, time.Time{}, false
+	b.mu.Unlock()
+}
+
+// failure counts an unavailable answer and reports whether it opened the
+// breaker.
+func (b *breaker) failure(now time.Time, limit int, cooldown time.Duration) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failures++
+	b.probing = false
+	if b.failures < limit {
+		return false
+	}
+	b.openUntil = now.Add(cooldown)
+	return true
+}

@@ -1,0 +1,251 @@
+package otp_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/otptest"
+)
+
+// acceptedThenTimeout is a vendor that accepts the send (the code goes
+// out) but whose answer never arrives: the ambiguous failure.
+type acceptedThenTimeout struct{ *otptest.Provider }
+
+func (p acceptedThenTimeout) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
+	if _, err := p.Provider.Send(ctx, req); err != nil {
+		return otp.Ref{}, err
+	}
+	return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: "send", Temporary: true, Err: context.DeadlineExceeded}
+}
+
+// refusing is a vendor whose address refuses connections: it dials a
+// loopback port nobody listens on, as an HTTP adapter would.
+type refusing struct {
+	*otptest.Provider
+	addr string
+}
+
+func (p refusing) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", p.addr)
+	if err == nil {
+		conn.Close()
+		return otp.Ref{}, errors.New("something listens on the closed port")
+	}
+	return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: "send", Temporary: true, Err: err}
+}
+
+// closedAddr returns a loopback address that refuses connections.
+func closedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+func fakes(clock *otptest.Clock, names ...string) []*otptest.Provider {
+	ps := make([]*otptest.Provider, len(names))
+	for i, n := range names {
+		ps[i] = otptest.NewProvider(otptest.ProviderConfig{Name: n, Code: fixedCode, Clock: clock,
+			Channels: []otp.Channel{otp.SMS, otp.Voice}})
+	}
+	return ps
+}
+
+func failoverFixture(t *testing.T, providers ...otp.Provider) (*fixture, *otp.FailoverProvider) {
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	fo, err := otp.NewFailover(otp.FailoverConfig{Clock: f.clock}, providers...)
+	require.NoError(t, err)
+	f.v = f.verifier(t, fo, f.store, otp.Config{})
+	return f, fo
+}
+
+func TestFailoverFallsOverWhenThePrimarySentNothing(t *testing.T) {
+	for name, err := range map[string]error{
+		"throttled": &otp.ProviderError{Provider: "a", Op: "send", HTTPStatus: 429, Temporary: true, NotSent: true},
+		"dns":       &otp.ProviderError{Provider: "a", Op: "send", Temporary: true, Err: &net.DNSError{Err: "no such host", Name: "api.example"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			clock := otptest.NewClock(time.Time{})
+			ps := fakes(clock, "a", "b")
+			ps[0].FailSends(1, err)
+			f, _ := failoverFixture(t, ps[0], ps[1])
+			f.start(t)
+			assert.Equal(t, 0, ps[0].Pending())
+			assert.Equal(t, 1, ps[1].Pending(), "b sent the code")
+			assert.Equal(t, "b", f.events.last().Provider, "events name the provider that served")
+			st, err := f.v.Status(ctx, sessionKey)
+			require.NoError(t, err)
+			assert.Equal(t, "b", st.Provider)
+		})
+	}
+}
+
+func TestFailoverFallsOverWhenThePrimaryRefusesTheConnection(t *testing.T) {
+	clock := otptest.NewClock(time.Time{})
+	ps := fakes(clock, "a", "b")
+	f, _ := failoverFixture(t, refusing{ps[0], closedAddr(t)}, ps[1])
+	f.start(t)
+	assert.Equal(t, 1, ps[1].Pending())
+}
+
+func TestFailoverNeverFallsOverWhenThePrimaryMayHaveSent(t *testing.T) {
+	clock := otptest.NewClock(time.Time{})
+	ps := fakes(clock, "a", "b")
+	f, _ := failoverFixture(t, acceptedThenTimeout{ps[0]}, ps[1])
+	_, err := f.v.Start(ctx, sessionKey, ukMobile)
+	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
+	assert.Len(t, ps[0].Sends(), 1, "the primary sent a code")
+	assert.Equal(t, 0, ps[1].Calls("send"), "no second SMS")
+}
+
+func TestFailoverNeverFallsOverOnBadInputOrAmbiguousErrors(t *testing.T) {
+	for name, err := range map[string]error{
+		"invalid number":      &otp.ProviderError{Provider: "a", Op: "send", HTTPStatus: 400, Err: otp.ErrInvalidPhone, NotSent: true},
+		"rejected":            &otp.ProviderError{Provider: "a", Op: "send", HTTPStatus: 403, NotSent: true},
+		"500 maybe sent":      &otp.ProviderError{Provider: "a", Op: "send", HTTPStatus: 500, Temporary: true},
+		"plain error":         errors.New("something odd"),
+		"deadline, ambiguous": context.DeadlineExceeded,
+	} {
+		t.Run(name, func(t *testing.T) {
+			clock := otptest.NewClock(time.Time{})
+			ps := fakes(clock, "a", "b")
+			ps[0].FailSends(1, err)
+			f, _ := failoverFixture(t, ps[0], ps[1])
+			_, got := f.v.Start(ctx, sessionKey, ukMobile)
+			require.ErrorIs(t, got, err)
+			assert.Equal(t, 0, ps[1].Calls("send"))
+		})
+	}
+}
+
+func TestFailoverRoutesEveryOperationToTheIssuingProvider(t *testing.T) {
+	clock := otptest.NewClock(time.Time{})
+	ps := fakes(clock, "a", "b")
+	ps[0].FailSends(1, &otp.ProviderError{Provider: "a", Temporary: true, NotSent: true})
+	f, _ := failoverFixture(t, ps[0], ps[1])
+	f.start(t)
+
+	_, err := f.v.Check(ctx, sessionKey, wrongCode)
+	require.ErrorIs(t, err, otp.ErrWrongCode)
+	f.clock.Advance(time.Minute)
+	_, err = f.v.Resend(ctx, sessionKey)
+	require.NoError(t, err)
+	_, err = f.v.Check(ctx, sessionKey, fixedCode)
+	require.NoError(t, err)
+	assert.Equal(t, 0, ps[0].Calls("check")+ps[0].Calls("resend"))
+	assert.Equal(t, 2, ps[1].Calls("check"))
+	assert.Equal(t, 1, ps[1].Calls("resend"))
+
+	f.start(t) // on a now: the primary is healthy again
+	require.NoError(t, f.v.Cancel(ctx, sessionKey))
+	assert.Equal(t, 1, ps[0].Calls("cancel"))
+	assert.Equal(t, 0, ps[1].Calls("cancel"))
+}
+
+func TestFailoverCheckOfAnUnknownProviderIsNotFound(t *testing.T) {
+	clock := otptest.NewClock(time.Time{})
+	ps := fakes(clock, "a")
+	fo, err := otp.Failover(ps[0])
+	require.NoError(t, err)
+	err = fo.Check(ctx, otp.Ref{Provider: "gone", ID: "1"}, fixedCode)
+	assert.ErrorIs(t, err, otp.ErrNotFound)
+}
+
+func TestFailoverResendWithoutResenderStartsAnew(t *testing.T) {
+	clock := otptest.NewClock(time.Time{})
+	ps := fakes(clock, "a")
+	f, _ := failoverFixture(t, plainProvider{ps[0]})
+	f.start(t)
+	f.clock.Advance(time.Minute)
+	_, err := f.v.Resend(ctx, sessionKey)
+	require.NoError(t, err)
+	assert.Equal(t, 2, ps[0].Calls("send"), "a new verification")
+	assert.Equal(t, 0, ps[0].Calls("resend"))
+}
+
+func TestFailoverCircuitBreaker(t *testing.T) {
+	clock := otptest.NewClock(time.Time{})
+	ps := fakes(clock, "a", "b")
+	down := &otp.ProviderError{Provider: "a", Op: "send", Temporary: true, NotSent: true}
+	var logs bytes.Buffer
+	fo, err := otp.NewFailover(otp.FailoverConfig{Failures: 2, Cooldown: time.Minute, Clock: clock,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}, ps[0], ps[1])
+	require.NoError(t, err)
+	send := func() string {
+		ref, err := fo.Send(ctx, otp.SendRequest{To: ukMobile, Channel: otp.SMS, CodeLength: 6})
+		require.NoError(t, err)
+		return ref.Provider
+	}
+
+	ps[0].FailSends(100, down)
+	assert.Equal(t, "b", send())
+	assert.Equal(t, "b", send()) // the second failure opens a's breaker
+	assert.Contains(t, logs.String(), "circuit breaker opened")
+	assert.Equal(t, "b", send())
+	assert.Equal(t, 2, ps[0].Calls("send"), "an open breaker skips the provider")
+
+	clock.Advance(time.Minute)
+	assert.Equal(t, "b", send(), "the probe fails and opens it again")
+	assert.Equal(t, 3, ps[0].Calls("send"))
+	assert.Equal(t, "b", send())
+	assert.Equal(t, 3, ps[0].Calls("send"))
+
+	ps[0].FailSends(0, nil)
+	clock.Advance(time.Minute)
+	assert.Equal(t, "a", send(), "a successful probe closes it")
+	assert.Equal(t, "a", send())
+	assert.NotContains(t, logs.String(), ukMobile, "numbers are never logged whole")
+}
+
+func TestFailoverWithEveryBreakerOpenFailsFast(t *testing.T) {
+	clock := otptest.NewClock(time.Time{})
+	ps := fakes(clock, "a")
+	fo, err := otp.NewFailover(otp.FailoverConfig{Failures: 1, Clock: clock}, ps[0])
+	require.NoError(t, err)
+	ps[0].FailSends(1, &otp.ProviderError{Provider: "a", Temporary: true, NotSent: true})
+	req := otp.SendRequest{To: ukMobile, Channel: otp.SMS, CodeLength: 6}
+	_, err = fo.Send(ctx, req)
+	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
+	_, err = fo.Send(ctx, req)
+	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
+	assert.Equal(t, 1, ps[0].Calls("send"))
+}
+
+func TestFailoverSkipsProvidersWithoutTheChannel(t *testing.T) {
+	clock := otptest.NewClock(time.Time{})
+	smsOnly := otptest.NewProvider(otptest.ProviderConfig{Name: "a", Clock: clock, Channels: []otp.Channel{otp.SMS}})
+	ps := fakes(clock, "b")
+	fo, err := otp.Failover(smsOnly, ps[0])
+	require.NoError(t, err)
+	assert.True(t, fo.Supports(otp.Voice))
+	assert.False(t, fo.Supports(otp.Email))
+	ref, err := fo.Send(ctx, otp.SendRequest{To: ukMobile, Channel: otp.Voice, CodeLength: 6})
+	require.NoError(t, err)
+	assert.Equal(t, "b", ref.Provider)
+	assert.Equal(t, 0, smsOnly.Calls("send"))
+}
+
+func TestFailoverValidatesItsProviders(t *testing.T) {
+	clock := otptest.NewClock(time.Time{})
+	ps := fakes(clock, "a", "a")
+	_, err := otp.Failover()
+	assert.Error(t, err)
+	_, err = otp.Failover(ps[0], ps[1])
+	assert.ErrorContains(t, err, "two providers")
+	_, err = otp.Failover(ps[0], nil)
+	assert.Error(t, err)
+	inner, err := otp.Failover(ps[0])
+	require.NoError(t, err)
+	_, err = otp.Failover(inner)
+	assert.Error(t, err)
+}
