@@ -1,0 +1,309 @@
+// Command server is a runnable demo of phone verification with package otp:
+// a JSON API for single-page apps and a page that works without JavaScript.
+//
+//	go run ./examples/server
+//
+// starts it on :8080 with no setup: codes are "sent" by a fake provider that
+// prints them to the log, and kept in memory. Environment variables switch
+// to a real provider or to Redis; see examples/README.md. The web part is
+// package demo; this file reads the environment, builds the parts, serves
+// and shuts down gracefully on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/examples/server/demo"
+	"github.com/otpkit/otp/memstore"
+	"github.com/otpkit/otp/otptest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(ctx, os.Getenv, log); err != nil {
+		log.Error("server: " + err.Error())
+		os.Exit(1)
+	}
+}
+
+// run serves the demo until ctx ends.
+func run(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
+	cfg, err := readConfig(getenv)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(cfg, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("server: listening", "url", scheme+"://"+ln.Addr().String(), "provider", cfg.provider, "store", a.storeName)
+	return serve(ctx, ln, a.handler, cfg, log)
+}
+
+// config is what the environment says. Secrets are not kept here: only
+// buildProvider reads them, and only to hand them to the provider.
+type config struct {
+	addr           string
+	provider       string // dev, vonage, vonage-legacy or infobip
+	redisURL       string
+	allowedOrigins []string
+	devCodes       bool // serve /dev/last-code to loopback clients
+	limitsOff      bool // no abuse limits: for load tests of the dev provider
+	tlsCert        string
+	tlsKey         string
+}
+
+// readConfig reads and checks everything but the provider's credentials,
+// which buildProvider checks. All problems are reported at once.
+func readConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		addr:     or(getenv("ADDR"), ":8080"),
+		provider: or(getenv("OTP_PROVIDER"), "dev"),
+		redisURL: getenv("OTP_REDIS_URL"),
+		tlsCert:  getenv("TLS_CERT_FILE"),
+		tlsKey:   getenv("TLS_KEY_FILE"),
+	}
+	var errs []error
+	switch cfg.provider {
+	case "dev", "vonage", "vonage-legacy", "infobip":
+	default:
+		errs = append(errs, fmt.Errorf("OTP_PROVIDER=%q is unknown: use dev, vonage, vonage-legacy or infobip", cfg.provider))
+	}
+	for o := range strings.SplitSeq(getenv("OTP_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.allowedOrigins = append(cfg.allowedOrigins, o)
+		}
+	}
+	if v := getenv("OTP_DEV_CODES"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("OTP_DEV_CODES=%q: want 1 or 0", v))
+		}
+		cfg.devCodes = on
+	}
+	if cfg.devCodes && cfg.provider != "dev" {
+		errs = append(errs, errors.New("OTP_DEV_CODES=1 works only with OTP_PROVIDER=dev"))
+	}
+	if cfg.devCodes && !loopbackAddr(cfg.addr) {
+		errs = append(errs, fmt.Errorf("OTP_DEV_CODES=1 needs ADDR on loopback, such as 127.0.0.1:8080 (ADDR is %q)", cfg.addr))
+	}
+	switch v := getenv("OTP_LIMITS"); v {
+	case "", "on":
+	case "off":
+		cfg.limitsOff = true
+		if cfg.provider != "dev" {
+			errs = append(errs, errors.New("OTP_LIMITS=off works only with OTP_PROVIDER=dev: limits guard real money"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("OTP_LIMITS=%q: want on or off", v))
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		errs = append(errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither"))
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// errNotYet marks a backend this build cannot make yet.
+var errNotYet = errors.New("not available in this build yet")
+
+// buildProvider makes the provider OTP_PROVIDER names, after checking that
+// its variables are all set. Each backend is one case; credentials go from
+// the environment straight into the provider's config.
+func buildProvider(cfg config, getenv func(string) string, log *slog.Logger) (otp.Provider, error) {
+	switch cfg.provider {
+	case "dev":
+		return otptest.NewProvider(otptest.ProviderConfig{
+			Name: "dev",
+			OnSend: func(s otptest.Send) {
+				// The dev provider's whole point: the person at the terminal
+				// reads the code here. Real providers never see or log codes.
+				log.Info("dev provider: code sent", "to", otp.MaskPhone(s.To), "code", s.Code)
+			},
+		}), nil
+	case "vonage":
+		if err := need(getenv, cfg.provider, "VONAGE_BRAND"); err != nil {
+			return nil, err
+		}
+		jwt := need(getenv, cfg.provider, "VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY_PATH")
+		basic := need(getenv, cfg.provider, "VONAGE_API_KEY", "VONAGE_API_SECRET")
+		if jwt != nil && basic != nil {
+			return nil, fmt.Errorf("%w (or VONAGE_API_KEY and VONAGE_API_SECRET)", jwt)
+		}
+		return nil, fmt.Errorf("OTP_PROVIDER=vonage (Vonage Verify v2): %w", errNotYet)
+	case "vonage-legacy":
+		if err := need(getenv, cfg.provider, "VONAGE_API_KEY", "VONAGE_API_SECRET", "VONAGE_BRAND"); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("OTP_PROVIDER=vonage-legacy (Vonage Verify legacy): %w", errNotYet)
+	case "infobip":
+		if err := need(getenv, cfg.provider, "INFOBIP_BASE_URL", "INFOBIP_API_KEY", "INFOBIP_APP_ID", "INFOBIP_MESSAGE_ID"); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("OTP_PROVIDER=infobip: %w", errNotYet)
+	}
+	return nil, fmt.Errorf("OTP_PROVIDER=%q is unknown", cfg.provider)
+}
+
+// need reports the variables among names that are empty. It names them,
+// never their values.
+func need(getenv func(string) string, provider string, names ...string) error {
+	var missing []string
+	for _, n := range names {
+		if strings.TrimSpace(getenv(n)) == "" {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("OTP_PROVIDER=%s needs %s", provider, strings.Join(missing, " and "))
+}
+
+// buildStore makes the otp.Store: Redis when OTP_REDIS_URL is set, memory
+// otherwise. close releases it.
+func buildStore(cfg config) (store otp.Store, name string, close func() error, err error) {
+	if cfg.redisURL != "" {
+		return nil, "", nil, fmt.Errorf("OTP_REDIS_URL (the Redis store): %w", errNotYet)
+	}
+	s := memstore.New(memstore.Config{})
+	return s, "memory", s.Close, nil
+}
+
+// app is the demo's parts, wired.
+type app struct {
+	handler   http.Handler
+	dev       *otptest.Provider // the dev provider, nil for a real one
+	storeName string
+	closers   []func() error
+}
+
+func newApp(cfg config, getenv func(string) string, log *slog.Logger) (*app, error) {
+	provider, err := buildProvider(cfg, getenv, log)
+	if err != nil {
+		return nil, err
+	}
+	store, storeName, closeStore, err := buildStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{storeName: storeName, closers: []func() error{closeStore}}
+	vcfg := otp.Config{Logger: log}
+	if cfg.limitsOff {
+		vcfg.Limits = otp.NoLimits
+	}
+	v, err := otp.NewVerifier(provider, store, vcfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	dcfg := demo.Config{AllowedOrigins: cfg.allowedOrigins, SecureCookies: cfg.tlsCert != "", Logger: log}
+	if p, ok := provider.(*otptest.Provider); ok {
+		a.dev = p
+		if cfg.devCodes {
+			dcfg.DevCodes = p.LastCode
+		}
+	}
+	srv, err := demo.New(v, dcfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.handler = srv
+	return a, nil
+}
+
+// Close releases the parts that hold resources.
+func (a *app) Close() error {
+	var errs []error
+	for _, c := range a.closers {
+		errs = append(errs, c())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// Server timeouts: a slow client cannot hold a connection for long.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 15 * time.Second
+	idleTimeout       = 60 * time.Second
+	shutdownTimeout   = 10 * time.Second
+)
+
+// serve serves h on ln until ctx ends, then lets requests in flight finish
+// for up to shutdownTimeout.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.tlsCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("server: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}

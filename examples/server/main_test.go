@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/otptest"
+)
+
+// envOf is a getenv reading from m.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func TestDefaultsNeedNoSetup(t *testing.T) {
+	cfg, err := readConfig(envOf(nil))
+	require.NoError(t, err)
+	assert.Equal(t, ":8080", cfg.addr)
+	assert.Equal(t, "dev", cfg.provider)
+	assert.False(t, cfg.devCodes)
+	assert.False(t, cfg.limitsOff)
+
+	a, err := newApp(cfg, envOf(nil), quiet)
+	require.NoError(t, err)
+	defer a.Close()
+	assert.NotNil(t, a.dev, "the dev provider")
+	assert.Equal(t, "memory", a.storeName)
+}
+
+func TestConfigErrorsSayWhatIsWrong(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"OTP_PROVIDER": "twilio"}, []string{`OTP_PROVIDER="twilio" is unknown`, "dev, vonage, vonage-legacy or infobip"}},
+		{map[string]string{"OTP_DEV_CODES": "yes please"}, []string{"OTP_DEV_CODES"}},
+		{map[string]string{"OTP_DEV_CODES": "1"}, []string{"needs ADDR on loopback", `":8080"`}},
+		{map[string]string{"OTP_DEV_CODES": "1", "ADDR": "0.0.0.0:8080"}, []string{"needs ADDR on loopback"}},
+		{map[string]string{"OTP_DEV_CODES": "1", "ADDR": "127.0.0.1:8080", "OTP_PROVIDER": "infobip"}, []string{"only with OTP_PROVIDER=dev"}},
+		{map[string]string{"OTP_LIMITS": "off", "OTP_PROVIDER": "vonage"}, []string{"OTP_LIMITS=off works only with OTP_PROVIDER=dev"}},
+		{map[string]string{"OTP_LIMITS": "maybe"}, []string{`OTP_LIMITS="maybe"`}},
+		{map[string]string{"TLS_CERT_FILE": "cert.pem"}, []string{"TLS_CERT_FILE and TLS_KEY_FILE"}},
+		// Two problems are reported together.
+		{map[string]string{"OTP_PROVIDER": "x", "OTP_LIMITS": "maybe"}, []string{"OTP_PROVIDER", "OTP_LIMITS"}},
+	}
+	for _, c := range cases {
+		_, err := readConfig(envOf(c.env))
+		require.Error(t, err, c.env)
+		for _, w := range c.want {
+			assert.Contains(t, err.Error(), w, c.env)
+		}
+	}
+
+	for _, env := range []map[string]string{
+		{"OTP_DEV_CODES": "1", "ADDR": "127.0.0.1:0", "OTP_LIMITS": "off"},
+		{"OTP_DEV_CODES": "true", "ADDR": "localhost:8080"},
+		{"OTP_DEV_CODES": "1", "ADDR": "[::1]:8080"},
+		{"OTP_ALLOWED_ORIGINS": " https://a.example.com, https://b.example.com:8443 ,"},
+	} {
+		cfg, err := readConfig(envOf(env))
+		require.NoError(t, err, env)
+		a, err := newApp(cfg, envOf(env), quiet)
+		require.NoError(t, err, env)
+		a.Close()
+	}
+	cfg, _ := readConfig(envOf(map[string]string{"OTP_ALLOWED_ORIGINS": " https://a.example.com, https://b.example.com:8443 ,"}))
+	assert.Equal(t, []string{"https://a.example.com", "https://b.example.com:8443"}, cfg.allowedOrigins)
+
+	cfg, err := readConfig(envOf(map[string]string{"OTP_ALLOWED_ORIGINS": "https://a.example.com/path"}))
+	require.NoError(t, err)
+	_, err = newApp(cfg, envOf(nil), quiet)
+	assert.ErrorContains(t, err, "allowed origin", "a bad origin fails at start")
+}
+
+// TestProviderSelection covers each OTP_PROVIDER: what is missing is named,
+// secrets never appear, and the backends not built yet say so.
+func TestProviderSelection(t *testing.T) {
+	const secret = "s3cr3t-value"
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"OTP_PROVIDER": "vonage"}, "OTP_PROVIDER=vonage needs VONAGE_BRAND"},
+		{map[string]string{"OTP_PROVIDER": "vonage", "VONAGE_BRAND": "Acme"},
+			"needs VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY_PATH (or VONAGE_API_KEY and VONAGE_API_SECRET)"},
+		{map[string]string{"OTP_PROVIDER": "vonage", "VONAGE_BRAND": "Acme", "VONAGE_APPLICATION_ID": "app"},
+			"needs VONAGE_PRIVATE_KEY_PATH (or VONAGE_API_KEY and VONAGE_API_SECRET)"},
+		{map[string]string{"OTP_PROVIDER": "vonage", "VONAGE_BRAND": "Acme", "VONAGE_APPLICATION_ID": "app", "VONAGE_PRIVATE_KEY_PATH": "k.pem"},
+			"OTP_PROVIDER=vonage (Vonage Verify v2): not available in this build yet"},
+		{map[string]string{"OTP_PROVIDER": "vonage", "VONAGE_BRAND": "Acme", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": secret},
+			"not available in this build yet"},
+		{map[string]string{"OTP_PROVIDER": "vonage-legacy", "VONAGE_API_KEY": "k"}, "OTP_PROVIDER=vonage-legacy needs VONAGE_API_SECRET and VONAGE_BRAND"},
+		{map[string]string{"OTP_PROVIDER": "vonage-legacy", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": secret, "VONAGE_BRAND": "Acme"},
+			"OTP_PROVIDER=vonage-legacy (Vonage Verify legacy): not available in this build yet"},
+		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_API_KEY": secret},
+			"OTP_PROVIDER=infobip needs INFOBIP_BASE_URL and INFOBIP_APP_ID and INFOBIP_MESSAGE_ID"},
+		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_BASE_URL": "https://x.api.infobip.com", "INFOBIP_API_KEY": secret,
+			"INFOBIP_APP_ID": "A", "INFOBIP_MESSAGE_ID": "M"}, "OTP_PROVIDER=infobip: not available in this build yet"},
+		{map[string]string{"OTP_REDIS_URL": "redis://:" + secret + "@127.0.0.1:6379/0"}, "OTP_REDIS_URL (the Redis store): not available in this build yet"},
+	}
+	for _, c := range cases {
+		cfg, err := readConfig(envOf(c.env))
+		require.NoError(t, err, c.env)
+		_, err = newApp(cfg, envOf(c.env), quiet)
+		require.Error(t, err, c.env)
+		assert.Contains(t, err.Error(), c.want, c.env)
+		assert.NotContains(t, err.Error(), secret)
+		if strings.Contains(c.want, "not available") {
+			assert.ErrorIs(t, err, errNotYet)
+		}
+	}
+}
+
+func TestDevProviderLogsTheCode(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	cfg, err := readConfig(envOf(nil))
+	require.NoError(t, err)
+	p, err := buildProvider(cfg, envOf(nil), log)
+	require.NoError(t, err)
+	dev := p.(*otptest.Provider)
+	_, err = dev.Send(context.Background(), otp.SendRequest{To: "+447911123456", Channel: otp.SMS, CodeLength: 6})
+	require.NoError(t, err)
+	code, ok := dev.LastCode("+447911123456")
+	require.True(t, ok)
+	assert.Contains(t, buf.String(), "code="+code)
+	assert.Contains(t, buf.String(), "to=+44********56", "the number is masked")
+}
+
+// TestServeShutsDownGracefully starts serve on loopback, holds a request
+// in flight, cancels, and checks the request completes and serve returns.
+func TestServeShutsDownGracefully(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		_, _ = io.WriteString(w, "done")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, h, config{}, quiet) }()
+
+	got := make(chan string, 1)
+	go func() {
+		res, err := http.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		got <- string(b)
+	}()
+	<-entered
+	cancel()
+	select {
+	case err := <-served:
+		t.Fatalf("serve returned with a request in flight: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	assert.Equal(t, "done", <-got, "the request in flight completes")
+	require.NoError(t, <-served)
+	_, err = net.Dial("tcp", ln.Addr().String())
+	assert.Error(t, err, "the listener is closed")
+}
+
+func TestRunFailsFastOnBadConfig(t *testing.T) {
+	err := run(context.Background(), envOf(map[string]string{"OTP_PROVIDER": "nope"}), quiet)
+	assert.ErrorContains(t, err, "OTP_PROVIDER")
+	err = run(context.Background(), envOf(map[string]string{"ADDR": "not an address"}), quiet)
+	assert.Error(t, err)
+	assert.False(t, errors.Is(err, context.Canceled))
+}
