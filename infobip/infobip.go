@@ -1,0 +1,380 @@
+package infobip
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/otpkit/otp"
+)
+
+// DefaultBaseURL is Infobip's shared API host. Prefer the personal base URL
+// the Infobip portal shows for your account.
+const DefaultBaseURL = "https://api.infobip.com"
+
+// errOutcomeUnknown is the detail of a temporary *otp.ProviderError whose
+// NotSent is false for a send, resend or create: Infobip may have acted on
+// it (a timeout or dropped connection after the request was written, a
+// 5xx other than a 503 with Retry-After, a 2xx whose body cannot be read).
+var errOutcomeUnknown = errors.New("infobip: outcome unknown, the request may have been acted on")
+
+// Config configures a [Client]. Only APIKey is required; a Client without
+// an ApplicationID and templates can still run the setup calls
+// ([Client.EnsureSetup]) that create them.
+type Config struct {
+	// BaseURL is the account's personal API base URL shown in the Infobip
+	// portal ("https://xxxxx.api.infobip.com"). "https://" is added when
+	// the scheme is missing and a trailing "/" is dropped; plain http is
+	// accepted only for loopback hosts (fake servers in tests).
+	// Default DefaultBaseURL.
+	BaseURL string
+	// APIKey is sent as "Authorization: App <APIKey>". Required. It is
+	// never printed: Config and Client format themselves without it.
+	APIKey string
+
+	// ApplicationID is the 2FA application the PINs belong to. Required
+	// when any message ID is set.
+	ApplicationID string
+	// SMSMessageID, VoiceMessageID and EmailMessageID are the message
+	// templates for each channel. The Client supports exactly the channels
+	// that have one. Default: none.
+	SMSMessageID   string
+	VoiceMessageID string
+	EmailMessageID string
+	// From overrides the template's sender for SMS and voice (a sender
+	// name or number); EmailFrom does so for email. Default: the
+	// template's sender.
+	From      string
+	EmailFrom string
+	// NumberLookup runs Infobip's Number Lookup before each SMS: a number
+	// the lookup finds unreachable fails with otp.ErrInvalidPhone and no
+	// SMS goes out. Infobip's own default, when the option is omitted, is
+	// to run it; this Client always states it, so the zero value false
+	// means no lookup.
+	NumberLookup bool
+
+	// HTTPClient sends the requests. Default: a client with a 10 s
+	// timeout and its own keep-alive transport.
+	HTTPClient *http.Client
+	// Clock reads Retry-After dates and request deadlines.
+	// Default otp.SystemClock.
+	Clock otp.Clock
+	// RetryMax is how many times one call may be retried under the retry
+	// policy (see the package doc). Default 2; negative means never.
+	RetryMax int
+	// RetryWaitMin and RetryWaitMax bound the exponential backoff between
+	// retries. A Retry-After longer than RetryWaitMax is not waited for:
+	// the call fails with otp.ErrProviderUnavailable at once.
+	// Defaults 100 ms and 2 s.
+	RetryWaitMin time.Duration
+	RetryWaitMax time.Duration
+	// MaxResponseBytes caps how much of a response body is read; a longer
+	// body is an error. Default 1 MiB.
+	MaxResponseBytes int64
+}
+
+// Format prints the configuration without the API key, for every verb.
+func (c Config) Format(f fmt.State, verb rune) {
+	key := "<empty>"
+	if c.APIKey != "" {
+		key = "<redacted>"
+	}
+	fmt.Fprintf(f, "infobip.Config{BaseURL:%q APIKey:%s ApplicationID:%q SMSMessageID:%q VoiceMessageID:%q EmailMessageID:%q From:%q EmailFrom:%q NumberLookup:%t}",
+		c.BaseURL, key, c.ApplicationID, c.SMSMessageID, c.VoiceMessageID, c.EmailMessageID, c.From, c.EmailFrom, c.NumberLookup)
+}
+
+// Client is an [otp.Provider] and [otp.Resender] for Infobip's 2FA API; it
+// also creates and updates 2FA applications and message templates. It
+// does not implement [otp.Canceler]: Infobip offers no way to cancel a
+// PIN, which simply expires after its time to live. A Client is safe for
+// concurrent use and reuses connections.
+type Client struct {
+	cfg     Config                // normalised copy; cfg.APIKey is never printed
+	base    string                // BaseURL without a trailing slash
+	auth    string                // "App " + APIKey
+	once    *retryablehttp.Client // calls that must not run twice: sends, resends, creates
+	retried *retryablehttp.Client // idempotent calls: verify, reads, updates
+}
+
+var (
+	_ otp.Provider = (*Client)(nil)
+	_ otp.Resender = (*Client)(nil)
+)
+
+// New returns a Client configured by a copy of cfg, or an error saying
+// which field is wrong. It makes no request.
+func New(cfg Config) (*Client, error) {
+	if cfg.APIKey == "" {
+		return nil, errors.New("infobip: Config.APIKey is required")
+	}
+	if strings.ContainsAny(cfg.APIKey, "\r\n") {
+		return nil, errors.New("infobip: Config.APIKey holds a line break")
+	}
+	base, err := normalizeBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ApplicationID == "" && (cfg.SMSMessageID != "" || cfg.VoiceMessageID != "" || cfg.EmailMessageID != "") {
+		return nil, errors.New("infobip: Config.ApplicationID is required with a message ID")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{
+			Timeout:   10 * time.Second,
+			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = otp.SystemClock
+	}
+	switch {
+	case cfg.RetryMax == 0:
+		cfg.RetryMax = 2
+	case cfg.RetryMax < 0:
+		cfg.RetryMax = 0
+	}
+	if cfg.RetryWaitMin <= 0 {
+		cfg.RetryWaitMin = 100 * time.Millisecond
+	}
+	if cfg.RetryWaitMax <= 0 {
+		cfg.RetryWaitMax = 2 * time.Second
+	}
+	if cfg.RetryWaitMax < cfg.RetryWaitMin {
+		return nil, errors.New("infobip: Config.RetryWaitMax is shorter than RetryWaitMin")
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = 1 << 20
+	}
+	cfg.BaseURL = base
+	c := &Client{cfg: cfg, base: base, auth: "App " + cfg.APIKey}
+	p := policy{clock: cfg.Clock, waitMax: cfg.RetryWaitMax}
+	c.once = c.retryClient(p.checkOnce)
+	c.retried = c.retryClient(p.checkRetried)
+	return c, nil
+}
+
+func (c *Client) retryClient(check retryablehttp.CheckRetry) *retryablehttp.Client {
+	return &retryablehttp.Client{
+		HTTPClient:   c.cfg.HTTPClient,
+		Logger:       nil, // its logger prints URLs; this package logs nothing
+		RetryWaitMin: c.cfg.RetryWaitMin,
+		RetryWaitMax: c.cfg.RetryWaitMax,
+		RetryMax:     c.cfg.RetryMax,
+		CheckRetry:   check,
+		Backoff:      policy{clock: c.cfg.Clock, waitMax: c.cfg.RetryWaitMax}.backoff,
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+}
+
+// normalizeBaseURL applies Config.BaseURL's rules.
+func normalizeBaseURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return DefaultBaseURL, nil
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("infobip: Config.BaseURL is not a base URL like https://xxxxx.api.infobip.com")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "", errors.New("infobip: Config.BaseURL must use https (http only for loopback)")
+		}
+	default:
+		return "", errors.New("infobip: Config.BaseURL must use https")
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// Format prints the client's configuration without the API key.
+func (c *Client) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "infobip.Client{%v}", c.cfg)
+}
+
+// Name implements otp.Provider; it returns "infobip".
+func (c *Client) Name() string { return "infobip" }
+
+// Supports implements otp.Provider: a channel is supported when Config
+// names a message template for it.
+func (c *Client) Supports(ch otp.Channel) bool { return c.messageID(ch) != "" }
+
+func (c *Client) messageID(ch otp.Channel) string {
+	switch ch {
+	case otp.SMS:
+		return c.cfg.SMSMessageID
+	case otp.Voice:
+		return c.cfg.VoiceMessageID
+	case otp.Email:
+		return c.cfg.EmailMessageID
+	}
+	return ""
+}
+
+// Ref.ID holds the channel as well as the pin ID, because Infobip resends
+// on a per-channel path and otp.Resender is given only the Ref.
+const (
+	prefixSMS   = "sms:"
+	prefixVoice = "voice:"
+	prefixEmail = "email:"
+)
+
+func encodeRef(ch otp.Channel, pinID string) string {
+	switch ch {
+	case otp.Voice:
+		return prefixVoice + pinID
+	case otp.Email:
+		return prefixEmail + pinID
+	}
+	return prefixSMS + pinID
+}
+
+// decodeRef splits a Ref.ID made by encodeRef. An ID without a known
+// prefix is taken as an SMS pin ID.
+func decodeRef(id string) (otp.Channel, string) {
+	switch {
+	case strings.HasPrefix(id, prefixSMS):
+		return otp.SMS, id[len(prefixSMS):]
+	case strings.HasPrefix(id, prefixVoice):
+		return otp.Voice, id[len(prefixVoice):]
+	case strings.HasPrefix(id, prefixEmail):
+		return otp.Email, id[len(prefixEmail):]
+	}
+	return otp.SMS, id
+}
+
+type sendBody struct {
+	ApplicationID string `json:"applicationId"`
+	MessageID     string `json:"messageId"`
+	To            string `json:"to"`
+	From          string `json:"from,omitempty"`
+}
+
+// Send implements otp.Provider: it asks Infobip to generate a PIN and
+// deliver it by SMS, voice call or email, and returns the pin ID. The
+// template fixes the PIN's length and language: req.CodeLength and
+// req.Locale are not sent, so the template's pinLength must equal
+// otp.Config.CodeLength.
+func (c *Client) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
+	msgID := c.messageID(req.Channel)
+	if msgID == "" {
+		return otp.Ref{}, &otp.ProviderError{Provider: c.Name(), Op: "send", Err: otp.ErrUnsupportedChannel}
+	}
+	to, err := vendorDestination(req.Channel, req.To)
+	if err != nil {
+		return otp.Ref{}, err
+	}
+	body := sendBody{ApplicationID: c.cfg.ApplicationID, MessageID: msgID, To: to, From: c.cfg.From}
+	path := "/2fa/2/pin"
+	switch req.Channel {
+	case otp.SMS:
+		path += "?ncNeeded=false"
+		if c.cfg.NumberLookup {
+			path = "/2fa/2/pin?ncNeeded=true"
+		}
+	case otp.Voice:
+		path += "/voice"
+	case otp.Email:
+		path += "/email"
+		body.From = c.cfg.EmailFrom
+	}
+	res, err := c.call(ctx, opSend, http.MethodPost, path, body)
+	if err != nil {
+		return otp.Ref{}, err
+	}
+	pinID, err := decodeSend(res.body)
+	if err != nil {
+		return otp.Ref{}, failure(opSend, res.status, err)
+	}
+	return otp.Ref{Provider: c.Name(), ID: encodeRef(req.Channel, pinID)}, nil
+}
+
+// vendorDestination turns the core's E.164 number into Infobip's digits
+// without "+", and checks an email address is plausible.
+func vendorDestination(ch otp.Channel, to string) (string, error) {
+	if ch == otp.Email {
+		at := strings.LastIndexByte(to, '@')
+		if at <= 0 || at == len(to)-1 || len(to) > 254 || strings.ContainsFunc(to, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return "", fmt.Errorf("infobip: send: %w: not an email address", otp.ErrInvalidPhone)
+		}
+		return to, nil
+	}
+	digits, ok := strings.CutPrefix(to, "+")
+	if !ok || len(digits) < 6 || len(digits) > 15 || strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
+		return "", fmt.Errorf("infobip: send: %w: want an E.164 number", otp.ErrInvalidPhone)
+	}
+	return digits, nil
+}
+
+type verifyBody struct {
+	PIN string `json:"pin"`
+}
+
+// Check implements otp.Provider: it verifies code against the PIN.
+// Infobip answers a wrong PIN with HTTP 200: WRONG_PIN with attempts left
+// is a *otp.WrongCodeError carrying Infobip's count, WRONG_PIN with none
+// left and NO_MORE_PIN_ATTEMPTS are otp.ErrTooManyAttempts, TTL_EXPIRED is
+// otp.ErrExpired, and an unknown pin ID (HTTP 404) is otp.ErrNotFound.
+func (c *Client) Check(ctx context.Context, ref otp.Ref, code string) error {
+	_, pinID := decodeRef(ref.ID)
+	if pinID == "" {
+		return fmt.Errorf("infobip: check: %w: empty pin ID", otp.ErrNotFound)
+	}
+	if code == "" || len(code) > 64 || strings.ContainsFunc(code, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("infobip: check: %w", otp.ErrInvalidCode)
+	}
+	res, err := c.call(ctx, opCheck, http.MethodPost, "/2fa/2/pin/"+url.PathEscape(pinID)+"/verify", verifyBody{PIN: code})
+	if err != nil {
+		return err
+	}
+	if err := decodeVerify(pinID, res.body); err != nil {
+		return failure(opCheck, res.status, err)
+	}
+	return nil
+}
+
+// Resend implements otp.Resender: Infobip delivers the same PIN again on
+// the channel it was sent on. An unknown pin ID is otp.ErrNotFound.
+func (c *Client) Resend(ctx context.Context, ref otp.Ref) error {
+	ch, pinID := decodeRef(ref.ID)
+	if pinID == "" {
+		return fmt.Errorf("infobip: resend: %w: empty pin ID", otp.ErrNotFound)
+	}
+	path := "/2fa/2/pin/" + url.PathEscape(pinID) + "/resend"
+	switch ch {
+	case otp.Voice:
+		path += "/voice"
+	case otp.Email:
+		path += "/email"
+	}
+	res, err := c.call(ctx, opResend, http.MethodPost, path, struct{}{})
+	if err != nil {
+		return err
+	}
+	if _, err := decodeSend(res.body); err != nil {
+		return failure(opResend, res.status, err)
+	}
+	return nil
+}
+
+// marshal is json.Marshal for the request bodies, which cannot fail.
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("infobip: " + err.Error()) // only plain structs are marshalled
+	}
+	return b
+}

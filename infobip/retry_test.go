@@ -1,0 +1,181 @@
+package infobip_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/infobip"
+	"github.com/otpkit/otp/infobip/infobiptest"
+)
+
+// TestRetryPolicy counts the requests a failing fake received: a send is
+// repeated only when Infobip surely did not act on it; a verify is
+// repeated on any transient failure.
+func TestRetryPolicy(t *testing.T) {
+	tests := []struct {
+		name     string
+		op       infobiptest.Op
+		faults   []infobiptest.Fault
+		timeout  time.Duration // client timeout; 0: default
+		requests int           // want requests received
+		ok       bool          // want success after the faults
+		notSent  bool          // want NotSent on failure
+	}{
+		{name: "send 500 is not repeated", op: infobiptest.OpSend,
+			faults: []infobiptest.Fault{{Status: 500}}, requests: 1},
+		{name: "send 502 is not repeated", op: infobiptest.OpSend,
+			faults: []infobiptest.Fault{{Status: 502, Body: "<html>bad gateway</html>"}}, requests: 1},
+		{name: "send 503 without Retry-After is not repeated", op: infobiptest.OpSend,
+			faults: []infobiptest.Fault{{Status: 503}}, requests: 1},
+		{name: "send 429 without Retry-After is not repeated", op: infobiptest.OpSend,
+			faults: []infobiptest.Fault{{Status: 429}}, requests: 1, notSent: true},
+		{name: "send 429 with a Retry-After beyond the cap is not repeated", op: infobiptest.OpSend,
+			faults: []infobiptest.Fault{{Status: 429, RetryAfter: "120"}}, requests: 1, notSent: true},
+		{name: "send 429 with Retry-After is repeated", op: infobiptest.OpSend,
+			faults: []infobiptest.Fault{{Status: 429, RetryAfter: "0"}}, requests: 2, ok: true},
+		{name: "send 503 with Retry-After is repeated", op: infobiptest.OpSend,
+			faults:   []infobiptest.Fault{{Status: 503, RetryAfter: "0"}, {Status: 503, RetryAfter: "0", Envelope: infobiptest.Modern}},
+			requests: 3, ok: true},
+		{name: "send throttled three times gives up after two retries", op: infobiptest.OpSend,
+			faults:   []infobiptest.Fault{{Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}},
+			requests: 3, notSent: true},
+		{name: "send timing out after the request was written is not repeated", op: infobiptest.OpSend,
+			faults: []infobiptest.Fault{{Hang: true}}, timeout: 100 * time.Millisecond, requests: 1},
+		{name: "send dropped after the request was written is not repeated", op: infobiptest.OpSend,
+			faults: []infobiptest.Fault{{Drop: true}}, requests: 1},
+		{name: "resend 500 is not repeated", op: infobiptest.OpResend,
+			faults: []infobiptest.Fault{{Status: 500}}, requests: 1},
+		{name: "resend 429 with Retry-After is repeated", op: infobiptest.OpResend,
+			faults: []infobiptest.Fault{{Status: 429, RetryAfter: "0"}}, requests: 2, ok: true},
+		{name: "verify 500 is repeated", op: infobiptest.OpVerify,
+			faults: []infobiptest.Fault{{Status: 500}, {Status: 502}}, requests: 3, ok: true},
+		{name: "verify 429 without Retry-After is repeated", op: infobiptest.OpVerify,
+			faults: []infobiptest.Fault{{Status: 429}}, requests: 2, ok: true},
+		{name: "verify dropped is repeated", op: infobiptest.OpVerify,
+			faults: []infobiptest.Fault{{Drop: true}}, requests: 2, ok: true},
+		{name: "verify timing out is repeated", op: infobiptest.OpVerify,
+			faults: []infobiptest.Fault{{Hang: true}}, timeout: 100 * time.Millisecond, requests: 2, ok: true},
+		{name: "verify 429 with a Retry-After beyond the cap is not repeated", op: infobiptest.OpVerify,
+			faults: []infobiptest.Fault{{Status: 429, RetryAfter: "120"}}, requests: 1, notSent: true},
+		{name: "verify 400 is not repeated", op: infobiptest.OpVerify,
+			faults: []infobiptest.Fault{{Status: 400}}, requests: 1, notSent: true},
+		{name: "verify failing three times gives up", op: infobiptest.OpVerify,
+			faults: []infobiptest.Fault{{Status: 500}, {Status: 500}, {Status: 500}}, requests: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := defaultApp
+			app.SendPinPerPhoneNumberLimit = "100/1d"
+			e := newEnv(t, app, infobiptest.Config{}, func(c *infobip.Config) {
+				if tt.timeout > 0 {
+					c.HTTPClient = &http.Client{Timeout: tt.timeout}
+				}
+			})
+			var ref otp.Ref
+			if tt.op != infobiptest.OpSend {
+				var err error
+				if ref, err = e.client.Send(ctx, otp.SendRequest{To: phone, Channel: otp.SMS}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pin, _ := e.srv.LastPIN(phone)
+			before := e.srv.Requests(tt.op)
+			for _, f := range tt.faults {
+				e.srv.Fail(tt.op, 1, f)
+			}
+			var err error
+			switch tt.op {
+			case infobiptest.OpSend:
+				_, err = e.client.Send(ctx, otp.SendRequest{To: phone, Channel: otp.SMS})
+			case infobiptest.OpResend:
+				err = e.client.Resend(ctx, ref)
+			case infobiptest.OpVerify:
+				err = e.client.Check(ctx, ref, pin)
+			}
+			if n := e.srv.Requests(tt.op) - before; n != tt.requests {
+				t.Errorf("server received %d requests, want %d (err %v)", n, tt.requests, err)
+			}
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("err = %v, want success after the retries", err)
+				}
+				return
+			}
+			if !errors.Is(err, otp.ErrProviderUnavailable) && !errors.Is(err, otp.ErrProviderRejected) {
+				t.Fatalf("err = %v, want a provider error", err)
+			}
+			if pe := providerError(t, err); pe.NotSent != tt.notSent {
+				t.Errorf("NotSent = %t, want %t (%v)", pe.NotSent, tt.notSent, err)
+			}
+			// An ambiguous send says so in its message too.
+			if ambiguous := tt.op != infobiptest.OpVerify && !tt.notSent; ambiguous != strings.Contains(err.Error(), "outcome unknown") {
+				t.Errorf("err = %v: ambiguous %t", err, ambiguous)
+			}
+		})
+	}
+}
+
+// A refused connection is retried for a send too: no byte was written.
+func TestRetryConnectionRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	var dials atomic.Int32
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, a)
+	}}
+	c, err := infobip.New(infobip.Config{
+		BaseURL: "http://" + addr, APIKey: apiKey, ApplicationID: "A", SMSMessageID: "M",
+		HTTPClient: &http.Client{Transport: tr, Timeout: time.Second}, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = send(c, phone, otp.SMS)
+	if n := dials.Load(); n != 3 {
+		t.Errorf("dialled %d times, want 3 (1 + RetryMax 2)", n)
+	}
+	pe := providerError(t, err)
+	if !pe.Temporary || !pe.NotSent || !errors.Is(err, otp.ErrProviderUnavailable) {
+		t.Fatalf("err = %+v, want temporary and surely not sent", pe)
+	}
+}
+
+// A Retry-After that would outlive the caller's deadline is not waited for.
+func TestRetryAfterPastDeadline(t *testing.T) {
+	h := &canned{status: 429, header: http.Header{"Retry-After": {"1"}}}
+	c := cannedClient(t, h, func(cfg *infobip.Config) { cfg.RetryMax = 2; cfg.RetryWaitMax = 2 * time.Second })
+	dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := c.Check(dctx, otp.Ref{ID: "sms:" + pinID}, "1234")
+	if h.count() != 1 {
+		t.Errorf("%d requests, want 1", h.count())
+	}
+	// Waiting would have ended in the deadline instead of the 429.
+	if pe := providerError(t, err); pe.HTTPStatus != 429 || !pe.Temporary {
+		t.Errorf("err = %v, want the 429", err)
+	}
+}
+
+// A cancelled context sends nothing and says so.
+func TestCancelledContext(t *testing.T) {
+	h := &canned{status: 200}
+	c := cannedClient(t, h, nil)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := c.Send(cctx, otp.SendRequest{To: phone, Channel: otp.SMS})
+	if !errors.Is(err, context.Canceled) || !providerError(t, err).NotSent || h.count() != 0 {
+		t.Fatalf("err = %v, requests %d", err, h.count())
+	}
+}
