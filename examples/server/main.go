@@ -26,6 +26,7 @@ import (
 
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/examples/server/demo"
+	"github.com/otpkit/otp/infobip"
 	"github.com/otpkit/otp/memstore"
 	"github.com/otpkit/otp/otptest"
 )
@@ -181,7 +182,16 @@ func buildProvider(cfg config, getenv func(string) string, log *slog.Logger) (ot
 		if err := need(getenv, cfg.provider, "INFOBIP_BASE_URL", "INFOBIP_API_KEY", "INFOBIP_APP_ID", "INFOBIP_MESSAGE_ID"); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("OTP_PROVIDER=infobip: %w", errNotYet)
+		p, err := infobip.New(infobip.Config{
+			BaseURL:       getenv("INFOBIP_BASE_URL"),
+			APIKey:        getenv("INFOBIP_API_KEY"),
+			ApplicationID: getenv("INFOBIP_APP_ID"),
+			SMSMessageID:  getenv("INFOBIP_MESSAGE_ID"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("OTP_PROVIDER=infobip: %w", err)
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("OTP_PROVIDER=%q is unknown", cfg.provider)
 }

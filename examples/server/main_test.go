@@ -107,8 +107,8 @@ func TestProviderSelection(t *testing.T) {
 			"OTP_PROVIDER=vonage-legacy (Vonage Verify legacy): not available in this build yet"},
 		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_API_KEY": secret},
 			"OTP_PROVIDER=infobip needs INFOBIP_BASE_URL and INFOBIP_APP_ID and INFOBIP_MESSAGE_ID"},
-		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_BASE_URL": "https://x.api.infobip.com", "INFOBIP_API_KEY": secret,
-			"INFOBIP_APP_ID": "A", "INFOBIP_MESSAGE_ID": "M"}, "OTP_PROVIDER=infobip: not available in this build yet"},
+		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_BASE_URL": "http://x.api.infobip.com", "INFOBIP_API_KEY": secret,
+			"INFOBIP_APP_ID": "A", "INFOBIP_MESSAGE_ID": "M"}, "OTP_PROVIDER=infobip: infobip:"},
 		{map[string]string{"OTP_REDIS_URL": "redis://:" + secret + "@127.0.0.1:6379/0"}, "OTP_REDIS_URL (the Redis store): not available in this build yet"},
 	}
 	for _, c := range cases {
