@@ -396,9 +396,15 @@ func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) 
 	case errors.Is(err, ErrWrongCode) || errors.Is(err, ErrTooManyAttempts):
 		v.burn(ctx, ev, p)
 		return Status{}, v.fail(ctx, ev, ErrTooManyAttempts)
-	case errors.Is(err, ErrExpired) || errors.Is(err, ErrNotFound):
-		// The vendor has forgotten it; so do we.
+	case errors.Is(err, ErrExpired):
+		// The vendor's code has expired; so has ours.
 		_ = v.store.Delete(ctx, key, p.Ref.ID)
+		return Status{}, v.fail(ctx, ev, err)
+	case errors.Is(err, ErrNotFound):
+		// Either the vendor forgot it or a concurrent check has just
+		// consumed it there and is about to consume it here: deleting it
+		// now could make that check fail too. The record ends with that
+		// check, its attempts or its TTL.
 		return Status{}, v.fail(ctx, ev, err)
 	default:
 		if p.Attempts >= v.cfg.MaxAttempts {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,17 +286,24 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestVendorExpiryAndForgetting(t *testing.T) {
-	for _, vendorErr := range []error{otp.ErrExpired, otp.ErrNotFound} {
-		t.Run(vendorErr.Error(), func(t *testing.T) {
-			f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
-			f.start(t)
-			f.p.FailChecks(1, vendorErr)
-			_, err := f.v.Check(ctx, sessionKey, fixedCode)
-			require.ErrorIs(t, err, vendorErr)
-			_, err = f.v.Status(ctx, sessionKey)
-			assert.ErrorIs(t, err, otp.ErrNotFound, "what the vendor forgot is forgotten here")
-		})
-	}
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	f.start(t)
+	f.p.FailChecks(1, otp.ErrExpired)
+	_, err := f.v.Check(ctx, sessionKey, fixedCode)
+	require.ErrorIs(t, err, otp.ErrExpired)
+	_, err = f.v.Status(ctx, sessionKey)
+	assert.ErrorIs(t, err, otp.ErrNotFound, "what expired at the vendor is gone here")
+
+	// "Not found" may mean a concurrent check consumed it (see
+	// TestLosingCheckDoesNotUndoTheWinner): the record stays, one attempt
+	// used, until its TTL.
+	f.start(t)
+	f.p.FailChecks(1, otp.ErrNotFound)
+	_, err = f.v.Check(ctx, sessionKey, fixedCode)
+	require.ErrorIs(t, err, otp.ErrNotFound)
+	st, err := f.v.Status(ctx, sessionKey)
+	require.NoError(t, err)
+	assert.Equal(t, 4, st.AttemptsLeft)
 }
 
 func TestStartInsideCooldownSendsNothing(t *testing.T) {
@@ -647,4 +655,42 @@ func TestEveryOperationRejectsBadKeys(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.v.Check(ctx, long, fixedCode)
 	assert.NoError(t, err)
+}
+
+// slowWinner holds the first check the vendor accepts until a later check
+// has been answered, so that the loser finishes first.
+type slowWinner struct {
+	*otptest.Provider
+	first   atomic.Bool
+	release chan struct{}
+}
+
+func (p *slowWinner) Check(ctx context.Context, ref otp.Ref, code string) error {
+	err := p.Provider.Check(ctx, ref, code)
+	if err == nil && p.first.CompareAndSwap(false, true) {
+		<-p.release
+	}
+	return err
+}
+
+// A check the vendor answers "not found" because a concurrent check has
+// just consumed the code there must not take the verification away from
+// that check.
+func TestLosingCheckDoesNotUndoTheWinner(t *testing.T) {
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	p := &slowWinner{Provider: f.p, release: make(chan struct{})}
+	v := f.verifier(t, p, f.store, otp.Config{})
+	_, err := v.Start(ctx, sessionKey, ukMobile)
+	require.NoError(t, err)
+
+	won := make(chan error, 1)
+	go func() {
+		_, err := v.Check(ctx, sessionKey, fixedCode)
+		won <- err
+	}()
+	require.Eventually(t, p.first.Load, time.Second, time.Millisecond)
+	_, err = v.Check(ctx, sessionKey, fixedCode)
+	require.ErrorIs(t, err, otp.ErrNotFound, "the vendor has consumed it")
+	close(p.release)
+	require.NoError(t, <-won, "the check that won at the vendor succeeds")
 }
