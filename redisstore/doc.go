@@ -1,0 +1,78 @@
+// Package redisstore keeps pending verifications and abuse limits in Redis,
+// so that several processes behind a load balancer behave as one
+// [otp.Verifier]: one success of any number of concurrent correct checks,
+// never more wrong guesses than MaxAttempts, a resend cooldown and send
+// limits that hold across instances.
+//
+// It works on github.com/redis/go-redis/v9 and takes any
+// redis.UniversalClient:
+//
+//	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	defer client.Close()
+//	store, err := redisstore.New(client, redisstore.Config{})
+//	if err != nil {
+//		return err
+//	}
+//	v, err := otp.NewVerifier(provider, store, otp.Config{})
+//
+// A [Store] is an [otp.Store], an [otp.Limiter] and an
+// [otp.LimitingStore]: left with a nil Config.Limiter, the Verifier keeps
+// its limits in Redis too and asks for a verification and the limit tokens
+// in one call.
+//
+// # Round trips
+//
+// Every method is one Lua script, run with EVALSHA (and EVAL once per
+// server whose script cache lacks it), so one round trip. On a standalone
+// or Sentinel client (a *redis.Client) a Verifier's Start costs two
+// round trips (GetAllow and Put; one for a repeat inside the cooldown) and
+// Check two (AllowAddAttempt and Delete).
+//
+// # Redis Cluster
+//
+// A Cluster script may only touch keys of one hash slot. Each verification
+// is one key, so the Store methods are single-slot scripts. The limit
+// buckets of all scopes share one hash tag, so that a call's limits are
+// taken all or none atomically in one script; every send takes a token
+// from the Total bucket anyway, so the node holding that slot sees one
+// script per send whether the other buckets are with it or not. The
+// combined methods, which touch a verification and the limits, are split
+// on a *redis.ClusterClient or *redis.Ring:
+//
+//   - GetAllow sends the read and the limit script in one pipeline, which
+//     go-redis sends to the two nodes in parallel: one round trip of
+//     latency. When the verification is the repeat that takes no tokens, a
+//     second round trip gives back the tokens just taken; until it lands, a
+//     concurrent call may find them taken, as with otp.MemoryLimiter, which
+//     also gives tokens back.
+//   - AllowAddAttempt with a limit takes the tokens and then reserves the
+//     attempt: two round trips, so that a denial reserves nothing. Reserving
+//     first and undoing it could make a concurrent check see a spurious
+//     ErrTooManyAttempts.
+//
+// So on Cluster Start costs two sequential round trips and Check two, or
+// three when the check is made WithClient and ChecksPerClient is on.
+//
+// # Limits
+//
+// The limiter is GCRA (the generic cell rate algorithm): each bucket of N
+// per Per is one Redis string holding a timestamp, allowing a burst of N
+// and one more every Per/N, as otp.MemoryLimiter does; Redis drops the key
+// once the bucket is full again. Denials are *otp.RateLimitError values
+// with the scope of the longest wait as RetryAfter, and take nothing.
+//
+// # Time and expiry
+//
+// Expiry and limits read the Redis server's clock (TIME), one clock for all
+// instances; Config.Clock replaces it in tests. A verification is live
+// strictly before its ExpiresAt, then answers otp.ErrExpired until Redis
+// removes the key Config.Retention later (default one second).
+//
+// # Failures
+//
+// Every failure to reach Redis, including a timeout of the client or the
+// context, is wrapped with otp.ErrStoreUnavailable. The client's own
+// retries may run a script twice when a reply is lost; each script is
+// then at worst stricter (an attempt or token counted twice, a consumed
+// verification reported as not found), never looser.
+package redisstore

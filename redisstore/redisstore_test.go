@@ -1,0 +1,403 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/otptest"
+	"github.com/otpkit/otp/redisstore"
+)
+
+func TestConformance(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			c := be.client(t)
+			t.Run("Store", func(t *testing.T) {
+				otptest.TestStore(t, func() otp.Store { return newStore(t, c, redisstore.Config{}) })
+			})
+			t.Run("LimitingStore", func(t *testing.T) {
+				otptest.TestLimitingStore(t, func() otp.LimitingStore { return newStore(t, c, redisstore.Config{}) })
+			})
+		})
+	}
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	for name, cfg := range map[string]redisstore.Config{
+		"open brace":         {Prefix: "app{"},
+		"close brace":        {Prefix: "}app"},
+		"negative retention": {Retention: -time.Second},
+	} {
+		_, err := redisstore.New(c, cfg)
+		assert.Error(t, err, name)
+	}
+	_, err := redisstore.New(nil, redisstore.Config{})
+	assert.Error(t, err, "nil client")
+	_, err = redisstore.New(c, redisstore.Config{Prefix: "app:", Retention: time.Millisecond})
+	assert.NoError(t, err)
+}
+
+// flow is two Verifiers, as in two processes, each with its own client,
+// sharing one Redis and one (fake) vendor.
+type flow struct {
+	p    *otptest.Provider
+	a, b *otp.Verifier
+}
+
+func newFlow(t *testing.T, be backend, cfg otp.Config, scfg redisstore.Config) flow {
+	return newFlowWith(t, be, nil, cfg, scfg)
+}
+
+// newFlowWith is newFlow with the vendor wrap(f.p), if wrap is not nil.
+func newFlowWith(t *testing.T, be backend, wrap func(*otptest.Provider) otp.Provider, cfg otp.Config, scfg redisstore.Config) flow {
+	t.Helper()
+	if scfg.Prefix == "" {
+		scfg.Prefix = prefix()
+	}
+	p := otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode, Clock: cfg.Clock})
+	f := flow{p: p}
+	var vendor otp.Provider = p
+	if wrap != nil {
+		vendor = wrap(p)
+	}
+	for _, v := range []**otp.Verifier{&f.a, &f.b} {
+		var err error
+		*v, err = otp.NewVerifier(vendor, newStore(t, be.client(t), scfg), cfg)
+		require.NoError(t, err)
+	}
+	return f
+}
+
+// pick returns a for even i and b for odd.
+func (f flow) pick(i int) *otp.Verifier {
+	if i%2 == 0 {
+		return f.a
+	}
+	return f.b
+}
+
+func TestTwoInstancesOneSuccess(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			// The vendor accepts the right code every time, so that every
+			// check reaches the Store and only its atomic Delete can stop a
+			// second success.
+			var lenient *lenientProvider
+			f := newFlowWith(t, be, func(p *otptest.Provider) otp.Provider {
+				lenient = &lenientProvider{Provider: p}
+				return lenient
+			}, otp.Config{MaxAttempts: 1000}, redisstore.Config{})
+			ctx := t.Context()
+			_, err := f.a.Start(ctx, "session", ukMobile)
+			require.NoError(t, err)
+
+			errs := race(100, func(i int) error {
+				_, err := f.pick(i).Check(ctx, "session", fixedCode)
+				return err
+			})
+			wins := 0
+			for _, err := range errs {
+				if err == nil {
+					wins++
+					continue
+				}
+				assert.ErrorIs(t, err, otp.ErrNotFound, "a losing check")
+			}
+			assert.Equal(t, 1, wins, "correct checks that succeeded")
+			assert.Greater(t, lenient.checks.Load(), int64(1), "the race reached the vendor")
+			_, err = f.b.Status(ctx, "session")
+			assert.ErrorIs(t, err, otp.ErrNotFound, "the verification was consumed")
+		})
+	}
+}
+
+// lenientProvider accepts the right code however often it is checked.
+type lenientProvider struct {
+	*otptest.Provider
+	checks atomic.Int64
+}
+
+func (p *lenientProvider) Check(ctx context.Context, _ otp.Ref, code string) error {
+	p.checks.Add(1)
+	time.Sleep(2 * time.Millisecond) // checks overlap at the vendor
+	if code != fixedCode {
+		return otp.ErrWrongCode
+	}
+	return ctx.Err()
+}
+
+func TestTwoInstancesWrongGuesses(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			f := newFlow(t, be, otp.Config{MaxAttempts: 5}, redisstore.Config{})
+			ctx := t.Context()
+			_, err := f.a.Start(ctx, "session", ukMobile)
+			require.NoError(t, err)
+			f.p.SetLatency(2 * time.Millisecond) // guesses overlap at the vendor
+
+			errs := race(100, func(i int) error {
+				_, err := f.pick(i).Check(ctx, "session", wrongCode)
+				return err
+			})
+			for _, err := range errs {
+				assert.Error(t, err)
+			}
+			assert.LessOrEqual(t, f.p.Calls("check"), 5, "guesses that reached the vendor")
+			assert.Positive(t, f.p.Calls("check"))
+		})
+	}
+}
+
+func TestTwoInstancesCooldownAndLimits(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			clock := otptest.NewClock(time.Now())
+			f := newFlow(t, be, otp.Config{
+				Clock:  clock,
+				Limits: otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}},
+			}, redisstore.Config{Clock: clock})
+			ctx := t.Context()
+
+			first, err := f.a.Start(ctx, "session", ukMobile)
+			require.NoError(t, err)
+			clock.Advance(10 * time.Second)
+			_, err = f.b.Resend(ctx, "session")
+			var rl *otp.RateLimitError
+			require.ErrorAs(t, err, &rl, "Resend on b inside a's cooldown")
+			assert.ErrorIs(t, err, otp.ErrResendTooSoon)
+			assert.Equal(t, 20*time.Second, rl.RetryAfter)
+			again, err := f.b.Start(ctx, "session", ukMobile)
+			require.NoError(t, err, "Start on b inside a's cooldown")
+			assert.True(t, first.SentAt.Equal(again.SentAt), "b returned a's pending verification")
+			assert.Equal(t, first.AttemptsLeft, again.AttemptsLeft)
+			assert.Equal(t, 1, f.p.Calls("send"), "b sent nothing")
+
+			clock.Advance(21 * time.Second)
+			_, err = f.b.Resend(ctx, "session")
+			require.NoError(t, err, "Resend on b after a's cooldown")
+			assert.Equal(t, 2, f.p.Calls("send")+f.p.Calls("resend"))
+
+			// The third send to the number, from either instance, is the last.
+			_, err = f.a.Start(ctx, "other", ukMobile)
+			require.NoError(t, err)
+			_, err = f.b.Start(ctx, "third", ukMobile)
+			require.ErrorAs(t, err, &rl, "b's Start after three sends to the number")
+			assert.Equal(t, otp.ScopeNumber, rl.Scope)
+			assert.InDelta(t, 20*time.Minute-31*time.Second, rl.RetryAfter, float64(time.Millisecond))
+			_, err = f.a.Start(ctx, "third", ukMobile)
+			require.ErrorIs(t, err, otp.ErrRateLimited, "a's Start after three sends to the number")
+		})
+	}
+}
+
+// TestRoundTrips counts what a Verifier asks of Redis, through go-redis
+// hooks: "steps" are the round trips one call waits for in turn, "nodes"
+// the exchanges with single Redis nodes (on Cluster, those of one step run
+// in parallel).
+func TestRoundTrips(t *testing.T) {
+	type want struct{ steps, nodes int }
+	cases := []struct {
+		backend                                    backend
+		start, repeat, wrong, right, rightNoClient want
+	}{
+		// Standalone: one round trip per store call.
+		{backends[0], want{2, 2}, want{1, 1}, want{1, 1}, want{2, 2}, want{2, 2}},
+		// Cluster: Start pipelines the read and the limits to two nodes; a
+		// repeat gives the tokens back; a check WithClient takes the token
+		// before it reserves the attempt.
+		{backends[1], want{2, 3}, want{2, 3}, want{2, 2}, want{3, 3}, want{2, 2}},
+	}
+	for _, c := range cases {
+		t.Run(c.backend.name, func(t *testing.T) {
+			client := c.backend.client(t)
+			pre := prefix()
+			if cc, ok := client.(*redis.ClusterClient); ok {
+				// A prefix that puts the verification and the limits on
+				// different nodes, as for most keys on a cluster of three.
+				for i := 0; sameNode(t, cc, pre+"v:k", "{"+pre+"limits}:"); i++ {
+					require.Less(t, i, 100)
+					pre = prefix()
+				}
+			}
+			p := otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode})
+			v, err := otp.NewVerifier(p, newStore(t, client, redisstore.Config{Prefix: pre}), otp.Config{})
+			require.NoError(t, err)
+			steps, nodes := counted(client)
+			ctx := t.Context()
+			measure := func(name string, w want, f func() error) {
+				t.Helper()
+				steps.take()
+				nodes.take()
+				require.NoError(t, f(), name)
+				assert.Equal(t, w, want{steps.take(), nodes.take()}, "%s: round trips (steps, node exchanges)", name)
+			}
+			ip := otp.WithClient("203.0.113.9")
+			// Warm up: the first call of each script on each node costs an
+			// extra EVAL.
+			for _, key := range []string{"warm-1", "warm-2", "warm-3"} {
+				_, err := v.Start(ctx, key, ukMobile, ip)
+				require.NoError(t, err)
+				_, _ = v.Start(ctx, key, ukMobile, ip)
+				_, _ = v.Check(ctx, key, wrongCode, ip)
+				_, err = v.Check(ctx, key, fixedCode, ip)
+				require.NoError(t, err)
+			}
+
+			measure("Start", c.start, func() error { _, err := v.Start(ctx, "k", ukMobile, ip); return err })
+			measure("Start again", c.repeat, func() error { _, err := v.Start(ctx, "k", ukMobile, ip); return err })
+			measure("Check wrong", c.wrong, func() error {
+				_, err := v.Check(ctx, "k", wrongCode, ip)
+				if errors.Is(err, otp.ErrWrongCode) {
+					return nil
+				}
+				return err
+			})
+			measure("Check right", c.right, func() error { _, err := v.Check(ctx, "k", fixedCode, ip); return err })
+			_, err = v.Start(ctx, "k2", ukMobile)
+			require.NoError(t, err)
+			measure("Check right without client", c.rightNoClient, func() error { _, err := v.Check(ctx, "k2", fixedCode); return err })
+		})
+	}
+}
+
+// sameNode reports whether keys a and b are served by the same master.
+func sameNode(t *testing.T, c *redis.ClusterClient, a, b string) bool {
+	na, err := c.MasterForKey(t.Context(), a)
+	require.NoError(t, err)
+	nb, err := c.MasterForKey(t.Context(), b)
+	require.NoError(t, err)
+	return na.Options().Addr == nb.Options().Addr
+}
+
+// TestExpiryByTTL: a verification stops being live at ExpiresAt, and Redis
+// drops it Retention (one second) later.
+func TestExpiryByTTL(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			c := be.client(t)
+			cfg := redisstore.Config{Prefix: prefix()}
+			s := newStore(t, c, cfg)
+			ctx := t.Context()
+			now := time.Now()
+			v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
+				CreatedAt: now, SentAt: now, ExpiresAt: now.Add(300 * time.Millisecond)}
+			require.NoError(t, s.Put(ctx, v))
+			ttl, err := c.PTTL(ctx, cfg.Prefix+"v:k").Result()
+			require.NoError(t, err)
+			assert.Greater(t, ttl, time.Second, "the key outlives ExpiresAt by Retention")
+			assert.LessOrEqual(t, ttl, 1300*time.Millisecond, "the key outlives ExpiresAt by Retention at most")
+
+			time.Sleep(time.Until(v.ExpiresAt))
+			for i := 0; ; i++ {
+				_, err := s.Get(ctx, "k")
+				if errors.Is(err, otp.ErrExpired) {
+					break
+				}
+				require.NoError(t, err)
+				require.Less(t, i, 100, "never expired")
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(time.Until(v.ExpiresAt.Add(time.Second + 20*time.Millisecond)))
+			n, err := c.Exists(ctx, cfg.Prefix+"v:k").Result()
+			require.NoError(t, err)
+			assert.Zero(t, n, "the key outlived ExpiresAt by more than a second")
+			_, err = s.Get(ctx, "k")
+			assert.ErrorIs(t, err, otp.ErrNotFound)
+		})
+	}
+}
+
+// TestClock: with Config.Clock the store reads a fake clock, for expiry
+// and limits; Redis still drops keys in real time.
+func TestClock(t *testing.T) {
+	be := backends[0]
+	clock := otptest.NewClock(time.Now())
+	s := newStore(t, be.client(t), redisstore.Config{Clock: clock})
+	ctx := t.Context()
+	now := clock.Now()
+	v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
+		CreatedAt: now, SentAt: now, ExpiresAt: now.Add(time.Hour)}
+	require.NoError(t, s.Put(ctx, v))
+	clock.Advance(time.Hour - time.Nanosecond)
+	_, err := s.Get(ctx, "k")
+	require.NoError(t, err, "a nanosecond before ExpiresAt")
+	clock.Advance(time.Nanosecond)
+	_, err = s.Get(ctx, "k")
+	require.ErrorIs(t, err, otp.ErrExpired, "at ExpiresAt")
+
+	r := []otp.LimitRequest{{Scope: otp.ScopeNumber, Key: ukMobile, Limit: otp.Limit{N: 2, Per: time.Hour}}}
+	require.NoError(t, s.Allow(ctx, r))
+	require.NoError(t, s.Allow(ctx, r))
+	err = s.Allow(ctx, r)
+	var rl *otp.RateLimitError
+	require.ErrorAs(t, err, &rl)
+	assert.Equal(t, 30*time.Minute, rl.RetryAfter)
+	clock.Advance(30*time.Minute - time.Microsecond)
+	require.ErrorAs(t, s.Allow(ctx, r), &rl)
+	assert.Equal(t, time.Microsecond, rl.RetryAfter)
+	clock.Advance(time.Microsecond)
+	require.NoError(t, s.Allow(ctx, r), "a token is back after Per/N")
+}
+
+func TestBadLimitChargesNothing(t *testing.T) {
+	s := newStore(t, standalone(t), redisstore.Config{})
+	ctx := t.Context()
+	good := otp.LimitRequest{Scope: otp.ScopeNumber, Key: ukMobile, Limit: otp.Limit{N: 1, Per: time.Hour}}
+	for _, bad := range []otp.Limit{{N: 0, Per: time.Hour}, {N: 1}, {N: 1, Per: -time.Second}} {
+		err := s.Allow(ctx, []otp.LimitRequest{good, {Scope: otp.ScopeClient, Key: "c", Limit: bad}})
+		require.Error(t, err, "limit %+v", bad)
+		assert.NotErrorIs(t, err, otp.ErrRateLimited)
+		_, err = s.GetAllow(ctx, "k", otp.Spare{}, []otp.LimitRequest{good, {Scope: otp.ScopeClient, Limit: bad}})
+		require.Error(t, err, "limit %+v", bad)
+	}
+	require.NoError(t, s.Allow(ctx, []otp.LimitRequest{good}), "nothing was charged")
+}
+
+// TestRedisErrorsAreUnavailable: whatever Redis answers that is not a
+// verification, and a cancelled context, are ErrStoreUnavailable.
+func TestRedisErrorsAreUnavailable(t *testing.T) {
+	c := standalone(t)
+	cfg := redisstore.Config{Prefix: prefix()}
+	s := newStore(t, c, cfg)
+	ctx := t.Context()
+	require.NoError(t, c.Set(ctx, cfg.Prefix+"v:k", "not a hash", time.Minute).Err())
+	_, err := s.Get(ctx, "k")
+	assert.ErrorIs(t, err, otp.ErrStoreUnavailable)
+	_, err = s.AddAttempt(ctx, "k", 5)
+	assert.ErrorIs(t, err, otp.ErrStoreUnavailable)
+	assert.ErrorIs(t, s.MarkSent(ctx, "k", "id", time.Now()), otp.ErrStoreUnavailable)
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = s.Get(cancelled, "other")
+	assert.ErrorIs(t, err, otp.ErrStoreUnavailable)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotContains(t, err.Error(), "other", "errors do not name the key")
+}
+
+// race runs f(i) for i in [0, n) concurrently, released together.
+func race(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}

@@ -1,0 +1,176 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua below runs inside Redis, one script per store operation, so that
+// each operation is atomic and costs one round trip (EVALSHA; EVAL once
+// per node when its script cache lacks the script).
+//
+// Every script starts with ARGV[1] and ARGV[2], the time as Unix seconds
+// and nanoseconds, or two empty strings to read the server's TIME. Times
+// stay split in two because Lua numbers are doubles: a Unix time in
+// nanoseconds does not fit in one exactly, its halves do.
+//
+// A verification is a hash with the fields in F; times as seconds and
+// nanoseconds. A limit bucket is a string holding its GCRA theoretical
+// arrival time (TAT) in Unix microseconds, which a double holds exactly.
+
+// lib is the code every script shares.
+const lib = `
+local function clock()
+  if ARGV[1] ~= '' then return tonumber(ARGV[1]), tonumber(ARGV[2]) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]), tonumber(t[2]) * 1000
+end
+
+local F = {'p', 'i', 't', 'c', 'a', 'cs', 'cn', 'ss', 'sn', 'es', 'en'}
+
+-- read returns 0 (missing), 1 (live) or 2 (expired), and the fields in F order.
+local function read(key, s, n)
+  local r = redis.call('HMGET', key, unpack(F))
+  if not r[2] then return 0, r end
+  local es, en = tonumber(r[10]), tonumber(r[11])
+  if s > es or (s == es and n >= en) then return 2, r end
+  return 1, r
+end
+
+local function add_attempt(key, s, n, max)
+  local st, r = read(key, s, n)
+  if st ~= 1 then return {st} end
+  if tonumber(r[5]) >= max then return {3} end
+  r[5] = tostring(redis.call('HINCRBY', key, 'a', 1))
+  return {1, unpack(r)}
+end
+
+-- allow takes one token from each bucket KEYS[first..], whose emission
+-- interval and burst tolerance (microseconds) are the ARGV pairs from arg
+-- on, or from none. It returns nil when it took them, and otherwise
+-- {4, index of the bucket with the longest wait counted from 0, the wait}.
+local function allow(first, arg, now)
+  local tat, worst, wait = {}, -1, 0
+  for j = first, #KEYS do
+    local k = KEYS[j]
+    local a = arg + 2 * (j - first)
+    local t = tat[k] or tonumber(redis.call('GET', k)) or now
+    if t < now then t = now end
+    local w = t - now - tonumber(ARGV[a + 1])
+    if w > 0 then
+      if w > wait then worst, wait = j - first, w end
+    else
+      tat[k] = t + tonumber(ARGV[a])
+    end
+  end
+  if worst >= 0 then return {4, worst, wait} end
+  for k, t in pairs(tat) do
+    redis.call('SET', k, string.format('%.0f', t), 'PX', math.ceil((t - now) / 1000))
+  end
+  return nil
+end
+
+local function micros(s, n) return s * 1000000 + math.floor(n / 1000) end
+`
+
+var (
+	// KEYS[1]: the verification.
+	getScript = redis.NewScript(lib + `
+local s, n = clock()
+local st, r = read(KEYS[1], s, n)
+if st == 0 then return {0} end
+return {st, unpack(r)}
+`)
+
+	// KEYS[1]: the verification. ARGV[3]: retention in milliseconds;
+	// ARGV[4..14]: the fields in F order. The key lives until expiry plus
+	// retention, by the script's clock.
+	putScript = redis.NewScript(lib + `
+local s, n = clock()
+local ttl = math.ceil(((tonumber(ARGV[13]) - s) * 1e9 + (tonumber(ARGV[14]) - n)) / 1e6) + tonumber(ARGV[3])
+if ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+local a = {}
+for i, f in ipairs(F) do
+  a[#a + 1] = f
+  a[#a + 1] = ARGV[3 + i]
+end
+redis.call('HSET', KEYS[1], unpack(a))
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+`)
+
+	// KEYS[1]: the verification. ARGV[3]: max.
+	addAttemptScript = redis.NewScript(lib + `
+local s, n = clock()
+return add_attempt(KEYS[1], s, n, tonumber(ARGV[3]))
+`)
+
+	// KEYS[1]: the verification. ARGV[3]: the ID; ARGV[4], ARGV[5]: SentAt.
+	markSentScript = redis.NewScript(lib + `
+local s, n = clock()
+local st, r = read(KEYS[1], s, n)
+if st == 0 or r[2] ~= ARGV[3] then return 0 end
+if st == 2 then return 2 end
+redis.call('HSET', KEYS[1], 'ss', ARGV[4], 'sn', ARGV[5])
+return 1
+`)
+
+	// KEYS[1]: the verification. ARGV[3]: the ID. Expired or not.
+	deleteScript = redis.NewScript(lib + `
+if redis.call('HGET', KEYS[1], 'i') ~= ARGV[3] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+	// KEYS: the buckets; ARGV[3..]: their pairs.
+	allowScript = redis.NewScript(lib + `
+local s, n = clock()
+return allow(1, 3, micros(s, n)) or {1}
+`)
+
+	// KEYS: the buckets; ARGV[3..]: their pairs. Gives back the token
+	// allowScript took from each; a bucket that is full again is deleted.
+	refundScript = redis.NewScript(lib + `
+local s, n = clock()
+local now = micros(s, n)
+for j = 1, #KEYS do
+  local t = tonumber(redis.call('GET', KEYS[j]))
+  if t then
+    t = t - tonumber(ARGV[1 + 2 * j])
+    if t <= now then
+      redis.call('DEL', KEYS[j])
+    else
+      redis.call('SET', KEYS[j], string.format('%.0f', t), 'PX', math.ceil((t - now) / 1000))
+    end
+  end
+end
+return 1
+`)
+
+	// KEYS[1]: the verification; KEYS[2..]: the buckets. ARGV[3]: the
+	// spare number; ARGV[4], ARGV[5]: the spare's SentAfter; ARGV[6..]: the
+	// buckets' pairs. Only for a server that is not a cluster: the keys
+	// span hash slots.
+	getAllowScript = redis.NewScript(lib + `
+local s, n = clock()
+local st, r = read(KEYS[1], s, n)
+if st == 1 and r[3] == ARGV[3] then
+  local ss, as = tonumber(r[8]), tonumber(ARGV[4])
+  if ss > as or (ss == as and tonumber(r[9]) > tonumber(ARGV[5])) then return {1, unpack(r)} end
+end
+local denied = allow(2, 6, micros(s, n))
+if denied then return denied end
+if st ~= 1 then return {0} end
+return {1, unpack(r)}
+`)
+
+	// KEYS[1]: the verification; KEYS[2..]: the buckets. ARGV[3]: max;
+	// ARGV[4..]: the buckets' pairs. Only for a server that is not a
+	// cluster.
+	allowAddAttemptScript = redis.NewScript(lib + `
+local s, n = clock()
+local denied = allow(2, 4, micros(s, n))
+if denied then return denied end
+return add_attempt(KEYS[1], s, n, tonumber(ARGV[3]))
+`)
+)
