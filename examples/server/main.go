@@ -24,11 +24,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/examples/server/demo"
 	"github.com/otpkit/otp/infobip"
 	"github.com/otpkit/otp/memstore"
 	"github.com/otpkit/otp/otptest"
+	"github.com/otpkit/otp/redisstore"
 )
 
 func main() {
@@ -215,10 +218,33 @@ func need(getenv func(string) string, provider string, names ...string) error {
 // otherwise. close releases it.
 func buildStore(cfg config) (store otp.Store, name string, close func() error, err error) {
 	if cfg.redisURL != "" {
-		return nil, "", nil, fmt.Errorf("OTP_REDIS_URL (the Redis store): %w", errNotYet)
+		return redisStore(cfg.redisURL)
 	}
 	s := memstore.New(memstore.Config{})
 	return s, "memory", s.Close, nil
+}
+
+// redisStore connects to the Redis at url and checks that it answers, so
+// that a wrong URL fails at start. Errors never hold the URL, which may
+// carry a password.
+func redisStore(url string) (otp.Store, string, func() error, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, "", nil, errors.New("OTP_REDIS_URL is not a redis:// or rediss:// URL")
+	}
+	client := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, "", nil, fmt.Errorf("OTP_REDIS_URL: Redis at %s does not answer", opts.Addr)
+	}
+	store, err := redisstore.New(client, redisstore.Config{})
+	if err != nil {
+		client.Close()
+		return nil, "", nil, err
+	}
+	return store, "redis", client.Close, nil
 }
 
 // app is the demo's parts, wired.

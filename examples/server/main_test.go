@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -109,7 +113,8 @@ func TestProviderSelection(t *testing.T) {
 			"OTP_PROVIDER=infobip needs INFOBIP_BASE_URL and INFOBIP_APP_ID and INFOBIP_MESSAGE_ID"},
 		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_BASE_URL": "http://x.api.infobip.com", "INFOBIP_API_KEY": secret,
 			"INFOBIP_APP_ID": "A", "INFOBIP_MESSAGE_ID": "M"}, "OTP_PROVIDER=infobip: infobip:"},
-		{map[string]string{"OTP_REDIS_URL": "redis://:" + secret + "@127.0.0.1:6379/0"}, "OTP_REDIS_URL (the Redis store): not available in this build yet"},
+		{map[string]string{"OTP_REDIS_URL": "redis://:" + secret + "@127.0.0.1:1/0"}, "OTP_REDIS_URL: Redis at 127.0.0.1:1 does not answer"},
+		{map[string]string{"OTP_REDIS_URL": "http://:" + secret + "@127.0.0.1:1/0"}, "OTP_REDIS_URL is not a redis:// or rediss:// URL"},
 	}
 	for _, c := range cases {
 		cfg, err := readConfig(envOf(c.env))
@@ -186,4 +191,46 @@ func TestRunFailsFastOnBadConfig(t *testing.T) {
 	err = run(context.Background(), envOf(map[string]string{"ADDR": "not an address"}), quiet)
 	assert.Error(t, err)
 	assert.False(t, errors.Is(err, context.Canceled))
+}
+
+// TestRedisStore runs a verification through the demo with OTP_REDIS_URL
+// set. It needs a Redis: it skips without one, and fails when CI is set.
+func TestRedisStore(t *testing.T) {
+	url := os.Getenv("OTP_REDIS_URL")
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("OTP_REDIS_URL is unset: .ci/run starts a Redis and sets it")
+		}
+		t.Skip("OTP_REDIS_URL is unset: start Redis and set OTP_REDIS_URL=redis://127.0.0.1:6379/0")
+	}
+	// Limits off: the shared Redis of a development machine keeps them for
+	// an hour, across runs of this test.
+	env := envOf(map[string]string{"OTP_REDIS_URL": url, "OTP_LIMITS": "off"})
+	cfg, err := readConfig(env)
+	require.NoError(t, err)
+	a, err := newApp(cfg, env, quiet)
+	require.NoError(t, err)
+	defer a.Close()
+	assert.Equal(t, "redis", a.storeName)
+
+	srv := httptest.NewServer(a.handler)
+	defer srv.Close()
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	phone := fmt.Sprintf("+447400%06d", time.Now().UnixNano()%1000000)
+	post := func(path, body string) (int, string) {
+		res, err := c.Post(srv.URL+path, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	status, body := post("/api/verify/start", `{"phone":"`+phone+`"}`)
+	require.Equal(t, http.StatusOK, status, body)
+	code, ok := a.dev.LastCode(phone)
+	require.True(t, ok)
+	status, body = post("/api/verify/check", `{"code":"`+code+`"}`)
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"verified":true`)
 }
