@@ -42,10 +42,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/examples/server/demo"
+	"github.com/otpkit/otp/infobip"
+	"github.com/otpkit/otp/infobip/infobiptest"
 	"github.com/otpkit/otp/memstore"
 	"github.com/otpkit/otp/otptest"
+	"github.com/otpkit/otp/redisstore"
 )
 
 func main() {
@@ -113,6 +118,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	d := fs.Duration("d", 3*time.Second, "duration of each measurement (at most 5m)")
 	ceiling := fs.Bool("ceiling", true, "also measure the ceiling: a trivial handler, in the same run")
 	rounds := fs.Int("rounds", 5, "alternate demo and ceiling this many times within -d, so that both see the same background load")
+	provider := fs.String("provider", "dev", "in-process demo's provider: dev (otptest), infobip or vonage (each against its fake vendor server on loopback)")
+	store := fs.String("store", "memory", "in-process demo's store: memory, or redis (at OTP_REDIS_URL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -134,12 +141,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	rep := Report{Duration: d.String(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	var demoTarget target
 	if *rawURL == "" {
-		t, stop, err := inProcessDemo()
+		t, stop, err := inProcessDemo(*provider, *store)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		demoTarget, rep.Target = t, "in-process demo (memstore, otptest provider, limits off)"
+		demoTarget, rep.Target = t, fmt.Sprintf("in-process demo (provider %s, store %s, limits off)", *provider, *store)
 	} else {
 		base, err := loopbackURL(*rawURL)
 		if err != nil {
@@ -203,34 +210,98 @@ func loopbackURL(raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// inProcessDemo serves the demo handler on loopback with the parts the demo
-// uses by default, limits off so that the load is not turned away.
-func inProcessDemo() (target, func(), error) {
-	prov := otptest.NewProvider(otptest.ProviderConfig{})
-	store := memstore.New(memstore.Config{})
-	v, err := otp.NewVerifier(prov, store, otp.Config{Limits: otp.NoLimits})
+// inProcessDemo serves the demo handler on loopback with the named
+// provider and store, limits off so that the load is not turned away.
+func inProcessDemo(provider, store string) (target, func(), error) {
+	var stops stack
+	fail := func(err error) (target, func(), error) { stops.run(); return target{}, nil, err }
+	prov, lastCode, err := buildProvider(provider, &stops)
 	if err != nil {
-		store.Close()
-		return target{}, nil, err
+		return fail(err)
+	}
+	st, err := buildStore(store, &stops)
+	if err != nil {
+		return fail(err)
+	}
+	v, err := otp.NewVerifier(prov, st, otp.Config{Limits: otp.NoLimits})
+	if err != nil {
+		return fail(err)
 	}
 	h, err := demo.New(v, demo.Config{})
 	if err != nil {
-		store.Close()
-		return target{}, nil, err
+		return fail(err)
 	}
 	base, stop, err := listen(h)
 	if err != nil {
-		store.Close()
-		return target{}, nil, err
+		return fail(err)
 	}
+	stops.push(stop)
 	code := func(_ context.Context, _ *http.Client, phone string) (string, error) {
-		c, ok := prov.LastCode(phone)
+		c, ok := lastCode(phone)
 		if !ok {
 			return "", errors.New("no code sent to " + otp.MaskPhone(phone))
 		}
 		return c, nil
 	}
-	return target{base: base, code: code}, func() { stop(); store.Close() }, nil
+	return target{base: base, code: code}, stops.run, nil
+}
+
+// stack holds cleanups, run last first.
+type stack []func()
+
+func (s *stack) push(f func()) { *s = append(*s, f) }
+
+func (s *stack) run() {
+	for i := len(*s) - 1; i >= 0; i-- {
+		(*s)[i]()
+	}
+	*s = nil
+}
+
+// buildProvider makes the named provider and a way to read the code a
+// person would receive; a real adapter talks to its fake vendor server.
+func buildProvider(name string, stops *stack) (otp.Provider, func(phone string) (string, bool), error) {
+	switch name {
+	case "dev":
+		p := otptest.NewProvider(otptest.ProviderConfig{})
+		return p, p.LastCode, nil
+	case "infobip":
+		srv := infobiptest.NewServer(infobiptest.Config{})
+		stops.push(srv.Close)
+		app := srv.AddApplication("loadtest", infobiptest.AppConfig{
+			PinAttempts: 10, VerifyPinLimit: "1000000/1s",
+			SendPinPerApplicationLimit: "1000000000/1d", SendPinPerPhoneNumberLimit: "1000000/1d",
+		})
+		msg := srv.AddMessage(app, infobiptest.Message{Text: "Your code is {{pin}}", PinLength: 6})
+		p, err := infobip.New(infobip.Config{BaseURL: srv.URL, APIKey: "test-api-key", ApplicationID: app, SMSMessageID: msg})
+		return p, srv.LastPIN, err
+	}
+	return nil, nil, fmt.Errorf("-provider %q: want dev, infobip or vonage", name)
+}
+
+// buildStore makes the named store.
+func buildStore(name string, stops *stack) (otp.Store, error) {
+	switch name {
+	case "memory":
+		s := memstore.New(memstore.Config{})
+		stops.push(func() { s.Close() })
+		return s, nil
+	case "redis":
+		url := os.Getenv("OTP_REDIS_URL")
+		if url == "" {
+			return nil, errors.New("-store redis needs OTP_REDIS_URL")
+		}
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, errors.New("OTP_REDIS_URL is not a redis:// URL")
+		}
+		opts.PoolSize = 128 // -c 64 and more should wait on the server, not the pool
+		client := redis.NewClient(opts)
+		stops.push(func() { client.Close() })
+		// A prefix of its own per run: the store's keys never meet another's.
+		return redisstore.New(client, redisstore.Config{Prefix: fmt.Sprintf("otp-loadtest-%d:", time.Now().UnixNano())})
+	}
+	return nil, fmt.Errorf("-store %q: want memory or redis", name)
 }
 
 // listen serves h on a loopback port until the returned func is called.

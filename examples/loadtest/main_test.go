@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -105,9 +106,31 @@ func TestRefusesBadArguments(t *testing.T) {
 		{"-c", "5000"},
 		{"-nope"},
 		{"-rounds", "0"},
+		{"-provider", "twilio"},
+		{"-store", "postgres"},
 	} {
 		var out bytes.Buffer
 		assert.Error(t, run(context.Background(), args, &out), args)
 		assert.Empty(t, out.String(), args)
+	}
+}
+
+// TestBackends drives the in-process demo through each real adapter
+// against its fake vendor server, and through Redis when there is one.
+func TestBackends(t *testing.T) {
+	args := [][]string{{"-provider", "infobip"}}
+	if os.Getenv("OTP_REDIS_URL") != "" {
+		args = append(args, []string{"-store", "redis"})
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("OTP_REDIS_URL is unset: .ci/run starts a Redis and sets it")
+	}
+	for _, a := range args {
+		t.Run(a[1], func(t *testing.T) {
+			var out bytes.Buffer
+			require.NoError(t, run(context.Background(), append([]string{"-c", "2", "-d", "150ms", "-ceiling=false", "-rounds", "1"}, a...), &out))
+			rep := decode(t, out.Bytes())
+			assert.Contains(t, rep.Target, a[1])
+			sane(t, a[1], rep.Runs[0].Demo)
+		})
 	}
 }
