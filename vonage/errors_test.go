@@ -1,0 +1,250 @@
+package vonage_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/vonage"
+)
+
+// scripted answers every request with the current status, headers and body.
+type scripted struct {
+	mu     sync.Mutex
+	status int
+	header map[string]string
+	body   string
+	n      int
+}
+
+func (s *scripted) set(status int, body string, header map[string]string) {
+	s.mu.Lock()
+	s.status, s.body, s.header, s.n = status, body, header, 0
+	s.mu.Unlock()
+}
+
+func (s *scripted) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func newScripted(t *testing.T) (*scripted, *httptest.Server) {
+	s := &scripted{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		s.mu.Lock()
+		s.n++
+		status, body, header := s.status, s.body, s.header
+		s.mu.Unlock()
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return s, srv
+}
+
+// prob builds a v2 problem body.
+func prob(typ, title, detail string, extra ...string) string {
+	return `{"type":"https://developer.vonage.com/api-errors` + typ + `","title":"` + title + `","detail":"` + detail + `"` +
+		strings.Join(extra, "") + `}`
+}
+
+type mapRow struct {
+	name      string
+	op        string // send, check, cancel, resend
+	status    int
+	body      string
+	header    map[string]string
+	want      []error // sentinels the error must match; nil: success
+	temporary bool
+	maybeSent bool
+	vendor    string // VendorStatus, checked when not empty
+}
+
+func runMapRows(t *testing.T, p otp.Provider, s *scripted, rows []mapRow) {
+	ctx := context.Background()
+	ref := otp.Ref{ID: "abc123"}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			s.set(row.status, row.body, row.header)
+			var err error
+			switch row.op {
+			case "send":
+				_, err = p.Send(ctx, sms(testPhone))
+			case "check":
+				err = p.Check(ctx, ref, "1234")
+			case "cancel":
+				err = p.(otp.Canceler).Cancel(ctx, ref)
+			case "resend":
+				err = p.(otp.Resender).Resend(ctx, ref)
+			}
+			if s.count() != 1 {
+				t.Fatalf("vendor got %d requests, want 1", s.count())
+			}
+			if row.want == nil {
+				if err != nil {
+					t.Fatalf("want success, got %v", err)
+				}
+				return
+			}
+			mustIs(t, err, row.want...)
+			pe := providerError(t, err)
+			if pe.Temporary != row.temporary || vonage.MaybeSent(err) != row.maybeSent || pe.Op != row.op {
+				t.Fatalf("temporary=%v maybeSent=%v op=%q, want %v %v %q: %v", pe.Temporary, vonage.MaybeSent(err), pe.Op,
+					row.temporary, row.maybeSent, row.op, err)
+			}
+			if row.temporary && errors.Is(err, otp.ErrProviderRejected) || !row.temporary && errors.Is(err, otp.ErrProviderUnavailable) {
+				t.Fatalf("class wrong: %v", err)
+			}
+			if pe.HTTPStatus != row.status || row.vendor != "" && pe.VendorStatus != row.vendor {
+				t.Fatalf("http %d vendor %q, want %d %q", pe.HTTPStatus, pe.VendorStatus, row.status, row.vendor)
+			}
+			if strings.Contains(err.Error(), testSecret) {
+				t.Fatal("secret in error")
+			}
+		})
+	}
+}
+
+var (
+	rej          = otp.ErrProviderRejected
+	unav         = otp.ErrProviderUnavailable
+	unauthorized = prob("#unauthorized", "Unauthorized", "You did not provide correct credentials.")
+	lowBalance   = prob("#low-balance", "Low balance", "This request could not be performed due to your account balance being low.")
+	notFoundBody = prob("#not-found", "Not Found", "Request abc123 was not found or it has been verified already.")
+	internal     = prob("#internal-error", "Internal error", "There was an error processing your request in the Platform.")
+	rateLimit    = prob("#rate-limit", "Rate Limit Hit", "Please wait, then retry your request")
+)
+
+// TestV2ErrorMapping has one row per status of the fact sheet's v2 table
+// (per operation where the meaning differs), plus unknown statuses and
+// malformed bodies.
+func TestV2ErrorMapping(t *testing.T) {
+	s, srv := newScripted(t)
+	p, err := vonage.NewV2(vonage.V2Config{APIKey: testKey, APISecret: testSecret, Brand: "Acme", BaseURL: srv.URL,
+		Retry: vonage.RetryPolicy{MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runMapRows(t, p, s, []mapRow{
+		{name: "202 start", op: "send", status: 202, body: `{"request_id":"cef1c266-d144-485e-8915-bd2d51b06776"}`},
+		{name: "200 check completed", op: "check", status: 200, body: `{"request_id":"abc123","status":"completed"}`},
+		{name: "200 check complete", op: "check", status: 200, body: `{"request_id":"abc123","status":"complete"}`},
+		{name: "204 cancel", op: "cancel", status: 204},
+		{name: "200 next_workflow", op: "resend", status: 200},
+		{name: "400 check wrong code", op: "check", status: 400, body: prob("#invalid-code", "Invalid Code", "The code you provided does not match the expected value."), want: []error{otp.ErrWrongCode, rej}, vendor: "Invalid Code"},
+		{name: "401 send", op: "send", status: 401, body: unauthorized, want: []error{rej}, vendor: "Unauthorized"},
+		{name: "401 jwt expired", op: "check", status: 401, body: prob("#jwt-expired", "Unauthorized", "The JWT provided has expired."), want: []error{rej}},
+		{name: "402 send", op: "send", status: 402, body: lowBalance, want: []error{rej}, vendor: "Low balance"},
+		{name: "402 check", op: "check", status: 402, body: lowBalance, want: []error{rej}},
+		{name: "403 send", op: "send", status: 403, body: prob("#forbidden", "Forbidden", "Templates management is not enabled for your account"), want: []error{rej}},
+		{name: "404 check", op: "check", status: 404, body: notFoundBody, want: []error{otp.ErrNotFound, rej}, vendor: "Not Found"},
+		{name: "404 cancel", op: "cancel", status: 404, body: notFoundBody, want: []error{otp.ErrNotFound}},
+		{name: "404 next_workflow", op: "resend", status: 404, body: notFoundBody, want: []error{otp.ErrNotFound}},
+		{name: "404 send (wrong base url)", op: "send", status: 404, body: notFoundBody, want: []error{rej}},
+		{name: "409 start concurrent", op: "send", status: 409, body: prob("/verify-v2#concurrent", "Conflict", "Concurrent verifications to the same number are not allowed.", `,"request_id":"c1"`), want: []error{vonage.ErrConcurrent, rej}},
+		{name: "409 check no code", op: "check", status: 409, body: prob("#no-code", "Conflict", "The current Verify workflow step does not support a code."), want: []error{rej}},
+		{name: "409 next_workflow none left", op: "resend", status: 409, body: prob("#conflict", "Conflict", "There are no more events left to trigger."), want: []error{rej}},
+		{name: "409 next_workflow try later", op: "resend", status: 409, body: prob("#conflict", "Conflict", "The operation cannot be performed at this time. Please try again later."), want: []error{unav}, temporary: true},
+		{name: "410 check too many", op: "check", status: 410, body: prob("#gone", "Invalid Code", "An incorrect code has been provided too many times. Workflow terminated."), want: []error{otp.ErrTooManyAttempts, rej}},
+		{name: "410 expired", op: "check", status: 410, body: prob("#gone", "Gone", "The request has expired."), want: []error{otp.ErrExpired, rej}},
+		{name: "412 silent auth", op: "send", status: 412, body: prob("#precondition", "Network not supported", "Device number does not resolve to a supported Mobile Network Operator."), want: []error{rej}},
+		{name: "422 invalid to", op: "send", status: 422, body: prob("#invalid-params", "Invalid params", "'to' phone number is invalid"), want: []error{otp.ErrInvalidPhone, rej}, vendor: "Invalid params"},
+		{name: "422 invalid to param", op: "send", status: 422, body: prob("#invalid-params", "Invalid params", "The value of one or more parameters is invalid.", `,"invalid_parameters":[{"name":"workflow[0].to","reason":"bad"}]`), want: []error{otp.ErrInvalidPhone}},
+		{name: "422 bad brand", op: "send", status: 422, body: prob("#invalid-params", "Invalid params", "The value of one or more parameters is invalid.", `,"invalid_parameters":[{"name":"brand","reason":"Brand is required"}]`), want: []error{rej}},
+		{name: "422 conflict (SDK fixtures)", op: "send", status: 422, body: prob("#conflict", "Conflict", "Concurrent verifications to the same number are not allowed."), want: []error{vonage.ErrConcurrent}},
+		{name: "429 send", op: "send", status: 429, body: rateLimit, want: []error{unav}, temporary: true},
+		{name: "429 check", op: "check", status: 429, body: rateLimit, want: []error{unav}, temporary: true},
+		{name: "500 send", op: "send", status: 500, body: internal, want: []error{unav, vonage.ErrOutcomeUnknown}, temporary: true, maybeSent: true},
+		{name: "500 check", op: "check", status: 500, body: internal, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "500 cancel", op: "cancel", status: 500, body: internal, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "500 next_workflow", op: "resend", status: 500, body: internal, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "502 send", op: "send", status: 502, body: "<html>bad gateway</html>", want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "503 send no retry-after", op: "send", status: 503, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "503 send retry-after", op: "send", status: 503, header: map[string]string{"Retry-After": "120"}, want: []error{unav}, temporary: true},
+		{name: "418 unknown", op: "check", status: 418, body: "I'm a teapot", want: []error{rej}},
+		{name: "302 unknown", op: "check", status: 302, want: []error{rej}},
+		{name: "400 non-json", op: "check", status: 400, body: "<html>", want: []error{otp.ErrWrongCode}},
+		{name: "202 no id", op: "send", status: 202, body: `{}`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "202 garbage", op: "send", status: 202, body: `<html>ok</html>`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "200 check garbage", op: "check", status: 200, body: `OK`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "200 check null", op: "check", status: 200, body: `null`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "200 check too large", op: "check", status: 200, body: `{"a":"` + strings.Repeat("x", 70<<10) + `"}`, want: []error{unav}, temporary: true, maybeSent: true},
+	})
+}
+
+func legacyBody(status, text string, extra ...string) string {
+	return `{"status":"` + status + `","error_text":"` + text + `"` + strings.Join(extra, "") + `}`
+}
+
+// TestLegacyErrorMapping has one row per legacy status code (0-101) and the
+// HTTP-level failures; the legacy API answers 200 for its own failures.
+func TestLegacyErrorMapping(t *testing.T) {
+	s, srv := newScripted(t)
+	p, err := vonage.NewLegacy(vonage.LegacyConfig{APIKey: testKey, APISecret: testSecret, Brand: "Acme", BaseURL: srv.URL,
+		Retry: vonage.RetryPolicy{MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runMapRows(t, p, s, []mapRow{
+		{name: "0 request", op: "send", status: 200, body: `{"request_id":"abcdef0123456789abcdef0123456789","status":"0"}`},
+		{name: "0 check", op: "check", status: 200, body: `{"request_id":"abc123","event_id":"e","status":"0","price":"0.10000000","currency":"EUR"}`},
+		{name: "0 cancel", op: "cancel", status: 200, body: `{"status":"0","command":"cancel"}`},
+		{name: "0 trigger", op: "resend", status: 200, body: `{"status":"0","command":"trigger_next_event"}`},
+		{name: "0 numeric status", op: "check", status: 200, body: `{"status":0}`},
+		{name: "1 throttled send", op: "send", status: 200, body: legacyBody("1", "Throttled"), want: []error{unav}, temporary: true, vendor: "1"},
+		{name: "1 throttled check", op: "check", status: 200, body: legacyBody("1", "Throttled"), want: []error{unav}, temporary: true},
+		{name: "2 missing", op: "send", status: 200, body: legacyBody("2", "Missing brand"), want: []error{rej}, vendor: "2"},
+		{name: "3 invalid number", op: "send", status: 200, body: legacyBody("3", "Invalid value for number"), want: []error{otp.ErrInvalidPhone, rej}},
+		{name: "3 invalid request_id", op: "check", status: 200, body: legacyBody("3", "Invalid value for param: request_id"), want: []error{otp.ErrNotFound}},
+		{name: "3 facility not allowed", op: "send", status: 200, body: legacyBody("3", "Facility not allowed"), want: []error{rej}},
+		{name: "4 credentials", op: "send", status: 200, body: legacyBody("4", "Invalid credentials were provided"), want: []error{rej}, vendor: "4"},
+		{name: "5 internal send", op: "send", status: 200, body: legacyBody("5", "Internal Error"), want: []error{unav, vonage.ErrOutcomeUnknown}, temporary: true, maybeSent: true},
+		{name: "5 internal cancel", op: "cancel", status: 200, body: legacyBody("5", "Internal Error"), want: []error{unav}, temporary: true},
+		{name: "6 not routed", op: "send", status: 200, body: legacyBody("6", "The request could not be routed."), want: []error{rej}},
+		{name: "6 check not found", op: "check", status: 200, body: legacyBody("6", "Request 'abc123' was not found or it has been verified already."), want: []error{otp.ErrNotFound}},
+		{name: "6 control not found", op: "cancel", status: 200, body: legacyBody("6", "The requestId 'abc123' does not exist or its no longer active."), want: []error{otp.ErrNotFound}},
+		{name: "7 blacklisted", op: "send", status: 200, body: legacyBody("7", "The number you are trying to verify is blacklisted for verification.", `,"network":"23415"`), want: []error{otp.ErrInvalidPhone, rej}},
+		{name: "8 barred", op: "send", status: 200, body: legacyBody("8", "The api_key you supplied is for an account that has been barred from submitting messages."), want: []error{rej}},
+		{name: "9 quota", op: "send", status: 200, body: legacyBody("9", "Partner quota exceeded"), want: []error{rej}},
+		{name: "10 concurrent", op: "send", status: 200, body: legacyBody("10", "Concurrent verifications to the same number are not allowed", `,"request_id":"inflight"`), want: []error{vonage.ErrConcurrent, rej}, vendor: "10"},
+		{name: "15 unsupported network", op: "send", status: 200, body: legacyBody("15", "The destination number is not in a supported network"), want: []error{otp.ErrInvalidPhone}},
+		{name: "16 wrong code", op: "check", status: 200, body: legacyBody("16", "The code inserted does not match the expected value"), want: []error{otp.ErrWrongCode, rej}, vendor: "16"},
+		{name: "17 too many", op: "check", status: 200, body: legacyBody("17", "The wrong code was provided too many times. Request terminated"), want: []error{otp.ErrTooManyAttempts}, vendor: "17"},
+		{name: "18 too many ids", op: "check", status: 200, body: legacyBody("18", "Too many request_ids provided"), want: []error{rej}},
+		{name: "19 cancel too soon", op: "cancel", status: 200, body: legacyBody("19", "Verification request ['abc123'] can't be cancelled within the first 30 seconds."), want: []error{rej}, vendor: "19"},
+		{name: "19 no more events", op: "resend", status: 200, body: legacyBody("19", "No more events are left to execute for the request ['abc123']"), want: []error{rej}},
+		{name: "20 pin_code", op: "send", status: 200, body: legacyBody("20", "This account does not support the parameter: pin_code."), want: []error{rej}},
+		{name: "29 demo mode", op: "send", status: 200, body: legacyBody("29", "Non-Permitted Destination"), want: []error{rej}, vendor: "29"},
+		{name: "101 not found", op: "check", status: 200, body: legacyBody("101", "No response found"), want: []error{otp.ErrNotFound}, vendor: "101"},
+		{name: "unknown status", op: "check", status: 200, body: legacyBody("42", "new"), want: []error{rej}, vendor: "42"},
+		{name: "no status", op: "check", status: 200, body: `{"request_id":"x"}`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "not json", op: "send", status: 200, body: `<html>`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "status 0 without id", op: "send", status: 200, body: `{"status":"0"}`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "http 401", op: "send", status: 401, body: `{}`, want: []error{rej}},
+		{name: "http 429", op: "check", status: 429, want: []error{unav}, temporary: true},
+		{name: "http 500 send", op: "send", status: 500, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "http 502 cancel", op: "cancel", status: 502, want: []error{unav}, temporary: true, maybeSent: true},
+	})
+}
+
+func TestErrorsHideNumbers(t *testing.T) {
+	s, srv := newScripted(t)
+	p, _ := vonage.NewLegacy(vonage.LegacyConfig{APIKey: testKey, APISecret: testSecret, Brand: "Acme", BaseURL: srv.URL})
+	s.set(200, legacyBody("3", "Invalid value for number 447700900001"), nil)
+	_, err := p.Send(context.Background(), sms(testPhone))
+	mustIs(t, err, otp.ErrInvalidPhone)
+	if strings.Contains(err.Error(), "447700900001") || !strings.Contains(err.Error(), "447*******01") {
+		t.Fatalf("error %q", err)
+	}
+}
