@@ -51,6 +51,8 @@ import (
 	"github.com/otpkit/otp/memstore"
 	"github.com/otpkit/otp/otptest"
 	"github.com/otpkit/otp/redisstore"
+	"github.com/otpkit/otp/vonage"
+	"github.com/otpkit/otp/vonage/vonagetest"
 )
 
 func main() {
@@ -275,6 +277,15 @@ func buildProvider(name string, stops *stack) (otp.Provider, func(phone string) 
 		msg := srv.AddMessage(app, infobiptest.Message{Text: "Your code is {{pin}}", PinLength: 6})
 		p, err := infobip.New(infobip.Config{BaseURL: srv.URL, APIKey: "test-api-key", ApplicationID: app, SMSMessageID: msg})
 		return p, srv.LastPIN, err
+	case "vonage":
+		srv := vonagetest.NewServer(vonagetest.Config{})
+		stops.push(srv.Close)
+		p, err := vonage.NewV2(vonage.V2Config{APIKey: "test-key", APISecret: "test-secret", Brand: "Loadtest", BaseURL: srv.URL})
+		if err != nil {
+			return nil, nil, err
+		}
+		stops.push(func() { p.Close() })
+		return p, srv.LastCode, nil
 	}
 	return nil, nil, fmt.Errorf("-provider %q: want dev, infobip or vonage", name)
 }

@@ -118,7 +118,7 @@ func TestRefusesBadArguments(t *testing.T) {
 // TestBackends drives the in-process demo through each real adapter
 // against its fake vendor server, and through Redis when there is one.
 func TestBackends(t *testing.T) {
-	args := [][]string{{"-provider", "infobip"}}
+	args := [][]string{{"-provider", "infobip"}, {"-provider", "vonage"}}
 	if os.Getenv("OTP_REDIS_URL") != "" {
 		args = append(args, []string{"-store", "redis"})
 	} else if os.Getenv("CI") != "" {

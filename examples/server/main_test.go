@@ -19,7 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/infobip/infobiptest"
 	"github.com/otpkit/otp/otptest"
+	"github.com/otpkit/otp/vonage/vonagetest"
 )
 
 // envOf is a getenv reading from m.
@@ -89,8 +91,8 @@ func TestConfigErrorsSayWhatIsWrong(t *testing.T) {
 	assert.ErrorContains(t, err, "allowed origin", "a bad origin fails at start")
 }
 
-// TestProviderSelection covers each OTP_PROVIDER: what is missing is named,
-// secrets never appear, and the backends not built yet say so.
+// TestProviderSelection covers each OTP_PROVIDER's configuration errors:
+// what is missing or wrong is named, and secrets never appear.
 func TestProviderSelection(t *testing.T) {
 	const secret = "s3cr3t-value"
 	cases := []struct {
@@ -102,13 +104,13 @@ func TestProviderSelection(t *testing.T) {
 			"needs VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY_PATH (or VONAGE_API_KEY and VONAGE_API_SECRET)"},
 		{map[string]string{"OTP_PROVIDER": "vonage", "VONAGE_BRAND": "Acme", "VONAGE_APPLICATION_ID": "app"},
 			"needs VONAGE_PRIVATE_KEY_PATH (or VONAGE_API_KEY and VONAGE_API_SECRET)"},
-		{map[string]string{"OTP_PROVIDER": "vonage", "VONAGE_BRAND": "Acme", "VONAGE_APPLICATION_ID": "app", "VONAGE_PRIVATE_KEY_PATH": "k.pem"},
-			"OTP_PROVIDER=vonage (Vonage Verify v2): not available in this build yet"},
-		{map[string]string{"OTP_PROVIDER": "vonage", "VONAGE_BRAND": "Acme", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": secret},
-			"not available in this build yet"},
+		{map[string]string{"OTP_PROVIDER": "vonage", "VONAGE_BRAND": "Acme", "VONAGE_APPLICATION_ID": "app", "VONAGE_PRIVATE_KEY_PATH": "/nonexistent/k.pem"},
+			"OTP_PROVIDER=vonage: cannot read VONAGE_PRIVATE_KEY_PATH"},
+		{map[string]string{"OTP_PROVIDER": "vonage", "VONAGE_BRAND": "Bad/Brand", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": secret},
+			"OTP_PROVIDER=vonage: vonage:"},
 		{map[string]string{"OTP_PROVIDER": "vonage-legacy", "VONAGE_API_KEY": "k"}, "OTP_PROVIDER=vonage-legacy needs VONAGE_API_SECRET and VONAGE_BRAND"},
-		{map[string]string{"OTP_PROVIDER": "vonage-legacy", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": secret, "VONAGE_BRAND": "Acme"},
-			"OTP_PROVIDER=vonage-legacy (Vonage Verify legacy): not available in this build yet"},
+		{map[string]string{"OTP_PROVIDER": "vonage-legacy", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": secret, "VONAGE_BRAND": "Acme",
+			"VONAGE_BASE_URL": "ftp://example.com"}, "OTP_PROVIDER=vonage-legacy: vonage:"},
 		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_API_KEY": secret},
 			"OTP_PROVIDER=infobip needs INFOBIP_BASE_URL and INFOBIP_APP_ID and INFOBIP_MESSAGE_ID"},
 		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_BASE_URL": "http://x.api.infobip.com", "INFOBIP_API_KEY": secret,
@@ -123,9 +125,6 @@ func TestProviderSelection(t *testing.T) {
 		require.Error(t, err, c.env)
 		assert.Contains(t, err.Error(), c.want, c.env)
 		assert.NotContains(t, err.Error(), secret)
-		if strings.Contains(c.want, "not available") {
-			assert.ErrorIs(t, err, errNotYet)
-		}
 	}
 }
 
@@ -213,12 +212,54 @@ func TestRedisStore(t *testing.T) {
 	defer a.Close()
 	assert.Equal(t, "redis", a.storeName)
 
-	srv := httptest.NewServer(a.handler)
+	verifyThrough(t, a.handler, fmt.Sprintf("+447400%06d", time.Now().UnixNano()%1000000), a.dev.LastCode)
+}
+
+// TestRealProvidersAgainstFakes runs a verification through the demo for
+// each real OTP_PROVIDER, pointed at its fake vendor server by the
+// base-URL variables.
+func TestRealProvidersAgainstFakes(t *testing.T) {
+	von := vonagetest.NewServer(vonagetest.Config{})
+	defer von.Close()
+	ib := infobiptest.NewServer(infobiptest.Config{})
+	defer ib.Close()
+	app := ib.AddApplication("demo", infobiptest.AppConfig{})
+	msg := ib.AddMessage(app, infobiptest.Message{Text: "Your code is {{pin}}", PinLength: 6})
+	vonageEnv := map[string]string{"VONAGE_API_KEY": "test-key", "VONAGE_API_SECRET": "test-secret",
+		"VONAGE_BRAND": "Acme", "VONAGE_BASE_URL": von.URL}
+	for name, c := range map[string]struct {
+		env  map[string]string
+		code func(string) (string, bool)
+	}{
+		"vonage":        {vonageEnv, von.LastCode},
+		"vonage-legacy": {vonageEnv, von.LastCode},
+		"infobip": {map[string]string{"INFOBIP_BASE_URL": ib.URL, "INFOBIP_API_KEY": "test-api-key",
+			"INFOBIP_APP_ID": app, "INFOBIP_MESSAGE_ID": msg}, ib.LastPIN},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"OTP_PROVIDER": name}
+			for k, v := range c.env {
+				env[k] = v
+			}
+			cfg, err := readConfig(envOf(env))
+			require.NoError(t, err)
+			a, err := newApp(cfg, envOf(env), quiet)
+			require.NoError(t, err)
+			defer a.Close()
+			verifyThrough(t, a.handler, fmt.Sprintf("+447400%06d", time.Now().UnixNano()%1000000), c.code)
+		})
+	}
+}
+
+// verifyThrough starts and checks a verification of phone through the
+// demo's JSON API, reading the code with code.
+func verifyThrough(t *testing.T, h http.Handler, phone string, code func(string) (string, bool)) {
+	t.Helper()
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
-	phone := fmt.Sprintf("+447400%06d", time.Now().UnixNano()%1000000)
 	post := func(path, body string) (int, string) {
 		res, err := c.Post(srv.URL+path, "application/json", strings.NewReader(body))
 		require.NoError(t, err)
@@ -228,9 +269,9 @@ func TestRedisStore(t *testing.T) {
 	}
 	status, body := post("/api/verify/start", `{"phone":"`+phone+`"}`)
 	require.Equal(t, http.StatusOK, status, body)
-	code, ok := a.dev.LastCode(phone)
-	require.True(t, ok)
-	status, body = post("/api/verify/check", `{"code":"`+code+`"}`)
+	got, ok := code(phone)
+	require.True(t, ok, "the vendor sent a code")
+	status, body = post("/api/verify/check", `{"code":"`+got+`"}`)
 	require.Equal(t, http.StatusOK, status, body)
 	assert.Contains(t, body, `"verified":true`)
 }
