@@ -36,10 +36,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -118,6 +120,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	rawURL := fs.String("url", "", "base URL of a demo started with OTP_DEV_CODES=1 OTP_LIMITS=off (loopback only); empty runs the demo in process")
 	levels := fs.String("c", "1,16,64", "comma-separated concurrency levels (virtual users)")
 	d := fs.Duration("d", 3*time.Second, "duration of each measurement (at most 5m)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	ceiling := fs.Bool("ceiling", true, "also measure the ceiling: a trivial handler, in the same run")
 	rounds := fs.Int("rounds", 5, "alternate demo and ceiling this many times within -d, so that both see the same background load")
 	provider := fs.String("provider", "dev", "in-process demo's provider: dev (otptest), infobip or vonage (each against its fake vendor server on loopback)")
@@ -140,6 +143,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		cs = append(cs, c)
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep := Report{Duration: d.String(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	var demoTarget target
 	if *rawURL == "" {
@@ -413,6 +427,9 @@ func (s samples) result() Result {
 	return res
 }
 
+// phoneSeq numbers the flows of a run.
+var phoneSeq atomic.Uint64
+
 // measure runs c virtual users against t for d.
 func measure(ctx context.Context, t target, c int, d time.Duration) samples {
 	transport := &http.Transport{MaxIdleConns: c, MaxIdleConnsPerHost: c, IdleConnTimeout: 30 * time.Second}
@@ -428,9 +445,11 @@ func measure(ctx context.Context, t target, c int, d time.Duration) samples {
 			jar, _ := cookiejar.New(nil)
 			client := &http.Client{Transport: transport, Jar: jar, Timeout: requestTimeout}
 			r := &perVU[i]
-			for n := 0; ctx.Err() == nil; n++ {
-				// Each user has its own block of 10,000 valid UK mobiles.
-				phone := fmt.Sprintf("+447400%06d", (i*10_000+n%10_000)%1_000_000)
+			for ctx.Err() == nil {
+				// A number no earlier flow of this run used: a vendor refuses
+				// a second verification to a number while one is pending,
+				// and a flow cut off by a deadline leaves one pending.
+				phone := fmt.Sprintf("+447400%06d", phoneSeq.Add(1)%1_000_000)
 				s, k, err := flow(ctx, t, client, phone)
 				if ctx.Err() != nil {
 					break // cut off by the deadline: neither a flow nor an error
