@@ -5,7 +5,7 @@
 //
 // starts it on :8080 with no setup: codes are "sent" by a fake provider that
 // prints them to the log, and kept in memory. Environment variables switch
-// to a real provider or to Redis; see examples/README.md. The web part is
+// to a real provider or to Redis; see "Try it" in the README. The web part is
 // package demo; this file reads the environment, builds the parts, serves
 // and shuts down gracefully on SIGINT or SIGTERM.
 package main
