@@ -130,6 +130,9 @@ type ProviderError struct {
 	// when NotSent and Temporary are both true; an adapter that cannot be
 	// sure (a timeout after the request was written) leaves it false.
 	NotSent bool
+	// RetryAfter is the wait the vendor asked for (a Retry-After on a 429
+	// or 503), 0 when it asked for none. [RetryAfter] reports it.
+	RetryAfter time.Duration
 	Err     error // the underlying cause, may be nil; never holds a secret
 }
 
@@ -173,11 +176,16 @@ func (e *ProviderError) Unwrap() []error {
 }
 
 // RetryAfter reports how long to wait before retrying the call that returned
-// err, when err carries that information (a *RateLimitError).
+// err, when err carries that information: a *RateLimitError, or a
+// *ProviderError whose vendor sent a Retry-After.
 func RetryAfter(err error) (time.Duration, bool) {
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
 		return rl.RetryAfter, true
+	}
+	var pe *ProviderError
+	if errors.As(err, &pe) && pe.RetryAfter > 0 {
+		return pe.RetryAfter, true
 	}
 	return 0, false
 }

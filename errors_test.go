@@ -80,6 +80,14 @@ func TestRateLimitError(t *testing.T) {
 
 	_, ok = otp.RetryAfter(otp.ErrNotFound)
 	assert.False(t, ok)
+
+	// A vendor's own Retry-After comes through too, and only when it sent one.
+	throttled := fmt.Errorf("handler: %w", &otp.ProviderError{Provider: "vonage", HTTPStatus: 429, Temporary: true, RetryAfter: 3 * time.Second})
+	d, ok = otp.RetryAfter(throttled)
+	assert.True(t, ok)
+	assert.Equal(t, 3*time.Second, d)
+	_, ok = otp.RetryAfter(&otp.ProviderError{Provider: "vonage", HTTPStatus: 500, Temporary: true})
+	assert.False(t, ok)
 }
 
 func TestProviderError(t *testing.T) {

@@ -251,3 +251,24 @@ func TestCallerContextCancels(t *testing.T) {
 		t.Fatalf("nothing was sent: %v", err)
 	}
 }
+
+// TestVendorRetryAfterReachesTheCaller: the wait Vonage asks for on a 429
+// it was not retried through is on the error, for otp.RetryAfter.
+func TestVendorRetryAfterReachesTheCaller(t *testing.T) {
+	f := newFixture(t, vonagetest.Config{})
+	f.srv.FailNext(vonagetest.V2Start, vonagetest.Fault{Status: 429, RetryAfter: "3600"})
+	_, err := f.v2(t, nil).Send(context.Background(), sms(testPhone))
+	if d, ok := otp.RetryAfter(err); !ok || d != time.Hour {
+		t.Fatalf("v2: RetryAfter = %v, %v; want 1h: %v", d, ok, err)
+	}
+	f.srv.FailNext(vonagetest.LegacyRequest, vonagetest.Fault{Status: 429, RetryAfter: "120"})
+	_, err = f.legacy(t, nil).Send(context.Background(), sms(testPhone))
+	if d, ok := otp.RetryAfter(err); !ok || d != 2*time.Minute {
+		t.Fatalf("legacy: RetryAfter = %v, %v; want 2m: %v", d, ok, err)
+	}
+	f.srv.FailNext(vonagetest.V2Start, vonagetest.Fault{Status: 500})
+	_, err = f.v2(t, nil).Send(context.Background(), sms(testPhone))
+	if _, ok := otp.RetryAfter(err); ok {
+		t.Fatalf("a 500 without Retry-After has none: %v", err)
+	}
+}
