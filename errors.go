@@ -133,7 +133,7 @@ type ProviderError struct {
 	// RetryAfter is the wait the vendor asked for (a Retry-After on a 429
 	// or 503), 0 when it asked for none. [RetryAfter] reports it.
 	RetryAfter time.Duration
-	Err     error // the underlying cause, may be nil; never holds a secret
+	Err        error // the underlying cause, may be nil; never holds a secret
 }
 
 // Error names the provider, the operation and the vendor's status; it never
