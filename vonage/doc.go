@@ -28,7 +28,13 @@
 //	422 naming 'to'                           3 (number), 7, 15  otp.ErrInvalidPhone
 //	409, or 422 titled Conflict, on start     10              ErrConcurrent (*ConcurrentError with the in-flight ID)
 //	429, 5xx, 409 "try again later"           1, 5            otp.ErrProviderUnavailable (Temporary)
-//	anything else (401, 402, 403, 412, ...)   2, 4, 8, 9, 18, 19, 20, 29, unknown  otp.ErrProviderRejected
+//	401, 402 (credentials, balance)           4, 8, 9, 29     otp.ErrProviderUnavailable (Temporary, NotSent)
+//	anything else (403, 412, ...)             2, 18, 19, 20, unknown  otp.ErrProviderRejected
+//
+// Refusals of the account (bad credentials, no credit, a barred or demo
+// account) are Temporary: they end when the account is fixed, not when the
+// person does something else, and [otp.Failover] moves past them to a
+// provider that can still send.
 //
 // A 2xx whose body is not what the operation returns (no request_id, not
 // JSON, too large) is never a success: it is ErrProviderUnavailable with

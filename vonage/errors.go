@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/otpkit/otp"
 )
@@ -22,6 +23,21 @@ var ErrOutcomeUnknown = errors.New("vonage: outcome unknown, the vendor may have
 // nothing was sent, so another provider may be tried at once; true means a
 // code may have been delivered.
 func MaybeSent(err error) bool { return errors.Is(err, ErrOutcomeUnknown) }
+
+// now reads c, or the system clock for a zero-value provider (the fuzz
+// targets decode with one).
+func now(c otp.Clock) time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+// errAccount marks a refusal of the account rather than of the request:
+// bad credentials, no credit, a barred or demo account. Such an error is
+// Temporary (it ends when the account is fixed, not when the person tries
+// something else), so that otp.Failover moves to another provider.
+var errAccount = errors.New("vonage: the account was refused (credentials, balance or status)")
 
 // markNotSent sets NotSent on a send's *otp.ProviderError when Vonage surely
 // did not act, so that otp.Failover may try another provider.
@@ -110,7 +126,7 @@ func (p problem) invalidTo() bool {
 func (p *V2) v2Error(op string, r reply) error {
 	pb, ok := decodeProblem(r.body)
 	pe := &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, VendorStatus: clip(pb.Title)}
-	pe.RetryAfter, _ = retryAfter(r.header, p.cfg.Clock.Now())
+	pe.RetryAfter, _ = retryAfter(r.header, now(p.cfg.Clock))
 	detail := func(sentinel error) error {
 		switch {
 		case !ok:
@@ -143,6 +159,10 @@ func (p *V2) v2Error(op string, r reply) error {
 		}
 	case s == http.StatusUnprocessableEntity && op == "send" && pb.invalidTo():
 		pe.Err = detail(otp.ErrInvalidPhone)
+	case s == http.StatusUnauthorized, s == http.StatusPaymentRequired:
+		// The account, not the person: credentials or balance. Vonage
+		// sent nothing, and another provider would serve; see accountRefusal.
+		pe.Temporary, pe.Err = true, detail(errAccount)
 	case s == http.StatusTooManyRequests:
 		pe.Temporary, pe.Err = true, detail(nil)
 	case s == http.StatusServiceUnavailable && !r.acted && hasRetryAfter(r):
@@ -203,7 +223,7 @@ func decodeLegacy(body []byte) (lr legacyReply, ok bool) {
 func (l *Legacy) legacyError(op string, r reply) error {
 	pe := &otp.ProviderError{Provider: l.Name(), Op: op, HTTPStatus: r.status}
 	if r.status/100 != 2 {
-		pe.RetryAfter, _ = retryAfter(r.header, l.cfg.Clock.Now())
+		pe.RetryAfter, _ = retryAfter(r.header, now(l.cfg.Clock))
 		pe.Err = errors.New("vonage: unexpected http status")
 		switch {
 		case r.status == http.StatusTooManyRequests, r.status == http.StatusServiceUnavailable && !r.acted && hasRetryAfter(r):
@@ -258,9 +278,13 @@ func (l *Legacy) legacyError(op string, r reply) error {
 		sentinel = otp.ErrTooManyAttempts
 	case "101":
 		sentinel = otp.ErrNotFound
-	case "2", "4", "8", "9", "18", "19", "20", "29":
-		// refusals: missing parameter, credentials, barred, no credit,
-		// too many ids, cancel/trigger not possible now, pin_code, demo mode
+	case "4", "8", "9", "29":
+		// the account: credentials, barred, no credit, demo mode
+		pe.Temporary, pe.Err = true, withText(errAccount, lr.ErrorText)
+		return pe
+	case "2", "18", "19", "20":
+		// refusals: missing parameter, too many ids, cancel/trigger not
+		// possible now, pin_code
 	default:
 		pe.Err = withText(nil, "unknown status")
 		return pe

@@ -103,7 +103,7 @@ func TestV2JWTRefusedWhenExpiredAtVendor(t *testing.T) {
 	})
 	f.clock.Advance(20 * time.Minute)
 	err := p.Cancel(context.Background(), otp.Ref{ID: "x"})
-	mustIs(t, err, otp.ErrProviderRejected)
+	mustIs(t, err, otp.ErrProviderUnavailable)
 	if pe := providerError(t, err); pe.HTTPStatus != 401 {
 		t.Fatalf("err = %+v", pe)
 	}
