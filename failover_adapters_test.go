@@ -102,3 +102,15 @@ func TestFailoverAdaptersPrimaryHealthy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, vs.infoSrv.Sends())
 }
+
+func TestFailoverAdaptersPrimaryRefusesTheAccount(t *testing.T) {
+	vs := newVendors(t, "")
+	var err error
+	vs.vonage, err = vonage.NewV2(vonage.V2Config{APIKey: "test-key", APISecret: "revoked", Brand: "Acme", BaseURL: vs.vonageSrv.URL})
+	require.NoError(t, err)
+	v := vs.verifier(t)
+	st, err := v.Start(ctx, sessionKey, ukMobile)
+	require.NoError(t, err, "bad credentials at Vonage: Infobip serves")
+	assert.Equal(t, "infobip", st.Provider)
+	assert.Empty(t, vs.vonageSrv.Sends())
+}
