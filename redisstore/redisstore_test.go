@@ -401,3 +401,51 @@ func race(n int, f func(i int) error) []error {
 	wg.Wait()
 	return errs
 }
+
+// TestBucketTTL: Redis drops a limit bucket when it is full again, by the
+// server's clock (an absolute expiry) or by Config.Clock (a relative one,
+// as the fake time is not Redis's; rounded up to the millisecond), and a
+// repeat inside the cooldown leaves it where it was.
+func TestBucketTTL(t *testing.T) {
+	limit := otp.Limit{N: 10, Per: 10 * time.Second} // a token back every second
+	for _, clock := range []otp.Clock{nil, otptest.NewClock(time.Now().Add(-time.Hour))} {
+		for _, be := range backends {
+			t.Run(be.name, func(t *testing.T) {
+				c := be.client(t)
+				cfg := redisstore.Config{Prefix: prefix(), Clock: clock}
+				s := newStore(t, c, cfg)
+				ctx := t.Context()
+				bucket := "{" + cfg.Prefix + "limits}:" + string(otp.ScopeNumber) + ":" + ukMobile
+				r := []otp.LimitRequest{{Scope: otp.ScopeNumber, Key: ukMobile, Limit: limit}}
+				ttl := func() time.Duration {
+					t.Helper()
+					d, err := c.PTTL(ctx, bucket).Result()
+					require.NoError(t, err)
+					return d
+				}
+				for range 3 {
+					require.NoError(t, s.Allow(ctx, r))
+				}
+				d := ttl()
+				assert.Greater(t, d, 2800*time.Millisecond, "three tokens taken: full again in three seconds")
+				assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "three tokens taken: full again in three seconds")
+
+				// A repeat inside the cooldown gets its tokens back.
+				_, err := s.GetAllow(ctx, "k", otp.Spare{}, r)
+				require.NoError(t, err)
+				assert.Greater(t, ttl(), 3800*time.Millisecond, "a fourth token taken")
+				v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
+					CreatedAt: time.Now(), SentAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+				if clock != nil {
+					v.CreatedAt, v.SentAt, v.ExpiresAt = clock.Now(), clock.Now(), clock.Now().Add(time.Hour)
+				}
+				require.NoError(t, s.Put(ctx, v))
+				_, err = s.GetAllow(ctx, "k", otp.Spare{To: ukMobile, SentAfter: v.SentAt.Add(-time.Minute)}, r)
+				require.NoError(t, err)
+				d = ttl()
+				assert.Greater(t, d, 3700*time.Millisecond, "four tokens taken")
+				assert.LessOrEqual(t, d, 4*time.Second+time.Millisecond, "four tokens taken")
+			})
+		}
+	}
+}

@@ -42,16 +42,31 @@ local function add_attempt(key, s, n, max)
   return {1, unpack(r)}
 end
 
+-- set_tat stores the TAT t of bucket k, which Redis drops at t, when the
+-- bucket is full again. Numbers go to Redis as integers, not through
+-- string.format. On the server's clock the expiry is absolute (PXAT), which
+-- Redis stores as it is; PX on a Config.Clock, whose time is not Redis's.
+local function set_tat(k, t, now)
+  if ARGV[1] == '' then
+    redis.call('SET', k, t, 'PXAT', math.ceil(t / 1000))
+  else
+    redis.call('SET', k, t, 'PX', math.ceil((t - now) / 1000))
+  end
+end
+
 -- allow takes one token from each bucket KEYS[first..], whose emission
 -- interval and burst tolerance (microseconds) are the ARGV pairs from arg
 -- on, or from none. It returns nil when it took them, and otherwise
 -- {4, index of the bucket with the longest wait counted from 0, the wait}.
+-- The buckets share a hash tag, so one MGET reads them all.
 local function allow(first, arg, now)
+  if first > #KEYS then return nil end
+  local cur = redis.call('MGET', unpack(KEYS, first))
   local tat, worst, wait = {}, -1, 0
   for j = first, #KEYS do
     local k = KEYS[j]
     local a = arg + 2 * (j - first)
-    local t = tat[k] or tonumber(redis.call('GET', k)) or now
+    local t = tat[k] or tonumber(cur[j - first + 1]) or now
     if t < now then t = now end
     local w = t - now - tonumber(ARGV[a + 1])
     if w > 0 then
@@ -61,9 +76,7 @@ local function allow(first, arg, now)
     end
   end
   if worst >= 0 then return {4, worst, wait} end
-  for k, t in pairs(tat) do
-    redis.call('SET', k, string.format('%.0f', t), 'PX', math.ceil((t - now) / 1000))
-  end
+  for k, t in pairs(tat) do set_tat(k, t, now) end
   return nil
 end
 
@@ -140,7 +153,7 @@ for j = 1, #KEYS do
     if t <= now then
       redis.call('DEL', KEYS[j])
     else
-      redis.call('SET', KEYS[j], string.format('%.0f', t), 'PX', math.ceil((t - now) / 1000))
+      set_tat(KEYS[j], t, now)
     end
   end
 end
