@@ -126,10 +126,12 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("infobip: Config.ApplicationID is required with a message ID")
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{
-			Timeout:   10 * time.Second,
-			Transport: http.DefaultTransport.(*http.Transport).Clone(),
-		}
+		// net/http keeps 2 idle connections per host: with more calls in
+		// flight, nearly every call would dial (and leave a socket in
+		// TIME_WAIT).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = otp.SystemClock

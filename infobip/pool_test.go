@@ -1,0 +1,46 @@
+package infobip_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/infobip"
+	"github.com/otpkit/otp/infobip/infobiptest"
+)
+
+// TestDefaultClientKeepsConnectionsUnderConcurrency: with the default HTTP
+// client, 16 concurrent sends, twice, open at most 16 connections; net/http's
+// default of 2 idle connections per host would dial again for most of the
+// second round.
+func TestDefaultClientKeepsConnectionsUnderConcurrency(t *testing.T) {
+	srv := infobiptest.NewServer(infobiptest.Config{})
+	defer srv.Close()
+	app := srv.AddApplication("pool", infobiptest.AppConfig{SendPinPerApplicationLimit: "1000/1d"})
+	msg := srv.AddMessage(app, infobiptest.Message{Text: "Code {{pin}}", PinLength: 6})
+	c, err := infobip.New(infobip.Config{BaseURL: srv.URL, APIKey: "test-api-key", ApplicationID: app, SMSMessageID: msg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		var wg sync.WaitGroup
+		errs := make([]error, 16)
+		for i := range 16 {
+			wg.Go(func() {
+				_, errs[i] = c.Send(context.Background(), otp.SendRequest{
+					To: fmt.Sprintf("+4474001%02d%03d", round, i), Channel: otp.SMS, CodeLength: 6})
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := srv.Conns(); n > 16 {
+		t.Fatalf("%d connections for 2 rounds of 16 concurrent sends, want at most 16", n)
+	}
+}
