@@ -116,6 +116,14 @@ type Server struct {
 	requests map[Op]int
 	faults   map[Op][]Fault
 	windows  map[string][]time.Time // rate-limit events by limit key
+	rates    map[string]rate        // parsed rate limits by their text
+}
+
+// rate is a parsed "{count}/{length}{unit}" limit.
+type rate struct {
+	n      int
+	window time.Duration
+	ok     bool // false for text that is not a limit: no limit applies
 }
 
 type app struct {
@@ -199,7 +207,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		cfg: cfg, done: make(chan struct{}),
 		apps: map[string]*app{}, pins: map[string]*pin{}, requests: map[Op]int{},
-		faults: map[Op][]Fault{}, windows: map[string][]time.Time{},
+		faults: map[Op][]Fault{}, windows: map[string][]time.Time{}, rates: map[string]rate{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /2fa/2/applications", s.route(OpSetup, s.listApps))
@@ -812,12 +820,17 @@ func (s *Server) verify(_ http.ResponseWriter, r *http.Request, body []byte) (in
 // allow takes one event from the "{n}/{duration}" limit under key, or
 // reports that the window is full.
 func (s *Server) allow(key, limit string, now time.Time) bool {
-	m := rateRE.FindStringSubmatch(limit)
-	if m == nil {
+	// Limits are parsed once: a load test sends thousands a second.
+	r, seen := s.rates[limit]
+	if !seen {
+		r = parseRate(limit)
+		s.rates[limit] = r
+	}
+	if !r.ok {
 		return true
 	}
-	n, _ := strconv.Atoi(m[1])
-	since := now.Add(-parseDuration(m[2]))
+	n := r.n
+	since := now.Add(-r.window)
 	// Events are in clock order: drop the ones before the window.
 	events := s.windows[key]
 	i, _ := slices.BinarySearchFunc(events, since, func(t, since time.Time) int {
@@ -833,6 +846,16 @@ func (s *Server) allow(key, limit string, now time.Time) bool {
 	}
 	s.windows[key] = append(events, now)
 	return true
+}
+
+// parseRate reads Infobip's "{count}/{length}{unit}".
+func parseRate(limit string) rate {
+	m := rateRE.FindStringSubmatch(limit)
+	if m == nil {
+		return rate{}
+	}
+	n, _ := strconv.Atoi(m[1])
+	return rate{n: n, window: parseDuration(m[2]), ok: true}
 }
 
 // parseDuration reads Infobip's "{length}{unit}"; length defaults to 1.
