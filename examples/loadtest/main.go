@@ -89,16 +89,26 @@ type Run struct {
 	Ceiling     *Result `json:"ceiling,omitempty"`
 	// Ratio is Demo.FlowsPerSec over Ceiling.FlowsPerSec.
 	Ratio float64 `json:"ratio,omitempty"`
+	// CPURatio is Ceiling.CPUPerFlow over Demo.CPUPerFlow: what Ratio
+	// would be if the process had the cores to itself. On a shared
+	// machine it varies less than Ratio. In-process demo only: against
+	// -url the demo's CPU is another process's.
+	CPURatio float64 `json:"cpu_ratio,omitempty"`
 }
 
 // Result is what one measurement saw.
 type Result struct {
-	Flows       int         `json:"flows"`  // completed start+check flows that verified
-	Errors      int         `json:"errors"` // flows that failed anywhere
-	FlowsPerSec float64     `json:"flows_per_s"`
-	StartMS     Percentiles `json:"start_ms"`
-	CheckMS     Percentiles `json:"check_ms"`
-	FirstError  string      `json:"first_error,omitempty"`
+	Flows       int     `json:"flows"`  // completed start+check flows that verified
+	Errors      int     `json:"errors"` // flows that failed anywhere
+	FlowsPerSec float64 `json:"flows_per_s"`
+	// CPUPerFlow is the CPU time, user and system, the whole process spent
+	// per flow, in microseconds: load tool, server and whatever runs in
+	// process with it (against -url, not the demo). 0 where the platform
+	// does not say.
+	CPUPerFlow float64     `json:"cpu_us_per_flow,omitempty"`
+	StartMS    Percentiles `json:"start_ms"`
+	CheckMS    Percentiles `json:"check_ms"`
+	FirstError string      `json:"first_error,omitempty"`
 }
 
 // Percentiles of a latency, in milliseconds.
@@ -202,6 +212,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		if r.Ceiling != nil && r.Ceiling.FlowsPerSec > 0 {
 			r.Ratio = round(r.Demo.FlowsPerSec/r.Ceiling.FlowsPerSec, 3)
+		}
+		if r.Ceiling != nil && r.Demo.CPUPerFlow > 0 && *rawURL == "" {
+			r.CPURatio = round(r.Ceiling.CPUPerFlow/r.Demo.CPUPerFlow, 3)
 		}
 		rep.Runs = append(rep.Runs, r)
 		if err := ctx.Err(); err != nil {
@@ -404,6 +417,7 @@ type samples struct {
 	errors       int
 	firstErr     error
 	elapsed      time.Duration
+	cpu          time.Duration // process CPU time, user and system
 }
 
 func (s *samples) add(o samples) {
@@ -413,6 +427,7 @@ func (s *samples) add(o samples) {
 		s.firstErr = o.firstErr
 	}
 	s.elapsed += o.elapsed
+	s.cpu += o.cpu
 }
 
 func (s samples) result() Result {
@@ -422,6 +437,9 @@ func (s samples) result() Result {
 	}
 	if s.elapsed > 0 {
 		res.FlowsPerSec = round(float64(res.Flows)/s.elapsed.Seconds(), 1)
+	}
+	if res.Flows > 0 {
+		res.CPUPerFlow = round(float64(s.cpu)/float64(time.Microsecond)/float64(res.Flows), 1)
 	}
 	res.StartMS, res.CheckMS = percentiles(s.start), percentiles(s.check)
 	return res
@@ -438,7 +456,7 @@ func measure(ctx context.Context, t target, c int, d time.Duration) samples {
 	defer cancel()
 
 	perVU := make([]samples, c)
-	began := time.Now()
+	began, cpu0 := time.Now(), processCPU()
 	var wg sync.WaitGroup
 	for i := range c {
 		wg.Go(func() {
@@ -470,7 +488,7 @@ func measure(ctx context.Context, t target, c int, d time.Duration) samples {
 	for _, r := range perVU {
 		all.add(r)
 	}
-	all.elapsed = time.Since(began)
+	all.elapsed, all.cpu = time.Since(began), processCPU()-cpu0
 	return all
 }
 

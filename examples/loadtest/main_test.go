@@ -50,6 +50,11 @@ func TestInProcessWithCeiling(t *testing.T) {
 		require.NotNil(t, r.Ceiling)
 		sane(t, "ceiling", *r.Ceiling)
 		assert.InDelta(t, r.Demo.FlowsPerSec/r.Ceiling.FlowsPerSec, r.Ratio, 0.01)
+		if processCPU() > 0 {
+			assert.Positive(t, r.Demo.CPUPerFlow)
+			assert.Positive(t, r.Ceiling.CPUPerFlow)
+			assert.InDelta(t, r.Ceiling.CPUPerFlow/r.Demo.CPUPerFlow, r.CPURatio, 0.01)
+		}
 	}
 }
 
