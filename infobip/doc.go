@@ -48,9 +48,11 @@
 // validation errors name "to". Other failures are *otp.ProviderError
 // values classified by HTTP status first, with the vendor status from
 // either error envelope (the legacy requestError.serviceException.messageId
-// or the newer errorCode): 400, 401, 403, 404 and other 4xx are rejected;
-// 429 and 5xx are temporary (otp.ErrProviderUnavailable). An empty, HTML,
-// truncated or oversized body is never a success.
+// or the newer errorCode): 400, 404 and other 4xx are rejected; 429 and
+// 5xx are temporary (otp.ErrProviderUnavailable), and so are 401 and 403:
+// they refuse the account (key, scopes), not the person, so otp.Failover
+// moves past them. An empty, HTML, truncated or oversized body is never a
+// success. A vendor's Retry-After is on ProviderError.RetryAfter.
 //
 // ProviderError.NotSent is true when Infobip surely did not act: no byte
 // of the request was written, or it answered 4xx or 503 with Retry-After.

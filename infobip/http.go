@@ -120,6 +120,7 @@ func (c *Client) statusError(op string, res response, h http.Header) error {
 	ae := decodeError(res.body)
 	pe := &otp.ProviderError{Provider: c.Name(), Op: op, HTTPStatus: res.status, VendorStatus: ae.status,
 		NotSent: res.status < 500}
+	pe.RetryAfter, _ = parseRetryAfter(h.Get("Retry-After"), c.cfg.Clock.Now())
 	switch s := res.status; {
 	case s == http.StatusNotFound && (op == opCheck || op == opResend):
 		return fmt.Errorf("infobip: %s: %w (http 404, status %q)", op, otp.ErrNotFound, ae.status)
@@ -130,6 +131,9 @@ func (c *Client) statusError(op string, res response, h http.Header) error {
 	case s == http.StatusBadRequest && op == opSend && ae.field("to"):
 		pe.Err = fmt.Errorf("%w: infobip rejected the destination", otp.ErrInvalidPhone)
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
+		// The account, not the person: Temporary (it ends when the key is
+		// fixed), so that otp.Failover moves to a provider that can send.
+		pe.Temporary = true
 		pe.Err = errors.New("infobip: check the API key, its scopes and the base URL")
 	case s == http.StatusTooManyRequests:
 		pe.Temporary = true

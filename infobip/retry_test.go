@@ -179,3 +179,19 @@ func TestCancelledContext(t *testing.T) {
 		t.Fatalf("err = %v, requests %d", err, h.count())
 	}
 }
+
+// TestVendorRetryAfterReachesTheCaller: the wait Infobip asks for on a 429
+// it was not retried through is on the error, for otp.RetryAfter.
+func TestVendorRetryAfterReachesTheCaller(t *testing.T) {
+	e := newEnv(t, defaultApp, infobiptest.Config{}, nil)
+	e.srv.Fail(infobiptest.OpSend, 1, infobiptest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "3600"})
+	_, err := e.client.Send(context.Background(), otp.SendRequest{To: phone, Channel: otp.SMS, CodeLength: 6})
+	if d, ok := otp.RetryAfter(err); !ok || d != time.Hour {
+		t.Fatalf("RetryAfter = %v, %v; want 1h: %v", d, ok, err)
+	}
+	e.srv.Fail(infobiptest.OpSend, 1, infobiptest.Fault{Status: http.StatusInternalServerError})
+	_, err = e.client.Send(context.Background(), otp.SendRequest{To: phone, Channel: otp.SMS, CodeLength: 6})
+	if _, ok := otp.RetryAfter(err); ok {
+		t.Fatalf("a 500 without Retry-After has none: %v", err)
+	}
+}
