@@ -18,7 +18,7 @@ import (
 //
 // A send falls over when the error means "this provider is unavailable and
 // sent nothing": a *ProviderError with Temporary and NotSent (connection
-// refused, vendor throttling), or a dial or DNS error. It does not fall
+// refused, vendor throttling, a refused account), or a dial or DNS error. It does not fall
 // over on a person's bad input (an invalid number, a wrong code) nor on an
 // ambiguous failure, such as a timeout after the request was written: that
 // error is returned as it is.
