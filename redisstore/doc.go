@@ -45,15 +45,13 @@
 //     second round trip gives back the tokens just taken; until it lands, a
 //     concurrent call may find them taken, as with otp.MemoryLimiter, which
 //     also gives tokens back.
-//   - AllowAddAttempt with a limit sends the limit script and the attempt
-//     script in one pipeline too. When the limits deny, a second round trip
-//     gives the attempt back, so a denial reserves nothing once it returns;
-//     until then a concurrent check of the same key on its last attempt may
-//     see ErrTooManyAttempts. Denials are rare and come before any vendor
-//     call, so this trade keeps Check at two round trips.
+//   - AllowAddAttempt with a limit takes the tokens and then reserves the
+//     attempt: two round trips, so that a denial reserves nothing. Reserving
+//     first and undoing it could make a concurrent check see a spurious
+//     ErrTooManyAttempts.
 //
-// So on Cluster Start and Check cost two sequential round trips each, as on
-// a standalone client; a denied check, and a repeat Start, cost one more.
+// So on Cluster Start costs two sequential round trips and Check two, or
+// three when the check is made WithClient and ChecksPerClient is on.
 //
 // # Limits
 //

@@ -272,7 +272,10 @@ func (s *Store) AllowAddAttempt(ctx context.Context, key string, max int, reqs [
 		return s.AddAttempt(ctx, key, max)
 	}
 	if s.sharded {
-		return s.allowAddAttemptSharded(ctx, key, max, b)
+		if err := s.Allow(ctx, reqs); err != nil {
+			return otp.Verification{}, err
+		}
+		return s.AddAttempt(ctx, key, max)
 	}
 	b.keys[0] = s.vprefix + key
 	r, err := allowAddAttemptScript.Run(ctx, s.client, b.keys, append(s.args(max), b.args...)...).Slice()
@@ -283,53 +286,6 @@ func (s *Store) AllowAddAttempt(ctx context.Context, key string, max int, reqs [
 		return otp.Verification{}, err
 	}
 	return s.verification("allow and add attempt", key, r)
-}
-
-// allowAddAttemptSharded takes the tokens and reserves the attempt in one
-// pipeline, sent to the two nodes in parallel: one round trip. When the
-// limits deny, a second round trip gives the attempt back, so a denial
-// reserves nothing once it returns; until then a concurrent check of the
-// same key on its last attempt may see otp.ErrTooManyAttempts.
-func (s *Store) allowAddAttemptSharded(ctx context.Context, key string, max int, b buckets) (otp.Verification, error) {
-	b.keys = b.keys[1:]
-	vkeys := []string{s.vprefix + key}
-	now := s.args()
-	aargs := append(now[:2:2], max)
-	largs := append(now[:2:2], b.args...)
-	var add, allow *redis.Cmd
-	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		add = addAttemptScript.EvalSha(ctx, p, vkeys, aargs...)
-		allow = allowScript.EvalSha(ctx, p, b.keys, largs...)
-		return nil
-	})
-	// A node without the scripts cached ran nothing: run them there again.
-	if isNoScript(add.Err()) {
-		add = addAttemptScript.Eval(ctx, s.client, vkeys, aargs...)
-	}
-	if isNoScript(allow.Err()) {
-		allow = allowScript.Eval(ctx, s.client, b.keys, largs...)
-	}
-	var v otp.Verification
-	ar, verr := add.Slice()
-	if verr != nil {
-		verr = unavailable("allow and add attempt", verr)
-	} else {
-		v, verr = s.verification("allow and add attempt", key, ar)
-	}
-	lr, lerr := allow.Slice()
-	denied := b.denied(lr)
-	if lerr != nil {
-		denied = unavailable("allow and add attempt", lerr)
-	}
-	if denied == nil {
-		return v, verr
-	}
-	if verr == nil {
-		if err := undoAttemptScript.Run(ctx, s.client, vkeys, v.Ref.ID).Err(); err != nil {
-			return otp.Verification{}, unavailable("allow and add attempt", err)
-		}
-	}
-	return otp.Verification{}, denied
 }
 
 // buckets are the limit buckets of one call, as the scripts take them.

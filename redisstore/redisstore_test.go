@@ -213,10 +213,10 @@ func TestRoundTrips(t *testing.T) {
 	}{
 		// Standalone: one round trip per store call.
 		{backends[0], want{2, 2}, want{1, 1}, want{1, 1}, want{2, 2}, want{2, 2}},
-		// Cluster: Start pipelines the read and the limits to two nodes, and
-		// a check WithClient the limits and the attempt; a repeat Start
-		// gives the tokens back.
-		{backends[1], want{2, 3}, want{2, 3}, want{1, 2}, want{2, 3}, want{2, 2}},
+		// Cluster: Start pipelines the read and the limits to two nodes; a
+		// repeat gives the tokens back; a check WithClient takes the token
+		// before it reserves the attempt.
+		{backends[1], want{2, 3}, want{2, 3}, want{2, 2}, want{3, 3}, want{2, 2}},
 	}
 	for _, c := range cases {
 		t.Run(c.backend.name, func(t *testing.T) {

@@ -136,15 +136,6 @@ return 1
 `)
 
 	// KEYS: the buckets; ARGV[3..]: their pairs.
-	// KEYS[1]: a verification; ARGV[1]: its Ref.ID. Gives back one
-	// attempt, if the verification is still that one.
-	undoAttemptScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'i') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'a') or 0) > 0 then
-  redis.call('HINCRBY', KEYS[1], 'a', -1)
-end
-return 0
-`)
-
 	allowScript = redis.NewScript(lib + `
 local s, n = clock()
 return allow(1, 3, micros(s, n)) or {1}
