@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // FailoverProvider is a Provider that sends through the first healthy one
@@ -219,12 +221,7 @@ func surelyNotSent(err error) bool {
 	if errors.As(err, &pe) && pe.Temporary && pe.NotSent {
 		return true
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns)
+	return vendorhttp.DialError(err)
 }
 
 // breaker is one provider's circuit breaker.

@@ -2,22 +2,19 @@ package infobip
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // Operations, as found in otp.ProviderError.Op.
@@ -81,7 +78,7 @@ func (c *Client) call(ctx context.Context, op, method, path string, payload any)
 		if err == nil {
 			err = errors.New("no response")
 		}
-		return response{}, c.transportError(op, err, isDialError(err) || (st != nil && !st.wrote.Load()))
+		return response{}, c.transportError(op, err, vendorhttp.DialError(err) || (st != nil && !st.wrote.Load()))
 	}
 	defer resp.Body.Close()
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
@@ -120,7 +117,7 @@ func (c *Client) statusError(op string, res response, h http.Header) error {
 	ae := decodeError(res.body)
 	pe := &otp.ProviderError{Provider: c.Name(), Op: op, HTTPStatus: res.status, VendorStatus: ae.status,
 		NotSent: res.status < 500}
-	pe.RetryAfter, _ = parseRetryAfter(h.Get("Retry-After"), c.cfg.Clock.Now())
+	pe.RetryAfter, _ = vendorhttp.RetryAfter(h, c.cfg.Clock.Now())
 	switch s := res.status; {
 	case s == http.StatusNotFound && (op == opCheck || op == opResend):
 		return fmt.Errorf("infobip: %s: %w (http 404, status %q)", op, otp.ErrNotFound, ae.status)
@@ -139,7 +136,7 @@ func (c *Client) statusError(op string, res response, h http.Header) error {
 		pe.Temporary = true
 	case s >= 500:
 		pe.Temporary = true
-		_, retryAfter := parseRetryAfter(h.Get("Retry-After"), time.Time{})
+		_, retryAfter := vendorhttp.RetryAfter(h, time.Time{})
 		pe.NotSent = s == http.StatusServiceUnavailable && retryAfter
 		if once(op) && !pe.NotSent {
 			pe.Err = errOutcomeUnknown
@@ -186,9 +183,9 @@ func (p policy) checkOnce(ctx context.Context, resp *http.Response, err error) (
 	}
 	retry := false
 	if err != nil {
-		retry = isDialError(err)
+		retry = vendorhttp.DialError(err)
 	} else if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), p.clock.Now())
+		d, ok := vendorhttp.RetryAfter(resp.Header, p.clock.Now())
 		retry = ok && p.canWait(ctx, d)
 	}
 	if retry {
@@ -208,15 +205,12 @@ func (p policy) checkRetried(ctx context.Context, resp *http.Response, err error
 		return false, nil
 	}
 	if err != nil {
-		var cv *tls.CertificateVerificationError
-		var ua x509.UnknownAuthorityError
-		var hn x509.HostnameError
-		return !errors.As(err, &cv) && !errors.As(err, &ua) && !errors.As(err, &hn), nil
+		return !vendorhttp.CertError(err), nil
 	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), p.clock.Now()); ok {
+		if d, ok := vendorhttp.RetryAfter(resp.Header, p.clock.Now()); ok {
 			return p.canWait(ctx, d), nil
 		}
 		return true, nil
@@ -235,46 +229,7 @@ func (p policy) canWait(ctx context.Context, d time.Duration) bool {
 }
 
 // backoff waits what Retry-After asks (checked against the cap by the
-// CheckRetry functions) or doubles from min up to max.
+// CheckRetry functions) or doubles from lo up to hi.
 func (p policy) backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), p.clock.Now()); ok {
-			return min(d, hi)
-		}
-	}
-	d := lo
-	for i := 0; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	return min(d, hi)
-}
-
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP
-// date, relative to now.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 || s > 86400 {
-			return 0, false
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(t.Sub(now), 0), true
-}
-
-// isDialError reports whether err happened while connecting (including
-// DNS), before any byte of the request was written.
-func isDialError(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns)
+	return vendorhttp.Backoff(lo, hi, attempt, resp, p.clock.Now())
 }

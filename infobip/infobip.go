@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // DefaultBaseURL is Infobip's shared API host. Prefer the personal base URL
@@ -126,12 +127,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("infobip: Config.ApplicationID is required with a message ID")
 	}
 	if cfg.HTTPClient == nil {
-		// net/http keeps 2 idle connections per host: with more calls in
-		// flight, nearly every call would dial (and leave a socket in
-		// TIME_WAIT).
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: tr}
+		cfg.HTTPClient = vendorhttp.NewClient()
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = otp.SystemClock

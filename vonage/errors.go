@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // ErrOutcomeUnknown is wrapped by a *[otp.ProviderError] (always with
@@ -126,7 +127,7 @@ func (p problem) invalidTo() bool {
 func (p *V2) v2Error(op string, r reply) error {
 	pb, ok := decodeProblem(r.body)
 	pe := &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, VendorStatus: clip(pb.Title)}
-	pe.RetryAfter, _ = retryAfter(r.header, now(p.cfg.Clock))
+	pe.RetryAfter, _ = vendorhttp.RetryAfter(r.header, now(p.cfg.Clock))
 	detail := func(sentinel error) error {
 		switch {
 		case !ok:
@@ -223,7 +224,7 @@ func decodeLegacy(body []byte) (lr legacyReply, ok bool) {
 func (l *Legacy) legacyError(op string, r reply) error {
 	pe := &otp.ProviderError{Provider: l.Name(), Op: op, HTTPStatus: r.status}
 	if r.status/100 != 2 {
-		pe.RetryAfter, _ = retryAfter(r.header, now(l.cfg.Clock))
+		pe.RetryAfter, _ = vendorhttp.RetryAfter(r.header, now(l.cfg.Clock))
 		pe.Err = errors.New("vonage: unexpected http status")
 		switch {
 		case r.status == http.StatusTooManyRequests, r.status == http.StatusServiceUnavailable && !r.acted && hasRetryAfter(r):

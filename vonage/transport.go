@@ -3,19 +3,17 @@ package vonage
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // maxBody caps every response body the adapters read. Vonage's answers
@@ -71,19 +69,6 @@ func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
 	return p, nil
 }
 
-// maxIdlePerHost is how many idle connections to Vonage the default client
-// keeps. net/http's default of 2 makes a server that has more calls than
-// that in flight dial a new connection (and leave a socket in TIME_WAIT)
-// for nearly every call: under load, dialling cost more CPU than the calls.
-const maxIdlePerHost = 64
-
-// defaultHTTPClient has its own connection pool and a per-try timeout.
-func defaultHTTPClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = maxIdlePerHost
-	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
-}
-
 // transport sends one vendor call with the retry policy and reads the
 // answer through a size cap. It never logs: retryablehttp's logger is off
 // because it would print URLs.
@@ -105,7 +90,7 @@ func newTransport(name string, hc *http.Client, policy RetryPolicy, clock otp.Cl
 		return nil, err
 	}
 	if hc == nil {
-		hc = defaultHTTPClient()
+		hc = vendorhttp.NewClient()
 	}
 	t := &transport{hc: hc, name: name, policy: policy, clock: clock, throttled: throttled}
 	mk := func(op opKind) *retryablehttp.Client {
@@ -236,7 +221,7 @@ func (t *transport) checkRetry(ctx context.Context, op opKind, resp *http.Respon
 	if err != nil {
 		reached := gotConn
 		st.last.acted = st.last.acted || reached
-		if ctx.Err() != nil || certError(err) {
+		if ctx.Err() != nil || vendorhttp.CertError(err) {
 			return false, nil
 		}
 		return op == opIdempotent || !reached, nil
@@ -253,7 +238,7 @@ func (t *transport) checkRetry(ctx context.Context, op opKind, resp *http.Respon
 	acted := st.last.acted
 	st.last = reply{status: resp.StatusCode, header: resp.Header, body: body}
 	st.gotResp = true
-	wait, hasWait := retryAfter(resp.Header, t.clock.Now())
+	wait, hasWait := vendorhttp.RetryAfter(resp.Header, t.clock.Now())
 	refused := resp.StatusCode == http.StatusTooManyRequests ||
 		resp.StatusCode == http.StatusServiceUnavailable && hasWait ||
 		resp.StatusCode/100 == 2 && t.throttled != nil && t.throttled(body)
@@ -276,57 +261,7 @@ func (t *transport) checkRetry(ctx context.Context, op opKind, resp *http.Respon
 // backoff honours Retry-After (already checked against the cap) and is
 // exponential otherwise.
 func (t *transport) backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil {
-		if d, ok := retryAfter(resp.Header, t.clock.Now()); ok {
-			return d
-		}
-	}
-	return expBackoff(min, max, attempt)
-}
-
-func expBackoff(min, max time.Duration, attempt int) time.Duration {
-	d := min
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	return minDur(d, max)
-}
-
-func minDur(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
-	}
-	return b
-}
-
-// retryAfter parses a Retry-After header, in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		if s > int64(24*time.Hour/time.Second) {
-			s = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	at, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(0, at.Sub(now)), true
-}
-
-// certError reports a TLS verification failure, which no retry fixes.
-func certError(err error) bool {
-	var cv *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn)
+	return vendorhttp.Backoff(min, max, attempt, resp, t.clock.Now())
 }
 
 var errTooLarge = errors.New("vonage: response body too large")
