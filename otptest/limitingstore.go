@@ -1,8 +1,6 @@
 package otptest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"slices"
 	"sync"
@@ -40,14 +38,9 @@ import (
 // start with limits of its own: the ScopeTotal bucket has an empty key,
 // so two stores sharing limit state would share it.
 func TestLimitingStore(t *testing.T, newStore func() otp.LimitingStore) {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // never fails
-	prefix := "otptest-" + hex.EncodeToString(b[:]) + "/"
-
-	rules := []struct {
-		name string
-		test func(t *testing.T, x limitSuite)
-	}{
+	runRules(t, newStore, func(s otp.LimitingStore, prefix string) limitSuite {
+		return limitSuite{storeSuite: storeSuite{store: s, prefix: prefix}, ls: s}
+	}, []rule[limitSuite]{
 		{"AllowAllOrNothing", testAllowAllOrNothing},
 		{"AllowRetryAfter", testAllowRetryAfter},
 		{"AllowRefill", testAllowRefill},
@@ -62,16 +55,7 @@ func TestLimitingStore(t *testing.T, newStore func() otp.LimitingStore) {
 		{"AllowAddAttempt", testAllowAddAttempt},
 		{"AllowAddAttemptErrors", testAllowAddAttemptErrors},
 		{"AllowAddAttemptConcurrent", testAllowAddAttemptConcurrent},
-	}
-	for _, r := range rules {
-		t.Run(r.name, func(t *testing.T) {
-			s := newStore()
-			require.NotNil(t, s, "newStore returned nil")
-			t.Parallel()
-			p := prefix + r.name + "/"
-			r.test(t, limitSuite{storeSuite: storeSuite{store: s, prefix: p}, ls: s})
-		})
-	}
+	})
 }
 
 // limitSuite is what each rule of TestLimitingStore works with.

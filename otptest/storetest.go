@@ -48,14 +48,9 @@ import (
 // one backend, such as a Redis server, without colliding; the suite does not
 // remove what it leaves there beyond what its Delete calls remove.
 func TestStore(t *testing.T, newStore func() otp.Store) {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // never fails
-	prefix := "otptest-" + hex.EncodeToString(b[:]) + "/"
-
-	rules := []struct {
-		name string
-		test func(t *testing.T, x storeSuite)
-	}{
+	runRules(t, newStore, func(s otp.Store, prefix string) storeSuite {
+		return storeSuite{store: s, prefix: prefix}
+	}, []rule[storeSuite]{
 		{"Missing", testStoreMissing},
 		{"RoundTrip", testStoreRoundTrip},
 		{"ZeroAttemptsDistinctTimes", testStoreZeroAttemptsDistinctTimes},
@@ -67,13 +62,28 @@ func TestStore(t *testing.T, newStore func() otp.Store) {
 		{"Delete", testStoreDelete},
 		{"DeleteConcurrent", testStoreDeleteConcurrent},
 		{"KeysIsolated", testStoreKeysIsolated},
-	}
+	})
+}
+
+// rule is one named check of a conformance suite, run on a suite value X.
+type rule[X any] struct {
+	name string
+	test func(t *testing.T, x X)
+}
+
+// runRules runs each rule as a parallel subtest on a store of its own,
+// made by newStore before the subtest goes parallel, with keys under a
+// prefix unique to the run and the rule.
+func runRules[S, X any](t *testing.T, newStore func() S, suite func(s S, prefix string) X, rules []rule[X]) {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails
+	prefix := "otptest-" + hex.EncodeToString(b[:]) + "/"
 	for _, r := range rules {
 		t.Run(r.name, func(t *testing.T) {
 			s := newStore()
 			require.NotNil(t, s, "newStore returned nil")
 			t.Parallel()
-			r.test(t, storeSuite{store: s, prefix: prefix + r.name + "/"})
+			r.test(t, suite(s, prefix+r.name+"/"))
 		})
 	}
 }
