@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/internal/vendorhttp"
@@ -24,15 +23,6 @@ var ErrOutcomeUnknown = errors.New("vonage: outcome unknown, the vendor may have
 // nothing was sent, so another provider may be tried at once; true means a
 // code may have been delivered.
 func MaybeSent(err error) bool { return errors.Is(err, ErrOutcomeUnknown) }
-
-// now reads c, or the system clock for a zero-value provider (the fuzz
-// targets decode with one).
-func now(c otp.Clock) time.Time {
-	if c == nil {
-		return time.Now()
-	}
-	return c.Now()
-}
 
 // errAccount marks a refusal of the account rather than of the request:
 // bad credentials, no credit, a barred or demo account. Such an error is
@@ -127,7 +117,7 @@ func (p problem) invalidTo() bool {
 func (p *V2) v2Error(op string, r reply) error {
 	pb, ok := decodeProblem(r.body)
 	pe := &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, VendorStatus: clip(pb.Title)}
-	pe.RetryAfter, _ = vendorhttp.RetryAfter(r.header, now(p.cfg.Clock))
+	pe.RetryAfter, _ = vendorhttp.RetryAfter(r.header, p.cfg.Clock.Now())
 	detail := func(sentinel error) error {
 		switch {
 		case !ok:
@@ -224,7 +214,7 @@ func decodeLegacy(body []byte) (lr legacyReply, ok bool) {
 func (l *Legacy) legacyError(op string, r reply) error {
 	pe := &otp.ProviderError{Provider: l.Name(), Op: op, HTTPStatus: r.status}
 	if r.status/100 != 2 {
-		pe.RetryAfter, _ = vendorhttp.RetryAfter(r.header, now(l.cfg.Clock))
+		pe.RetryAfter, _ = vendorhttp.RetryAfter(r.header, l.cfg.Clock.Now())
 		pe.Err = errors.New("vonage: unexpected http status")
 		switch {
 		case r.status == http.StatusTooManyRequests, r.status == http.StatusServiceUnavailable && !r.acted && hasRetryAfter(r):

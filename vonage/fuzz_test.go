@@ -42,7 +42,7 @@ func FuzzV2Answer(f *testing.F) {
 		f.Add(s.status, []byte(s.body), "send")
 		f.Add(s.status, []byte(s.body), "check")
 	}
-	p := &V2{}
+	p := &V2{cfg: V2Config{Clock: otp.SystemClock}} // as NewV2 fills it
 	f.Fuzz(func(t *testing.T, status int, body []byte, op string) {
 		for _, op := range []string{"send", "check", "cancel", "resend", op} {
 			id, err := p.outcome(op, reply{status: status, body: body, header: http.Header{}})
@@ -89,7 +89,7 @@ func FuzzLegacyAnswer(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Add(500, []byte(legacySeeds[0]))
-	l := &Legacy{}
+	l := &Legacy{cfg: LegacyConfig{Clock: otp.SystemClock}}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		for _, op := range []string{"send", "check", "cancel", "resend"} {
 			id, err := l.outcome(op, reply{status: status, body: body, header: http.Header{}})
