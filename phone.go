@@ -35,25 +35,20 @@ func (v *Verifier) normalize(raw string, c Channel) (destination, error) {
 	if err != nil {
 		return destination{}, fmt.Errorf("%w: cannot parse", ErrInvalidPhone)
 	}
-	if v.tests != nil {
-		if to := phonenumbers.Format(num, phonenumbers.E164); v.tests.live(to) {
-			region, typ := classify(num)
-			return destination{to: to, region: region, callingCode: strconv.Itoa(int(num.GetCountryCode())),
-				typ: numberType(typ), test: true}, nil
-		}
-	}
-	// The type is UNKNOWN exactly when phonenumbers.IsValidNumber is false,
-	// so one call answers both questions.
 	region, typ := classify(num)
-	if typ == phonenumbers.UNKNOWN {
-		return destination{}, fmt.Errorf("%w: not a valid number", ErrInvalidPhone)
-	}
-	return destination{
+	d := destination{
 		to:          phonenumbers.Format(num, phonenumbers.E164),
 		region:      region,
 		callingCode: strconv.Itoa(int(num.GetCountryCode())),
 		typ:         numberType(typ),
-	}, nil
+	}
+	d.test = v.tests != nil && v.tests.live(d.to)
+	// The type is UNKNOWN exactly when phonenumbers.IsValidNumber is false,
+	// so one call answers both questions. Test numbers may be fictional.
+	if typ == phonenumbers.UNKNOWN && !d.test {
+		return destination{}, fmt.Errorf("%w: not a valid number", ErrInvalidPhone)
+	}
+	return d, nil
 }
 
 func normalizeEmail(raw string) (destination, error) {
