@@ -125,17 +125,14 @@ func (e *NumberTypeError) Unwrap() []error {
 
 // guard is a Guard compiled for lookups.
 type guard struct {
-	types                     map[Channel]map[NumberType]bool
-	allowRegion, denyRegion   map[string]bool
-	allowCode, denyCode       map[string]bool
-	recordOnly                bool
-	rangeDigits               int
-	perRange, perCountry, tot Limit
+	types                   map[Channel]map[NumberType]bool
+	allowRegion, denyRegion map[string]bool
+	allowCode, denyCode     map[string]bool
+	recordOnly              bool
 }
 
-func newGuard(g Guard, l Limits) (*guard, error) {
-	c := &guard{types: map[Channel]map[NumberType]bool{}, recordOnly: g.RecordOnly,
-		rangeDigits: l.RangeDigits, perRange: l.PerRange, perCountry: l.PerCountry, tot: l.Total}
+func newGuard(g Guard) (*guard, error) {
+	c := &guard{types: map[Channel]map[NumberType]bool{}, recordOnly: g.RecordOnly}
 	for ch, def := range defaultNumberTypes {
 		types := def
 		if given, ok := g.NumberTypes[ch]; ok {
@@ -213,15 +210,17 @@ func (g *guard) check(d destination, c Channel) error {
 	return nil
 }
 
-// limits appends the guard's limits for one send to d.
-func (g *guard) limits(reqs []LimitRequest, d destination) []LimitRequest {
-	reqs = append(reqs, LimitRequest{Scope: ScopeTotal, Limit: g.tot})
+// guardLimits appends the guard's limits for one send to d: the total,
+// the country and the number range.
+func (v *Verifier) guardLimits(reqs []LimitRequest, d destination) []LimitRequest {
+	l := v.cfg.Limits
+	reqs = append(reqs, LimitRequest{Scope: ScopeTotal, Limit: l.Total})
 	if d.callingCode == "" {
 		return reqs
 	}
 	return append(reqs,
-		LimitRequest{Scope: ScopeCountry, Key: d.callingCode, Limit: g.perCountry},
-		LimitRequest{Scope: ScopeRange, Key: d.to[:max(len(d.callingCode)+1, len(d.to)-g.rangeDigits)], Limit: g.perRange})
+		LimitRequest{Scope: ScopeCountry, Key: d.callingCode, Limit: l.PerCountry},
+		LimitRequest{Scope: ScopeRange, Key: d.to[:max(len(d.callingCode)+1, len(d.to)-l.RangeDigits)], Limit: l.PerRange})
 }
 
 // screen applies the number rules to d; in record-only mode it reports
@@ -253,7 +252,7 @@ func (v *Verifier) recordLimits(ctx context.Context, ev Event, d destination) {
 	}
 	buf := limitBufs.Get().(*limitBuf)
 	defer limitBufs.Put(buf)
-	if err := v.limiter.Allow(ctx, v.guard.limits(buf[:0], d)); err != nil {
+	if err := v.limiter.Allow(ctx, v.guardLimits(buf[:0], d)); err != nil {
 		if errors.As(err, new(*RateLimitError)) {
 			v.flag(ctx, ev, err)
 		} else {

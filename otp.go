@@ -108,7 +108,7 @@ func NewVerifier(provider Provider, store Store, cfg Config) (*Verifier, error) 
 	}
 	v := &Verifier{provider: provider, store: store, cfg: cfg, log: cfg.Logger}
 	var err error
-	if v.guard, err = newGuard(cfg.Guard, cfg.Limits); err != nil {
+	if v.guard, err = newGuard(cfg.Guard); err != nil {
 		return nil, err
 	}
 	if v.log == nil {
@@ -324,7 +324,7 @@ func (v *Verifier) sendLimits(reqs []LimitRequest, d destination, client string)
 	if v.guard.recordOnly {
 		return reqs // recordLimits charges the guard's limits apart
 	}
-	return v.guard.limits(reqs, d)
+	return v.guardLimits(reqs, d)
 }
 
 // limitBuf holds one call's limit requests; limitBufs recycles them, as the
