@@ -52,6 +52,11 @@ var (
 	// ErrProviderUnavailable means the vendor could not be reached or failed
 	// transiently; a later retry may succeed. The error is a *ProviderError.
 	ErrProviderUnavailable = errors.New("otp: provider unavailable")
+	// ErrProviderAccount means the vendor refused the account, not the
+	// request: a bad key, a missing scope, no credit, a barred account.
+	// Nothing was sent and no retry helps until the account is fixed; a
+	// [Failover] moves to its next provider. The error is a *ProviderError.
+	ErrProviderAccount = errors.New("otp: provider refused the account")
 	// ErrStoreUnavailable means the Store could not be reached. Stores wrap
 	// their transport errors with it.
 	ErrStoreUnavailable = errors.New("otp: store unavailable")
@@ -114,21 +119,40 @@ func (e *RateLimitError) Unwrap() error {
 	return ErrRateLimited
 }
 
-// ProviderError carries a vendor's answer that was not a success. It matches
-// [ErrProviderUnavailable] when Temporary is true and [ErrProviderRejected]
-// otherwise, and also whatever Err wraps (for example [ErrInvalidPhone] when
-// the vendor judged the number invalid).
+// ProviderKind says what kind of failure a *[ProviderError] is.
+type ProviderKind int
+
+// Provider failure kinds.
+const (
+	// ProviderRejected: the vendor refused the request, and the same
+	// request will be refused again (an invalid number, a wrong code).
+	ProviderRejected ProviderKind = iota
+	// ProviderUnavailable: the vendor could not be reached, failed or
+	// throttled; a retry later may succeed.
+	ProviderUnavailable
+	// ProviderAccount: the vendor refused the account (credentials,
+	// scopes, balance, a barred account); nothing was sent.
+	ProviderAccount
+)
+
+// ProviderError carries a vendor's answer that was not a success. By Kind
+// it matches [ErrProviderRejected], [ErrProviderUnavailable] or
+// [ErrProviderAccount], and also whatever Err wraps (for example
+// [ErrInvalidPhone] when the vendor judged the number invalid).
 type ProviderError struct {
-	Provider     string // Provider.Name of the adapter
-	Op           string // "send", "check", "resend" or "cancel"
-	VendorStatus string // the vendor's own status code or title, if any
-	HTTPStatus   int    // 0 when no HTTP answer was received
-	Temporary    bool   // a retry later may succeed
+	Provider     string       // Provider.Name of the adapter
+	Op           Op           // the operation: OpStart for a Send, OpCheck, OpResend or OpCancel
+	Kind         ProviderKind // rejected, unavailable or account
+	VendorStatus string       // the vendor's own status code or title, if any
+	HTTPStatus   int          // 0 when no HTTP answer was received
 	// NotSent reports that the vendor surely did not act on the request:
 	// the connection was refused, or the vendor throttled or refused it
-	// before doing anything. [Failover] moves to the next provider only
-	// when NotSent and Temporary are both true; an adapter that cannot be
-	// sure (a timeout after the request was written) leaves it false.
+	// before doing anything. It is the one answer to "may a code have gone
+	// out?" (for a check: "may it have been verified?"); false means it may
+	// have. [Failover] moves to the next provider only when NotSent is set
+	// and Kind is ProviderUnavailable or ProviderAccount. An adapter that
+	// cannot be sure (a timeout after the request was written, a 5xx, an
+	// unreadable success) leaves it false.
 	NotSent bool
 	// RetryAfter is the wait the vendor asked for (a Retry-After on a 429
 	// or 503), 0 when it asked for none. [RetryAfter] reports it.
@@ -141,11 +165,14 @@ type ProviderError struct {
 func (e *ProviderError) Error() string {
 	msg := "otp: provider " + e.Provider
 	if e.Op != "" {
-		msg += " " + e.Op
+		msg += " " + string(e.Op)
 	}
-	if e.Temporary {
+	switch e.Kind {
+	case ProviderUnavailable:
 		msg += " unavailable"
-	} else {
+	case ProviderAccount:
+		msg += " refused the account"
+	default:
 		msg += " rejected"
 	}
 	if e.HTTPStatus != 0 {
@@ -163,11 +190,14 @@ func (e *ProviderError) Error() string {
 	return msg
 }
 
-// Unwrap returns the class sentinel and Err.
+// Unwrap returns the sentinel of Kind and Err.
 func (e *ProviderError) Unwrap() []error {
 	class := ErrProviderRejected
-	if e.Temporary {
+	switch e.Kind {
+	case ProviderUnavailable:
 		class = ErrProviderUnavailable
+	case ProviderAccount:
+		class = ErrProviderAccount
 	}
 	if e.Err == nil {
 		return []error{class}

@@ -40,23 +40,25 @@ func TestSentinelsAreDistinctAndWellFormed(t *testing.T) {
 
 func TestErrorClass(t *testing.T) {
 	cases := map[error]string{
-		nil:                                           "",
-		fmt.Errorf("x: %w", otp.ErrInvalidKey):        "invalid_input",
-		otp.ErrInvalidPhone:                           "invalid_input",
-		otp.ErrRegionNotAllowed:                       "invalid_input",
-		otp.ErrUnsupportedChannel:                     "invalid_input",
-		otp.ErrInvalidCode:                            "invalid_input",
-		&otp.WrongCodeError{AttemptsLeft: 2}:          "wrong_code",
-		otp.ErrExpired:                                "expired",
-		otp.ErrNotFound:                               "not_found",
-		otp.ErrTooManyAttempts:                        "too_many_attempts",
-		&otp.RateLimitError{Scope: otp.ScopeTotal}:    "rate_limited",
-		&otp.RateLimitError{Scope: otp.ScopeCooldown}: "resend_too_soon",
-		&otp.ProviderError{Temporary: true}:           "provider_unavailable",
-		&otp.ProviderError{}:                          "provider_rejected",
-		otp.ErrStoreUnavailable:                       "store_unavailable",
-		context.DeadlineExceeded:                      "canceled",
-		errors.New("boom"):                            "other",
+		nil:                                    "",
+		fmt.Errorf("x: %w", otp.ErrInvalidKey): "invalid_input",
+		otp.ErrInvalidPhone:                    "invalid_input",
+		otp.ErrRegionNotAllowed:                "refused_destination",
+		&otp.NumberTypeError{Type: otp.NumberPremiumRate}: "refused_destination",
+		otp.ErrUnsupportedChannel:                         "invalid_input",
+		otp.ErrInvalidCode:                                "invalid_input",
+		&otp.WrongCodeError{AttemptsLeft: 2}:              "wrong_code",
+		otp.ErrExpired:                                    "expired",
+		otp.ErrNotFound:                                   "not_found",
+		otp.ErrTooManyAttempts:                            "too_many_attempts",
+		&otp.RateLimitError{Scope: otp.ScopeTotal}:        "rate_limited",
+		&otp.RateLimitError{Scope: otp.ScopeCooldown}:     "resend_too_soon",
+		&otp.ProviderError{Kind: otp.ProviderUnavailable}: "provider_unavailable",
+		&otp.ProviderError{}:                              "provider_rejected",
+		&otp.ProviderError{Kind: otp.ProviderAccount}:     "provider_account",
+		otp.ErrStoreUnavailable:                           "store_unavailable",
+		context.DeadlineExceeded:                          "canceled",
+		errors.New("boom"):                                "other",
 	}
 	for err, want := range cases {
 		assert.Equal(t, want, otp.ErrorClass(err), "%v", err)
@@ -82,11 +84,11 @@ func TestRateLimitError(t *testing.T) {
 	assert.False(t, ok)
 
 	// A vendor's own Retry-After comes through too, and only when it sent one.
-	throttled := fmt.Errorf("handler: %w", &otp.ProviderError{Provider: "vonage", HTTPStatus: 429, Temporary: true, RetryAfter: 3 * time.Second})
+	throttled := fmt.Errorf("handler: %w", &otp.ProviderError{Provider: "vonage", HTTPStatus: 429, Kind: otp.ProviderUnavailable, RetryAfter: 3 * time.Second})
 	d, ok = otp.RetryAfter(throttled)
 	assert.True(t, ok)
 	assert.Equal(t, 3*time.Second, d)
-	_, ok = otp.RetryAfter(&otp.ProviderError{Provider: "vonage", HTTPStatus: 500, Temporary: true})
+	_, ok = otp.RetryAfter(&otp.ProviderError{Provider: "vonage", HTTPStatus: 500, Kind: otp.ProviderUnavailable})
 	assert.False(t, ok)
 }
 
@@ -97,7 +99,7 @@ func TestProviderError(t *testing.T) {
 	assert.NotErrorIs(t, rejected, otp.ErrProviderUnavailable)
 	assert.Equal(t, `otp: provider vonage send rejected (http 200, status "3"): otp: invalid phone number`, rejected.Error())
 
-	down := fmt.Errorf("wrapped: %w", &otp.ProviderError{Provider: "infobip", Op: "check", Temporary: true, HTTPStatus: 503})
+	down := fmt.Errorf("wrapped: %w", &otp.ProviderError{Provider: "infobip", Op: "check", Kind: otp.ProviderUnavailable, HTTPStatus: 503})
 	assert.ErrorIs(t, down, otp.ErrProviderUnavailable)
 	assert.NotErrorIs(t, down, otp.ErrProviderRejected)
 	var pe *otp.ProviderError

@@ -48,16 +48,22 @@ type Event struct {
 	Err      error         // for EventFailed, EventLimited and EventFlagged
 }
 
-// ErrorClass names the class of err, for metric labels: "invalid_input",
-// "wrong_code", "expired", "not_found", "too_many_attempts",
-// "rate_limited", "resend_too_soon", "provider_rejected",
-// "provider_unavailable", "store_unavailable", "canceled" (a context), or
-// "other". It returns "" for nil.
+// ErrorClass names the class of err, for metric labels:
+// "refused_destination" (the Guard refused the number's region, calling
+// code or type: what a pumping attempt looks like), "invalid_input" (a
+// typo, a bad key or code), "wrong_code", "expired", "not_found",
+// "too_many_attempts", "rate_limited", "resend_too_soon",
+// "provider_rejected", "provider_unavailable", "provider_account" (the
+// vendor refused the account: a configuration error, not an outage),
+// "store_unavailable", "canceled" (a context), or "other". It returns ""
+// for nil.
 func ErrorClass(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, ErrInvalidKey), errors.Is(err, ErrInvalidPhone), errors.Is(err, ErrRegionNotAllowed),
+	case errors.Is(err, ErrRegionNotAllowed), errors.Is(err, ErrNumberTypeNotAllowed):
+		return "refused_destination"
+	case errors.Is(err, ErrInvalidKey), errors.Is(err, ErrInvalidPhone),
 		errors.Is(err, ErrInvalidCode), errors.Is(err, ErrUnsupportedChannel):
 		return "invalid_input"
 	case errors.Is(err, ErrWrongCode):
@@ -74,6 +80,8 @@ func ErrorClass(err error) string {
 		return "resend_too_soon"
 	case errors.Is(err, ErrProviderUnavailable):
 		return "provider_unavailable"
+	case errors.Is(err, ErrProviderAccount):
+		return "provider_account"
 	case errors.Is(err, ErrProviderRejected):
 		return "provider_rejected"
 	case errors.Is(err, ErrStoreUnavailable):
@@ -103,7 +111,8 @@ func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
 		level = slog.LevelDebug
 	case kind == EventFlagged:
 		level = slog.LevelWarn
-	case errors.Is(ev.Err, ErrProviderUnavailable), errors.Is(ev.Err, ErrProviderRejected), errors.Is(ev.Err, ErrStoreUnavailable):
+	case errors.Is(ev.Err, ErrProviderUnavailable), errors.Is(ev.Err, ErrProviderRejected),
+		errors.Is(ev.Err, ErrProviderAccount), errors.Is(ev.Err, ErrStoreUnavailable):
 		level = slog.LevelWarn
 	}
 	logged := v.log.Enabled(ctx, level)

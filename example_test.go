@@ -112,8 +112,8 @@ func ExampleConfig_onEvent() {
 func ExampleFailover() {
 	primary := otptest.NewProvider(otptest.ProviderConfig{Name: "primary", Code: "123456"})
 	backup := otptest.NewProvider(otptest.ProviderConfig{Name: "backup", Code: "123456"})
-	primary.FailSends(1, &otp.ProviderError{Provider: "primary", Op: "send", HTTPStatus: 503, Temporary: true, NotSent: true})
-	provider, err := otp.Failover(primary, backup)
+	primary.FailSends(1, &otp.ProviderError{Provider: "primary", Op: otp.OpStart, HTTPStatus: 503, Kind: otp.ProviderUnavailable, NotSent: true})
+	provider, err := otp.NewFailover(otp.FailoverConfig{}, primary, backup)
 	if err != nil {
 		panic(err)
 	}
@@ -124,7 +124,7 @@ func ExampleFailover() {
 	st, _ := v.Start(context.Background(), "session-42", "+447400123456")
 	fmt.Println("sent by", st.Provider)
 	_, err = v.Check(context.Background(), "session-42", "123456")
-	fmt.Println("checked by backup:", backup.Calls("check") == 1, err)
+	fmt.Println("checked by backup:", backup.Calls(otp.OpCheck) == 1, err)
 	// Output:
 	// sent by backup
 	// checked by backup: true <nil>
@@ -159,6 +159,6 @@ func ExampleTestNumber() {
 	})
 	_, _ = v.Start(context.Background(), "reviewer", "+1 202 555 0100")
 	_, err := v.Check(context.Background(), "reviewer", "246810")
-	fmt.Println(err, provider.Calls("send"))
+	fmt.Println(err, provider.Calls(otp.OpStart))
 	// Output: <nil> 0
 }

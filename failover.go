@@ -12,30 +12,31 @@ import (
 	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
-// FailoverProvider is a Provider that sends through the first healthy one
+// Failover is a Provider that sends through the first healthy one
 // of several and moves to the next only when the vendor surely did not act
 // on the send, so that a person never gets two codes. Checks, resends and
 // cancels go to the provider that issued the verification (Ref.Provider),
-// and events name it. Build one with [Failover] or [NewFailover].
+// and events name it. Build one with [NewFailover].
 //
-// A send falls over when the error means "this provider is unavailable and
-// sent nothing": a *ProviderError with Temporary and NotSent (connection
-// refused, vendor throttling, a refused account), or a dial or DNS error. It does not fall
-// over on a person's bad input (an invalid number, a wrong code) nor on an
-// ambiguous failure, such as a timeout after the request was written: that
-// error is returned as it is.
+// A send falls over when the error means "this provider cannot serve and
+// sent nothing": a *ProviderError with NotSent whose Kind is
+// ProviderUnavailable (connection refused, vendor throttling) or
+// ProviderAccount (bad credentials, no credit), or a dial or DNS error. It
+// does not fall over on a person's bad input (an invalid number, a wrong
+// code) nor on an ambiguous failure, such as a timeout after the request
+// was written: that error is returned as it is.
 //
 // Each provider has a circuit breaker: after Failures consecutive
 // unavailable answers it is skipped for Cooldown, then one send probes it;
 // a success closes the breaker, a failure opens it again.
-type FailoverProvider struct {
+type Failover struct {
 	providers []Provider
 	breakers  []breaker
 	byName    map[string]int
 	cfg       FailoverConfig
 }
 
-// FailoverConfig tunes a FailoverProvider's circuit breakers.
+// FailoverConfig tunes a Failover's circuit breakers.
 type FailoverConfig struct {
 	// Failures is how many consecutive unavailable answers open a
 	// provider's breaker. Default 3.
@@ -50,20 +51,14 @@ type FailoverConfig struct {
 }
 
 var (
-	_ Resender = (*FailoverProvider)(nil)
-	_ Canceler = (*FailoverProvider)(nil)
+	_ Resender = (*Failover)(nil)
+	_ Canceler = (*Failover)(nil)
 )
 
-// Failover returns a FailoverProvider over providers, in order of
-// preference, with the default breaker settings.
-func Failover(providers ...Provider) (*FailoverProvider, error) {
-	return NewFailover(FailoverConfig{}, providers...)
-}
-
-// NewFailover returns a FailoverProvider over providers, in order of
-// preference. Providers need distinct names, since a verification's
-// Ref.Provider routes its checks; FailoverProviders do not nest.
-func NewFailover(cfg FailoverConfig, providers ...Provider) (*FailoverProvider, error) {
+// NewFailover returns a Failover over providers, in order of preference;
+// the zero FailoverConfig takes the defaults. Providers need distinct names, since a verification's
+// Ref.Provider routes its checks; Failovers do not nest.
+func NewFailover(cfg FailoverConfig, providers ...Provider) (*Failover, error) {
 	if cfg.Failures == 0 {
 		cfg.Failures = 3
 	}
@@ -82,13 +77,13 @@ func NewFailover(cfg FailoverConfig, providers ...Provider) (*FailoverProvider, 
 	if len(providers) == 0 {
 		return nil, errorf("Failover needs at least one provider")
 	}
-	f := &FailoverProvider{providers: providers, breakers: make([]breaker, len(providers)),
+	f := &Failover{providers: providers, breakers: make([]breaker, len(providers)),
 		byName: make(map[string]int, len(providers)), cfg: cfg}
 	for i, p := range providers {
 		if p == nil {
 			return nil, errorf("Failover: provider %d is nil", i)
 		}
-		if _, nested := p.(*FailoverProvider); nested {
+		if _, nested := p.(*Failover); nested {
 			return nil, errorf("Failover: providers do not nest")
 		}
 		if _, dup := f.byName[p.Name()]; dup {
@@ -101,10 +96,10 @@ func NewFailover(cfg FailoverConfig, providers ...Provider) (*FailoverProvider, 
 
 // Name returns "failover"; the Ref of each verification names the
 // provider that sent it.
-func (f *FailoverProvider) Name() string { return "failover" }
+func (f *Failover) Name() string { return "failover" }
 
 // Supports reports whether any of the providers supports c.
-func (f *FailoverProvider) Supports(c Channel) bool {
+func (f *Failover) Supports(c Channel) bool {
 	for _, p := range f.providers {
 		if p.Supports(c) {
 			return true
@@ -115,7 +110,7 @@ func (f *FailoverProvider) Supports(c Channel) bool {
 
 // Send sends through the first provider that supports the channel and whose
 // breaker is closed (or due a probe), falling over as the type describes.
-func (f *FailoverProvider) Send(ctx context.Context, req SendRequest) (Ref, error) {
+func (f *Failover) Send(ctx context.Context, req SendRequest) (Ref, error) {
 	var last error
 	for i, p := range f.providers {
 		if !p.Supports(req.Channel) || !f.breakers[i].allow(f.cfg.Clock.Now()) {
@@ -137,12 +132,12 @@ func (f *FailoverProvider) Send(ctx context.Context, req SendRequest) (Ref, erro
 	if last != nil {
 		return Ref{}, last
 	}
-	return Ref{}, &ProviderError{Provider: f.Name(), Op: "send", Temporary: true, NotSent: true,
+	return Ref{}, &ProviderError{Provider: f.Name(), Op: OpStart, Kind: ProviderUnavailable, NotSent: true,
 		Err: errors.New("every provider is skipped by its circuit breaker")}
 }
 
 // Check asks the provider that issued ref.
-func (f *FailoverProvider) Check(ctx context.Context, ref Ref, code string) error {
+func (f *Failover) Check(ctx context.Context, ref Ref, code string) error {
 	i, err := f.route(ref)
 	if err != nil {
 		return err
@@ -154,7 +149,7 @@ func (f *FailoverProvider) Check(ctx context.Context, ref Ref, code string) erro
 
 // Resend asks the provider that issued ref; one that cannot resend gives
 // an error matching errors.ErrUnsupported.
-func (f *FailoverProvider) Resend(ctx context.Context, ref Ref) error {
+func (f *Failover) Resend(ctx context.Context, ref Ref) error {
 	i, err := f.route(ref)
 	if err != nil {
 		return err
@@ -170,7 +165,7 @@ func (f *FailoverProvider) Resend(ctx context.Context, ref Ref) error {
 
 // Cancel asks the provider that issued ref; one that cannot cancel gives
 // an error matching errors.ErrUnsupported.
-func (f *FailoverProvider) Cancel(ctx context.Context, ref Ref) error {
+func (f *Failover) Cancel(ctx context.Context, ref Ref) error {
 	i, err := f.route(ref)
 	if err != nil {
 		return err
@@ -184,7 +179,7 @@ func (f *FailoverProvider) Cancel(ctx context.Context, ref Ref) error {
 	return err
 }
 
-func (f *FailoverProvider) route(ref Ref) (int, error) {
+func (f *Failover) route(ref Ref) (int, error) {
 	i, ok := f.byName[ref.Provider]
 	if !ok {
 		return 0, fmt.Errorf("%w: failover has no provider named %q", ErrNotFound, ref.Provider)
@@ -194,7 +189,7 @@ func (f *FailoverProvider) route(ref Ref) (int, error) {
 
 // record feeds an answer of provider i to its breaker: only "unavailable"
 // answers count against it; anything else proves it is up.
-func (f *FailoverProvider) record(i int, err error) {
+func (f *Failover) record(i int, err error) {
 	if !unavailable(err) {
 		f.breakers[i].success()
 		return
@@ -205,20 +200,23 @@ func (f *FailoverProvider) record(i int, err error) {
 	}
 }
 
-// unavailable reports whether err says the provider is down or overloaded.
+// unavailable reports whether err says the provider cannot serve now: it
+// is down, overloaded, or refuses the account.
 func unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var ne net.Error
-	return errors.Is(err, ErrProviderUnavailable) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, ErrProviderUnavailable) || errors.Is(err, ErrProviderAccount) ||
+		errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// surelyNotSent reports whether err proves that the provider did not act:
-// the adapter said so, or no connection was ever made.
+// surelyNotSent reports whether err proves that the provider did not act
+// and another may serve: the adapter said so, or no connection was ever
+// made.
 func surelyNotSent(err error) bool {
 	var pe *ProviderError
-	if errors.As(err, &pe) && pe.Temporary && pe.NotSent {
+	if errors.As(err, &pe) && pe.NotSent && pe.Kind != ProviderRejected {
 		return true
 	}
 	return vendorhttp.DialError(err)

@@ -47,7 +47,7 @@ func newVendors(t *testing.T, vonageURL string) *vendors {
 }
 
 func (vs *vendors) verifier(t *testing.T) *otp.Verifier {
-	fo, err := otp.Failover(vs.vonage, vs.infobip)
+	fo, err := otp.NewFailover(otp.FailoverConfig{}, vs.vonage, vs.infobip)
 	require.NoError(t, err)
 	store := memstore.New(memstore.Config{})
 	t.Cleanup(func() { store.Close() })

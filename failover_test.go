@@ -24,7 +24,7 @@ func (p acceptedThenTimeout) Send(ctx context.Context, req otp.SendRequest) (otp
 	if _, err := p.Provider.Send(ctx, req); err != nil {
 		return otp.Ref{}, err
 	}
-	return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: "send", Temporary: true, Err: context.DeadlineExceeded}
+	return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: otp.OpStart, Kind: otp.ProviderUnavailable, Err: context.DeadlineExceeded}
 }
 
 // refusing is a vendor whose address refuses connections: it dials a
@@ -40,7 +40,7 @@ func (p refusing) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error
 		conn.Close()
 		return otp.Ref{}, errors.New("something listens on the closed port")
 	}
-	return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: "send", Temporary: true, Err: err}
+	return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: otp.OpStart, Kind: otp.ProviderUnavailable, Err: err}
 }
 
 // closedAddr returns a loopback address that refuses connections.
@@ -61,7 +61,7 @@ func fakes(clock *otptest.Clock, names ...string) []*otptest.Provider {
 	return ps
 }
 
-func failoverFixture(t *testing.T, providers ...otp.Provider) (*fixture, *otp.FailoverProvider) {
+func failoverFixture(t *testing.T, providers ...otp.Provider) (*fixture, *otp.Failover) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	fo, err := otp.NewFailover(otp.FailoverConfig{Clock: f.clock}, providers...)
 	require.NoError(t, err)
@@ -71,8 +71,8 @@ func failoverFixture(t *testing.T, providers ...otp.Provider) (*fixture, *otp.Fa
 
 func TestFailoverFallsOverWhenThePrimarySentNothing(t *testing.T) {
 	for name, err := range map[string]error{
-		"throttled": &otp.ProviderError{Provider: "a", Op: "send", HTTPStatus: 429, Temporary: true, NotSent: true},
-		"dns":       &otp.ProviderError{Provider: "a", Op: "send", Temporary: true, Err: &net.DNSError{Err: "no such host", Name: "api.example"}},
+		"throttled": &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 429, Kind: otp.ProviderUnavailable, NotSent: true},
+		"dns":       &otp.ProviderError{Provider: "a", Op: otp.OpStart, Kind: otp.ProviderUnavailable, Err: &net.DNSError{Err: "no such host", Name: "api.example"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			clock := otptest.NewClock(time.Time{})
@@ -105,14 +105,14 @@ func TestFailoverNeverFallsOverWhenThePrimaryMayHaveSent(t *testing.T) {
 	_, err := f.v.Start(ctx, sessionKey, ukMobile)
 	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
 	assert.Len(t, ps[0].Sends(), 1, "the primary sent a code")
-	assert.Equal(t, 0, ps[1].Calls("send"), "no second SMS")
+	assert.Equal(t, 0, ps[1].Calls(otp.OpStart), "no second SMS")
 }
 
 func TestFailoverNeverFallsOverOnBadInputOrAmbiguousErrors(t *testing.T) {
 	for name, err := range map[string]error{
-		"invalid number":      &otp.ProviderError{Provider: "a", Op: "send", HTTPStatus: 400, Err: otp.ErrInvalidPhone, NotSent: true},
-		"rejected":            &otp.ProviderError{Provider: "a", Op: "send", HTTPStatus: 403, NotSent: true},
-		"500 maybe sent":      &otp.ProviderError{Provider: "a", Op: "send", HTTPStatus: 500, Temporary: true},
+		"invalid number":      &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 400, Err: otp.ErrInvalidPhone, NotSent: true},
+		"rejected":            &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 403, NotSent: true},
+		"500 maybe sent":      &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 500, Kind: otp.ProviderUnavailable},
 		"plain error":         errors.New("something odd"),
 		"deadline, ambiguous": context.DeadlineExceeded,
 	} {
@@ -123,7 +123,7 @@ func TestFailoverNeverFallsOverOnBadInputOrAmbiguousErrors(t *testing.T) {
 			f, _ := failoverFixture(t, ps[0], ps[1])
 			_, got := f.v.Start(ctx, sessionKey, ukMobile)
 			require.ErrorIs(t, got, err)
-			assert.Equal(t, 0, ps[1].Calls("send"))
+			assert.Equal(t, 0, ps[1].Calls(otp.OpStart))
 		})
 	}
 }
@@ -131,7 +131,7 @@ func TestFailoverNeverFallsOverOnBadInputOrAmbiguousErrors(t *testing.T) {
 func TestFailoverRoutesEveryOperationToTheIssuingProvider(t *testing.T) {
 	clock := otptest.NewClock(time.Time{})
 	ps := fakes(clock, "a", "b")
-	ps[0].FailSends(1, &otp.ProviderError{Provider: "a", Temporary: true, NotSent: true})
+	ps[0].FailSends(1, &otp.ProviderError{Provider: "a", Kind: otp.ProviderUnavailable, NotSent: true})
 	f, _ := failoverFixture(t, ps[0], ps[1])
 	f.start(t)
 
@@ -142,20 +142,20 @@ func TestFailoverRoutesEveryOperationToTheIssuingProvider(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.v.Check(ctx, sessionKey, fixedCode)
 	require.NoError(t, err)
-	assert.Equal(t, 0, ps[0].Calls("check")+ps[0].Calls("resend"))
-	assert.Equal(t, 2, ps[1].Calls("check"))
-	assert.Equal(t, 1, ps[1].Calls("resend"))
+	assert.Equal(t, 0, ps[0].Calls(otp.OpCheck)+ps[0].Calls(otp.OpResend))
+	assert.Equal(t, 2, ps[1].Calls(otp.OpCheck))
+	assert.Equal(t, 1, ps[1].Calls(otp.OpResend))
 
 	f.start(t) // on a now: the primary is healthy again
 	require.NoError(t, f.v.Cancel(ctx, sessionKey))
-	assert.Equal(t, 1, ps[0].Calls("cancel"))
-	assert.Equal(t, 0, ps[1].Calls("cancel"))
+	assert.Equal(t, 1, ps[0].Calls(otp.OpCancel))
+	assert.Equal(t, 0, ps[1].Calls(otp.OpCancel))
 }
 
 func TestFailoverCheckOfAnUnknownProviderIsNotFound(t *testing.T) {
 	clock := otptest.NewClock(time.Time{})
 	ps := fakes(clock, "a")
-	fo, err := otp.Failover(ps[0])
+	fo, err := otp.NewFailover(otp.FailoverConfig{}, ps[0])
 	require.NoError(t, err)
 	err = fo.Check(ctx, otp.Ref{Provider: "gone", ID: "1"}, fixedCode)
 	assert.ErrorIs(t, err, otp.ErrNotFound)
@@ -169,14 +169,14 @@ func TestFailoverResendWithoutResenderStartsAnew(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	_, err := f.v.Resend(ctx, sessionKey)
 	require.NoError(t, err)
-	assert.Equal(t, 2, ps[0].Calls("send"), "a new verification")
-	assert.Equal(t, 0, ps[0].Calls("resend"))
+	assert.Equal(t, 2, ps[0].Calls(otp.OpStart), "a new verification")
+	assert.Equal(t, 0, ps[0].Calls(otp.OpResend))
 }
 
 func TestFailoverCircuitBreaker(t *testing.T) {
 	clock := otptest.NewClock(time.Time{})
 	ps := fakes(clock, "a", "b")
-	down := &otp.ProviderError{Provider: "a", Op: "send", Temporary: true, NotSent: true}
+	down := &otp.ProviderError{Provider: "a", Op: otp.OpStart, Kind: otp.ProviderUnavailable, NotSent: true}
 	var logs bytes.Buffer
 	fo, err := otp.NewFailover(otp.FailoverConfig{Failures: 2, Cooldown: time.Minute, Clock: clock,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))}, ps[0], ps[1])
@@ -192,13 +192,13 @@ func TestFailoverCircuitBreaker(t *testing.T) {
 	assert.Equal(t, "b", send()) // the second failure opens a's breaker
 	assert.Contains(t, logs.String(), "circuit breaker opened")
 	assert.Equal(t, "b", send())
-	assert.Equal(t, 2, ps[0].Calls("send"), "an open breaker skips the provider")
+	assert.Equal(t, 2, ps[0].Calls(otp.OpStart), "an open breaker skips the provider")
 
 	clock.Advance(time.Minute)
 	assert.Equal(t, "b", send(), "the probe fails and opens it again")
-	assert.Equal(t, 3, ps[0].Calls("send"))
+	assert.Equal(t, 3, ps[0].Calls(otp.OpStart))
 	assert.Equal(t, "b", send())
-	assert.Equal(t, 3, ps[0].Calls("send"))
+	assert.Equal(t, 3, ps[0].Calls(otp.OpStart))
 
 	ps[0].FailSends(0, nil)
 	clock.Advance(time.Minute)
@@ -212,40 +212,40 @@ func TestFailoverWithEveryBreakerOpenFailsFast(t *testing.T) {
 	ps := fakes(clock, "a")
 	fo, err := otp.NewFailover(otp.FailoverConfig{Failures: 1, Clock: clock}, ps[0])
 	require.NoError(t, err)
-	ps[0].FailSends(1, &otp.ProviderError{Provider: "a", Temporary: true, NotSent: true})
+	ps[0].FailSends(1, &otp.ProviderError{Provider: "a", Kind: otp.ProviderUnavailable, NotSent: true})
 	req := otp.SendRequest{To: ukMobile, Channel: otp.SMS, CodeLength: 6}
 	_, err = fo.Send(ctx, req)
 	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
 	_, err = fo.Send(ctx, req)
 	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
-	assert.Equal(t, 1, ps[0].Calls("send"))
+	assert.Equal(t, 1, ps[0].Calls(otp.OpStart))
 }
 
 func TestFailoverSkipsProvidersWithoutTheChannel(t *testing.T) {
 	clock := otptest.NewClock(time.Time{})
 	smsOnly := otptest.NewProvider(otptest.ProviderConfig{Name: "a", Clock: clock, Channels: []otp.Channel{otp.SMS}})
 	ps := fakes(clock, "b")
-	fo, err := otp.Failover(smsOnly, ps[0])
+	fo, err := otp.NewFailover(otp.FailoverConfig{}, smsOnly, ps[0])
 	require.NoError(t, err)
 	assert.True(t, fo.Supports(otp.Voice))
 	assert.False(t, fo.Supports(otp.Email))
 	ref, err := fo.Send(ctx, otp.SendRequest{To: ukMobile, Channel: otp.Voice, CodeLength: 6})
 	require.NoError(t, err)
 	assert.Equal(t, "b", ref.Provider)
-	assert.Equal(t, 0, smsOnly.Calls("send"))
+	assert.Equal(t, 0, smsOnly.Calls(otp.OpStart))
 }
 
 func TestFailoverValidatesItsProviders(t *testing.T) {
 	clock := otptest.NewClock(time.Time{})
 	ps := fakes(clock, "a", "a")
-	_, err := otp.Failover()
+	_, err := otp.NewFailover(otp.FailoverConfig{})
 	assert.Error(t, err)
-	_, err = otp.Failover(ps[0], ps[1])
+	_, err = otp.NewFailover(otp.FailoverConfig{}, ps[0], ps[1])
 	assert.ErrorContains(t, err, "two providers")
-	_, err = otp.Failover(ps[0], nil)
+	_, err = otp.NewFailover(otp.FailoverConfig{}, ps[0], nil)
 	assert.Error(t, err)
-	inner, err := otp.Failover(ps[0])
+	inner, err := otp.NewFailover(otp.FailoverConfig{}, ps[0])
 	require.NoError(t, err)
-	_, err = otp.Failover(inner)
+	_, err = otp.NewFailover(otp.FailoverConfig{}, inner)
 	assert.Error(t, err)
 }

@@ -34,11 +34,11 @@ func FuzzStartCheck(f *testing.F) {
 	f.Fuzz(func(t *testing.T, phone, code string) {
 		n++
 		key := "fuzz-" + strconv.Itoa(n)
-		sends := fx.p.Calls("send")
+		sends := fx.p.Calls(otp.OpStart)
 		st, err := fx.v.Start(ctx, key, phone)
 		if err != nil {
 			require.True(t, errors.Is(err, otp.ErrInvalidPhone) || errors.Is(err, otp.ErrRegionNotAllowed), "%v", err)
-			require.Equal(t, sends, fx.p.Calls("send"), "a rejected number was sent to")
+			require.Equal(t, sends, fx.p.Calls(otp.OpStart), "a rejected number was sent to")
 			require.True(t, utf8.ValidString(err.Error()), "the error is not text")
 			if len(phone) >= 6 { // shorter inputs match by chance
 				require.NotContains(t, err.Error(), phone, "the error echoes its input")
@@ -50,7 +50,7 @@ func FuzzStartCheck(f *testing.F) {
 		require.True(t, phonenumbers.IsValidNumber(num))
 		require.Equal(t, st.To, phonenumbers.Format(num, phonenumbers.E164))
 
-		checks := fx.p.Calls("check")
+		checks := fx.p.Calls(otp.OpCheck)
 		_, err = fx.v.Check(ctx, key, code)
 		switch {
 		case code == fixedCode:
@@ -58,7 +58,7 @@ func FuzzStartCheck(f *testing.F) {
 		case err == nil:
 			t.Fatalf("code %q verified", code)
 		case errors.Is(err, otp.ErrInvalidCode):
-			require.Equal(t, checks, fx.p.Calls("check"), "a malformed code reached the provider")
+			require.Equal(t, checks, fx.p.Calls(otp.OpCheck), "a malformed code reached the provider")
 		default:
 			require.ErrorIs(t, err, otp.ErrWrongCode)
 		}

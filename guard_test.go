@@ -61,7 +61,7 @@ func TestGuardNumberTypes(t *testing.T) {
 			_, err := f.v.Start(ctx, sessionKey, tc.number, otp.WithChannel(tc.channel))
 			if tc.want == "" {
 				require.NoError(t, err)
-				assert.Equal(t, 1, f.p.Calls("send"))
+				assert.Equal(t, 1, f.p.Calls(otp.OpStart))
 				return
 			}
 			require.ErrorIs(t, err, otp.ErrNumberTypeNotAllowed)
@@ -70,7 +70,7 @@ func TestGuardNumberTypes(t *testing.T) {
 			require.ErrorAs(t, err, &nt)
 			assert.Equal(t, tc.want, nt.Type)
 			assert.Equal(t, tc.channel, nt.Channel)
-			assert.Equal(t, 0, f.p.Calls("send"))
+			assert.Equal(t, 0, f.p.Calls(otp.OpStart))
 			assert.Equal(t, otp.EventFailed, f.events.last().Kind)
 		})
 	}
@@ -104,7 +104,7 @@ func TestGuardRegionsAndCallingCodes(t *testing.T) {
 				return
 			}
 			require.ErrorIs(t, err, otp.ErrRegionNotAllowed)
-			assert.Equal(t, 0, f.p.Calls("send"))
+			assert.Equal(t, 0, f.p.Calls(otp.OpStart))
 		})
 	}
 }
@@ -135,7 +135,7 @@ func TestGuardPerRangeLimit(t *testing.T) {
 	// The next block is another range.
 	_, err = f.v.Start(ctx, "k11", "+447400133999")
 	require.NoError(t, err)
-	assert.Equal(t, 11, f.p.Calls("send"))
+	assert.Equal(t, 11, f.p.Calls(otp.OpStart))
 }
 
 func TestGuardRangeDigits(t *testing.T) {
@@ -165,7 +165,7 @@ func TestGuardRecordOnlyDeniesNothingAndReportsEverything(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.v.Start(ctx, "k2", "+447400123002")
 	require.NoError(t, err, "the range limit is recorded, not enforced")
-	assert.Equal(t, 3, f.p.Calls("send"))
+	assert.Equal(t, 3, f.p.Calls(otp.OpStart))
 
 	var flagged []error
 	var scopes []otp.Scope
@@ -202,5 +202,5 @@ func TestResendAppliesTheGuard(t *testing.T) {
 	var rl *otp.RateLimitError
 	require.ErrorAs(t, err, &rl)
 	assert.Equal(t, otp.ScopeRange, rl.Scope)
-	assert.Equal(t, 0, f.p.Calls("resend"))
+	assert.Equal(t, 0, f.p.Calls(otp.OpResend))
 }

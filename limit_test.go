@@ -48,7 +48,7 @@ func TestSendLimits(t *testing.T) {
 				ev := f.events.last()
 				assert.Equal(t, otp.EventLimited, ev.Kind)
 				assert.Equal(t, tc.scope, ev.Scope)
-				assert.Equal(t, len(tc.calls)-1, f.p.Calls("send"), "the denied call sent nothing")
+				assert.Equal(t, len(tc.calls)-1, f.p.Calls(otp.OpStart), "the denied call sent nothing")
 
 				// The bucket refills after RetryAfter.
 				f.clock.Advance(rl.RetryAfter)
@@ -84,7 +84,7 @@ func TestResendCountsAgainstSendLimits(t *testing.T) {
 	var rl *otp.RateLimitError
 	require.ErrorAs(t, err, &rl)
 	assert.Equal(t, otp.ScopeNumber, rl.Scope)
-	assert.Equal(t, 1, f.p.Calls("resend"))
+	assert.Equal(t, 1, f.p.Calls(otp.OpResend))
 }
 
 func TestChecksPerClient(t *testing.T) {
@@ -103,7 +103,7 @@ func TestChecksPerClient(t *testing.T) {
 	require.ErrorAs(t, err, &rl)
 	assert.Equal(t, otp.ScopeChecks, rl.Scope)
 	assert.Equal(t, 20*time.Second, rl.RetryAfter)
-	assert.Equal(t, 3, f.p.Calls("check"))
+	assert.Equal(t, 3, f.p.Calls(otp.OpCheck))
 	st, err := f.v.Status(ctx, "k0")
 	require.NoError(t, err)
 	assert.Equal(t, 9, st.AttemptsLeft, "a limited check uses no attempt")

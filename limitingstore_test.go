@@ -144,7 +144,7 @@ func TestLimitsOnBothPaths(t *testing.T) {
 			var rl *otp.RateLimitError
 			require.ErrorAs(t, err, &rl)
 			assert.Equal(t, otp.ScopeNumber, rl.Scope)
-			assert.Equal(t, 1, f.p.Calls("send"))
+			assert.Equal(t, 1, f.p.Calls(otp.OpStart))
 		})
 		t.Run(name+"/denied check reserves no attempt", func(t *testing.T) {
 			f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
@@ -158,7 +158,7 @@ func TestLimitsOnBothPaths(t *testing.T) {
 			st, err := v.Status(ctx, sessionKey)
 			require.NoError(t, err)
 			assert.Equal(t, 4, st.AttemptsLeft)
-			assert.Equal(t, 1, f.p.Calls("check"))
+			assert.Equal(t, 1, f.p.Calls(otp.OpCheck))
 		})
 	}
 }

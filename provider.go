@@ -63,7 +63,8 @@ type Provider interface {
 	// the Verifier stores. An error means nothing is pending at the vendor,
 	// as far as the provider can tell; it must not return an error after the
 	// vendor accepted the request, unless it cannot know (a timeout), in which
-	// case it returns a *ProviderError with Temporary set.
+	// case it returns a *ProviderError of Kind ProviderUnavailable with
+	// NotSent false. NotSent is set only when the vendor surely did not act.
 	Send(ctx context.Context, req SendRequest) (Ref, error)
 
 	// Check asks the vendor whether code is right. It returns nil for the

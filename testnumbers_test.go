@@ -48,7 +48,7 @@ func TestTestNumbersNeverReachTheProvider(t *testing.T) {
 	assert.Equal(t, 4, wrong.AttemptsLeft)
 	_, err = f.v.Check(ctx, sessionKey, "246810")
 	require.NoError(t, err)
-	assert.Equal(t, 0, f.p.Calls("send")+f.p.Calls("check"))
+	assert.Equal(t, 0, f.p.Calls(otp.OpStart)+f.p.Calls(otp.OpCheck))
 	sent := 0
 	for _, e := range f.events.all() {
 		if e.Kind == otp.EventSent {
@@ -84,7 +84,7 @@ func TestTestNumbersBehaveLikeRealOnes(t *testing.T) {
 	f.clock.Advance(5 * time.Minute)
 	_, err = f.v.Check(ctx, sessionKey, "246810")
 	require.ErrorIs(t, err, otp.ErrExpired, "TTL")
-	assert.Equal(t, 0, f.p.Calls("send")+f.p.Calls("check")+f.p.Calls("resend")+f.p.Calls("cancel"))
+	assert.Equal(t, 0, f.p.Calls(otp.OpStart)+f.p.Calls(otp.OpCheck)+f.p.Calls(otp.OpResend)+f.p.Calls(otp.OpCancel))
 }
 
 func TestTestNumberRuleExpires(t *testing.T) {
@@ -92,8 +92,8 @@ func TestTestNumberRuleExpires(t *testing.T) {
 	_, err := f.v.Start(ctx, "before", reviewer)
 	require.NoError(t, err)
 	f.clock.Advance(time.Hour)
-	assert.Equal(t, 0, f.p.Calls("send"))
+	assert.Equal(t, 0, f.p.Calls(otp.OpStart))
 	_, err = f.v.Start(ctx, "after", reviewer)
 	require.NoError(t, err)
-	assert.Equal(t, 1, f.p.Calls("send"), "an ordinary number again: it reaches the provider")
+	assert.Equal(t, 1, f.p.Calls(otp.OpStart), "an ordinary number again: it reaches the provider")
 }

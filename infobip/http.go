@@ -19,18 +19,18 @@ import (
 
 // Operations, as found in otp.ProviderError.Op.
 const (
-	opSend   = "send"
-	opResend = "resend"
-	opCheck  = "check"
-	opCreate = "create" // setup: a POST that creates an application or template
-	opRead   = "read"   // setup: a GET
-	opUpdate = "update" // setup: a PUT
+	opSend          = otp.OpStart
+	opResend        = otp.OpResend
+	opCheck         = otp.OpCheck
+	opCreate otp.Op = "create" // setup: a POST that creates an application or template
+	opRead   otp.Op = "read"   // setup: a GET
+	opUpdate otp.Op = "update" // setup: a PUT
 )
 
 // once reports whether op must not run twice: Infobip has no idempotency
 // key, so a repeated send is a second SMS and a repeated create a
 // duplicate.
-func once(op string) bool { return op == opSend || op == opResend || op == opCreate }
+func once(op otp.Op) bool { return op == opSend || op == opResend || op == opCreate }
 
 // response is a complete answer from Infobip.
 type response struct {
@@ -50,9 +50,9 @@ type stateKey struct{}
 // call sends one request under the retry policy for op and returns the
 // 2xx response. Every other outcome is an error: a *otp.ProviderError, or
 // otp.ErrNotFound for an unknown pin.
-func (c *Client) call(ctx context.Context, op, method, path string, payload any) (response, error) {
+func (c *Client) call(ctx context.Context, op otp.Op, method, path string, payload any) (response, error) {
 	if err := ctx.Err(); err != nil {
-		return response{}, &otp.ProviderError{Provider: c.Name(), Op: op, Temporary: true, NotSent: true, Err: err}
+		return response{}, &otp.ProviderError{Provider: c.Name(), Op: op, Kind: otp.ProviderUnavailable, NotSent: true, Err: err}
 	}
 	var body any
 	if payload != nil {
@@ -98,7 +98,7 @@ func (c *Client) call(ctx context.Context, op, method, path string, payload any)
 // transportError reports a call that got no HTTP answer. It is NotSent
 // when no byte of the request was written (notSent), so the vendor surely
 // did not act.
-func (c *Client) transportError(op string, err error, notSent bool) error {
+func (c *Client) transportError(op otp.Op, err error, notSent bool) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // its message holds the URL, and with it the pin ID
@@ -106,14 +106,14 @@ func (c *Client) transportError(op string, err error, notSent bool) error {
 	if !notSent && once(op) {
 		err = fmt.Errorf("%w: %w", errOutcomeUnknown, err)
 	}
-	return &otp.ProviderError{Provider: c.Name(), Op: op, Temporary: true, NotSent: notSent, Err: err}
+	return &otp.ProviderError{Provider: c.Name(), Op: op, Kind: otp.ProviderUnavailable, NotSent: notSent, Err: err}
 }
 
 // statusError maps a non-2xx answer by its HTTP status first, with the
 // vendor status from either error envelope as detail. Infobip refused a
 // 4xx request, and a 503 with Retry-After, without acting on it: those are
 // NotSent. Any other 5xx may come after Infobip acted.
-func (c *Client) statusError(op string, res response, h http.Header) error {
+func (c *Client) statusError(op otp.Op, res response, h http.Header) error {
 	ae := decodeError(res.body)
 	pe := &otp.ProviderError{Provider: c.Name(), Op: op, HTTPStatus: res.status, VendorStatus: ae.status,
 		NotSent: res.status < 500}
@@ -130,12 +130,12 @@ func (c *Client) statusError(op string, res response, h http.Header) error {
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		// The account, not the person: Temporary (it ends when the key is
 		// fixed), so that otp.Failover moves to a provider that can send.
-		pe.Temporary = true
+		pe.Kind = otp.ProviderUnavailable
 		pe.Err = errors.New("infobip: check the API key, its scopes and the base URL")
 	case s == http.StatusTooManyRequests:
-		pe.Temporary = true
+		pe.Kind = otp.ProviderUnavailable
 	case s >= 500:
-		pe.Temporary = true
+		pe.Kind = otp.ProviderUnavailable
 		_, retryAfter := vendorhttp.RetryAfter(h, time.Time{})
 		pe.NotSent = s == http.StatusServiceUnavailable && retryAfter
 		if once(op) && !pe.NotSent {
@@ -149,7 +149,7 @@ func (c *Client) statusError(op string, res response, h http.Header) error {
 
 // failure turns a decoder's vendorFailure into a *otp.ProviderError and
 // passes any other error (a user outcome such as a wrong PIN) through.
-func failure(op string, status int, err error) error {
+func failure(op otp.Op, status int, err error) error {
 	var vf *vendorFailure
 	if !errors.As(err, &vf) {
 		return err
@@ -159,7 +159,7 @@ func failure(op string, status int, err error) error {
 	pe := &otp.ProviderError{Provider: "infobip", Op: op, HTTPStatus: status, VendorStatus: vf.status,
 		NotSent: !vf.malformed && (op == opSend || op == opResend), Err: vf.err}
 	if vf.malformed {
-		pe.Temporary = true
+		pe.Kind = otp.ProviderUnavailable
 		if once(op) {
 			pe.Err = fmt.Errorf("%w: %w", errOutcomeUnknown, vf.err)
 		}

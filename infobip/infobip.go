@@ -269,7 +269,7 @@ type sendBody struct {
 func (c *Client) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
 	msgID := c.messageID(req.Channel)
 	if msgID == "" {
-		return otp.Ref{}, &otp.ProviderError{Provider: c.Name(), Op: "send", Err: otp.ErrUnsupportedChannel}
+		return otp.Ref{}, &otp.ProviderError{Provider: c.Name(), Op: otp.OpStart, Err: otp.ErrUnsupportedChannel}
 	}
 	to, err := vendorDestination(req.Channel, req.To)
 	if err != nil {

@@ -69,7 +69,7 @@ func TestNumberLookup(t *testing.T) {
 	if !errors.Is(err, otp.ErrInvalidPhone) {
 		t.Fatalf("unreachable number: err = %v, want ErrInvalidPhone", err)
 	}
-	if pe := providerError(t, err); pe.VendorStatus != "NC_DESTINATION_NOT_REACHABLE" || pe.Temporary || !pe.NotSent {
+	if pe := providerError(t, err); pe.VendorStatus != "NC_DESTINATION_NOT_REACHABLE" || pe.Kind == otp.ProviderUnavailable || !pe.NotSent {
 		t.Errorf("ProviderError = %+v", pe)
 	}
 	if _, ok := e.srv.LastPIN(unreachable); ok {
@@ -144,7 +144,7 @@ func TestPinRulesAtTheFake(t *testing.T) {
 	// Send limit per number: 3 a day; the fourth is throttled before anything is sent.
 	ref, _ = send()
 	err := e.client.Resend(ctx, ref) // the 4th send to this number today
-	if pe := providerError(t, err); !pe.Temporary || !pe.NotSent || pe.HTTPStatus != http.StatusTooManyRequests {
+	if pe := providerError(t, err); pe.Kind != otp.ProviderUnavailable || !pe.NotSent || pe.HTTPStatus != http.StatusTooManyRequests {
 		t.Fatalf("4th send: %+v, want a throttled, not-sent error", pe)
 	}
 	e.clock.Advance(24 * time.Hour)

@@ -45,7 +45,7 @@ func TestOutcomes(t *testing.T) {
 	sent := func(extra string) string { return `{"pinId":"` + pinID + `","to":"41793026727"` + extra + `}` }
 	tests := []struct {
 		name    string
-		op      string // "send" (SMS unless channel), "check" or "resend"
+		op      otp.Op // OpStart (SMS unless channel), OpCheck or OpResend
 		channel otp.Channel
 		status  int
 		header  http.Header
@@ -57,110 +57,110 @@ func TestOutcomes(t *testing.T) {
 		left    int     // want WrongCodeError.AttemptsLeft when > 0
 	}{
 		// Send: a 200 is a success only when the PIN went out.
-		{name: "sms sent", op: "send", status: 200, body: sent(`,"smsStatus":"MESSAGE_SENT"`)},
-		{name: "sms sent, lookup reachable", op: "send", status: 200, body: sent(`,"ncStatus":"NC_DESTINATION_REACHABLE","smsStatus":"MESSAGE_SENT"`)},
-		{name: "sms sent, lookup unknown", op: "send", status: 200, body: sent(`,"ncStatus":"NC_DESTINATION_UNKNOWN","smsStatus":"MESSAGE_SENT"`)},
-		{name: "sms sent, lookup not configured", op: "send", status: 200, body: sent(`,"ncStatus":"NC_NOT_CONFIGURED","smsStatus":"MESSAGE_SENT"`)},
-		{name: "sms 201", op: "send", status: 201, body: sent(`,"smsStatus":"MESSAGE_SENT"`)},
-		{name: "sms not sent", op: "send", status: 200, body: sent(`,"smsStatus":"MESSAGE_NOT_SENT"`),
+		{name: "sms sent", op: otp.OpStart, status: 200, body: sent(`,"smsStatus":"MESSAGE_SENT"`)},
+		{name: "sms sent, lookup reachable", op: otp.OpStart, status: 200, body: sent(`,"ncStatus":"NC_DESTINATION_REACHABLE","smsStatus":"MESSAGE_SENT"`)},
+		{name: "sms sent, lookup unknown", op: otp.OpStart, status: 200, body: sent(`,"ncStatus":"NC_DESTINATION_UNKNOWN","smsStatus":"MESSAGE_SENT"`)},
+		{name: "sms sent, lookup not configured", op: otp.OpStart, status: 200, body: sent(`,"ncStatus":"NC_NOT_CONFIGURED","smsStatus":"MESSAGE_SENT"`)},
+		{name: "sms 201", op: otp.OpStart, status: 201, body: sent(`,"smsStatus":"MESSAGE_SENT"`)},
+		{name: "sms not sent", op: otp.OpStart, status: 200, body: sent(`,"smsStatus":"MESSAGE_NOT_SENT"`),
 			class: rejected, vendor: "MESSAGE_NOT_SENT", notSent: true},
-		{name: "lookup unreachable", op: "send", status: 200, body: sent(`,"ncStatus":"NC_DESTINATION_NOT_REACHABLE","smsStatus":"MESSAGE_NOT_SENT"`),
+		{name: "lookup unreachable", op: otp.OpStart, status: 200, body: sent(`,"ncStatus":"NC_DESTINATION_NOT_REACHABLE","smsStatus":"MESSAGE_NOT_SENT"`),
 			class: rejected, is: []error{otp.ErrInvalidPhone}, vendor: "NC_DESTINATION_NOT_REACHABLE", notSent: true},
-		{name: "lookup unreachable, docs' spelling", op: "send", status: 200, body: sent(`,"ncStatus":"NC_NOT_REACHABLE","smsStatus":"MESSAGE_NOT_SENT"`),
+		{name: "lookup unreachable, docs' spelling", op: otp.OpStart, status: 200, body: sent(`,"ncStatus":"NC_NOT_REACHABLE","smsStatus":"MESSAGE_NOT_SENT"`),
 			class: rejected, is: []error{otp.ErrInvalidPhone}, vendor: "NC_NOT_REACHABLE", notSent: true},
-		{name: "lookup unreachable yet sent", op: "send", status: 200, body: sent(`,"ncStatus":"NC_DESTINATION_NOT_REACHABLE","smsStatus":"MESSAGE_SENT"`),
+		{name: "lookup unreachable yet sent", op: otp.OpStart, status: 200, body: sent(`,"ncStatus":"NC_DESTINATION_NOT_REACHABLE","smsStatus":"MESSAGE_SENT"`),
 			class: rejected, is: []error{otp.ErrInvalidPhone}, notSent: true},
-		{name: "voice accepted", op: "send", channel: otp.Voice, status: 200, body: sent(`,"callStatus":"PENDING_ACCEPTED"`)},
-		{name: "voice rejected", op: "send", channel: otp.Voice, status: 200, body: sent(`,"callStatus":"REJECTED_DESTINATION"`),
+		{name: "voice accepted", op: otp.OpStart, channel: otp.Voice, status: 200, body: sent(`,"callStatus":"PENDING_ACCEPTED"`)},
+		{name: "voice rejected", op: otp.OpStart, channel: otp.Voice, status: 200, body: sent(`,"callStatus":"REJECTED_DESTINATION"`),
 			class: rejected, vendor: "REJECTED_DESTINATION", notSent: true},
-		{name: "email accepted", op: "send", channel: otp.Email, status: 200,
+		{name: "email accepted", op: otp.OpStart, channel: otp.Email, status: 200,
 			body: sent(`,"emailStatus":{"name":"PENDING_ACCEPTED","description":"Message accepted, pending for delivery."}`)},
-		{name: "email undeliverable", op: "send", channel: otp.Email, status: 200,
+		{name: "email undeliverable", op: otp.OpStart, channel: otp.Email, status: 200,
 			body: sent(`,"emailStatus":{"name":"UNDELIVERABLE_NOT_DELIVERED"}`), class: rejected, notSent: true},
-		{name: "send 200 empty", op: "send", status: 200, body: "", class: unavailable},
-		{name: "send 200 html", op: "send", status: 200, body: "<html><body>OK</body></html>", class: unavailable},
-		{name: "send 200 truncated", op: "send", status: 200, body: sent(`,"smsStatus":"MESSAGE_SENT"`)[:30], class: unavailable},
-		{name: "send 200 no pinId", op: "send", status: 200, body: `{"smsStatus":"MESSAGE_SENT"}`, class: unavailable},
-		{name: "send 200 null", op: "send", status: 200, body: `null`, class: unavailable},
-		{name: "send 200 array", op: "send", status: 200, body: `[` + sent("") + `]`, class: unavailable},
-		{name: "send 200 pinId number", op: "send", status: 200, body: `{"pinId":12,"smsStatus":"MESSAGE_SENT"}`, class: unavailable},
-		{name: "send 400 legacy", op: "send", status: 400, body: legacy("BAD_REQUEST", "Bad request"),
+		{name: "send 200 empty", op: otp.OpStart, status: 200, body: "", class: unavailable},
+		{name: "send 200 html", op: otp.OpStart, status: 200, body: "<html><body>OK</body></html>", class: unavailable},
+		{name: "send 200 truncated", op: otp.OpStart, status: 200, body: sent(`,"smsStatus":"MESSAGE_SENT"`)[:30], class: unavailable},
+		{name: "send 200 no pinId", op: otp.OpStart, status: 200, body: `{"smsStatus":"MESSAGE_SENT"}`, class: unavailable},
+		{name: "send 200 null", op: otp.OpStart, status: 200, body: `null`, class: unavailable},
+		{name: "send 200 array", op: otp.OpStart, status: 200, body: `[` + sent("") + `]`, class: unavailable},
+		{name: "send 200 pinId number", op: otp.OpStart, status: 200, body: `{"pinId":12,"smsStatus":"MESSAGE_SENT"}`, class: unavailable},
+		{name: "send 400 legacy", op: otp.OpStart, status: 400, body: legacy("BAD_REQUEST", "Bad request"),
 			class: rejected, vendor: "BAD_REQUEST", notSent: true},
-		{name: "send 400 legacy bad to", op: "send", status: 400,
+		{name: "send 400 legacy bad to", op: otp.OpStart, status: 400,
 			body:  `{"requestError":{"serviceException":{"messageId":"BAD_REQUEST","text":"Bad request","validationErrors":{"to":["invalid destination address"]}}}}`,
 			class: rejected, is: []error{otp.ErrInvalidPhone}, vendor: "BAD_REQUEST", notSent: true},
-		{name: "send 400 modern bad to", op: "send", status: 400,
+		{name: "send 400 modern bad to", op: otp.OpStart, status: 400,
 			body:  `{"errorCode":"E400","description":"Bad request","violations":[{"property":"to","violation":"invalid"}]}`,
 			class: rejected, is: []error{otp.ErrInvalidPhone}, vendor: "E400", notSent: true},
-		{name: "send 401 legacy", op: "send", status: 401, body: legacy("UNAUTHORIZED", "Invalid login details"),
+		{name: "send 401 legacy", op: otp.OpStart, status: 401, body: legacy("UNAUTHORIZED", "Invalid login details"),
 			class: unavailable, vendor: "UNAUTHORIZED", notSent: true},
-		{name: "send 401 modern", op: "send", status: 401, body: modern("E401", "Unauthorized"),
+		{name: "send 401 modern", op: otp.OpStart, status: 401, body: modern("E401", "Unauthorized"),
 			class: unavailable, vendor: "E401", notSent: true},
-		{name: "send 403 legacy", op: "send", status: 403, body: legacy("FORBIDDEN", "Forbidden"),
+		{name: "send 403 legacy", op: otp.OpStart, status: 403, body: legacy("FORBIDDEN", "Forbidden"),
 			class: unavailable, vendor: "FORBIDDEN", notSent: true},
-		{name: "send 403 modern", op: "send", status: 403, body: modern("E403", "Forbidden"),
+		{name: "send 403 modern", op: otp.OpStart, status: 403, body: modern("E403", "Forbidden"),
 			class: unavailable, vendor: "E403", notSent: true},
-		{name: "send 404 unknown template", op: "send", status: 404,
+		{name: "send 404 unknown template", op: otp.OpStart, status: 404,
 			body:  legacy("RESOURCE_NOT_FOUND", "Application or message with given ID cannot be found."),
 			class: rejected, vendor: "RESOURCE_NOT_FOUND", notSent: true},
-		{name: "send 429 legacy", op: "send", status: 429, body: legacy("TOO_MANY_REQUESTS", "Too many requests"),
+		{name: "send 429 legacy", op: otp.OpStart, status: 429, body: legacy("TOO_MANY_REQUESTS", "Too many requests"),
 			class: unavailable, vendor: "TOO_MANY_REQUESTS", notSent: true},
-		{name: "send 429 modern", op: "send", status: 429, body: modern("E429", "Too many requests sent."),
+		{name: "send 429 modern", op: otp.OpStart, status: 429, body: modern("E429", "Too many requests sent."),
 			class: unavailable, vendor: "E429", notSent: true},
-		{name: "send 500 legacy", op: "send", status: 500, body: legacy("GENERAL_ERROR", "Something went wrong. Please contact support."),
+		{name: "send 500 legacy", op: otp.OpStart, status: 500, body: legacy("GENERAL_ERROR", "Something went wrong. Please contact support."),
 			class: unavailable, vendor: "GENERAL_ERROR"},
-		{name: "send 500 modern", op: "send", status: 500, body: modern("E500", "Internal error"),
+		{name: "send 500 modern", op: otp.OpStart, status: 500, body: modern("E500", "Internal error"),
 			class: unavailable, vendor: "E500"},
-		{name: "send 502 html", op: "send", status: 502, body: "<html>Bad gateway</html>", class: unavailable},
-		{name: "send 503 with Retry-After", op: "send", status: 503, header: http.Header{"Retry-After": {"120"}},
+		{name: "send 502 html", op: otp.OpStart, status: 502, body: "<html>Bad gateway</html>", class: unavailable},
+		{name: "send 503 with Retry-After", op: otp.OpStart, status: 503, header: http.Header{"Retry-After": {"120"}},
 			class: unavailable, notSent: true},
-		{name: "send 503 without Retry-After", op: "send", status: 503, body: "", class: unavailable},
-		{name: "send 418 empty", op: "send", status: 418, class: rejected, notSent: true},
+		{name: "send 503 without Retry-After", op: otp.OpStart, status: 503, body: "", class: unavailable},
+		{name: "send 418 empty", op: otp.OpStart, status: 418, class: rejected, notSent: true},
 
 		// Verify: Infobip answers a wrong PIN with HTTP 200.
-		{name: "verified", op: "check", status: 200, body: verified},
-		{name: "verified, other pinId", op: "check", status: 200, body: strings.Replace(verified, pinID, "0000", 1), class: unavailable},
-		{name: "verified with a pinError", op: "check", status: 200,
+		{name: "verified", op: otp.OpCheck, status: 200, body: verified},
+		{name: "verified, other pinId", op: otp.OpCheck, status: 200, body: strings.Replace(verified, pinID, "0000", 1), class: unavailable},
+		{name: "verified with a pinError", op: otp.OpCheck, status: 200,
 			body: `{"pinId":"` + pinID + `","verified":true,"pinError":"WRONG_PIN"}`, class: unavailable},
-		{name: "wrong pin, 2 left", op: "check", status: 200, body: notVerified("WRONG_PIN", 2),
+		{name: "wrong pin, 2 left", op: otp.OpCheck, status: 200, body: notVerified("WRONG_PIN", 2),
 			class: user, is: []error{otp.ErrWrongCode}, left: 2},
-		{name: "wrong pin, none left", op: "check", status: 200, body: notVerified("WRONG_PIN", 0),
+		{name: "wrong pin, none left", op: otp.OpCheck, status: 200, body: notVerified("WRONG_PIN", 0),
 			class: user, is: []error{otp.ErrTooManyAttempts}},
-		{name: "wrong pin, count missing", op: "check", status: 200, body: `{"verified":false,"pinError":"WRONG_PIN"}`,
+		{name: "wrong pin, count missing", op: otp.OpCheck, status: 200, body: `{"verified":false,"pinError":"WRONG_PIN"}`,
 			class: user, is: []error{otp.ErrWrongCode}},
-		{name: "ttl expired", op: "check", status: 200, body: notVerified("TTL_EXPIRED", 3),
+		{name: "ttl expired", op: otp.OpCheck, status: 200, body: notVerified("TTL_EXPIRED", 3),
 			class: user, is: []error{otp.ErrExpired}},
-		{name: "no more attempts", op: "check", status: 200, body: notVerified("NO_MORE_PIN_ATTEMPTS", 0),
+		{name: "no more attempts", op: otp.OpCheck, status: 200, body: notVerified("NO_MORE_PIN_ATTEMPTS", 0),
 			class: user, is: []error{otp.ErrTooManyAttempts}},
-		{name: "unknown pinError", op: "check", status: 200, body: notVerified("PIN_EXPIRED", 2),
+		{name: "unknown pinError", op: otp.OpCheck, status: 200, body: notVerified("PIN_EXPIRED", 2),
 			class: rejected, vendor: "PIN_EXPIRED"},
-		{name: "no pinError, none left", op: "check", status: 200, body: notVerified("", 0),
+		{name: "no pinError, none left", op: otp.OpCheck, status: 200, body: notVerified("", 0),
 			class: user, is: []error{otp.ErrTooManyAttempts}},
-		{name: "no pinError, some left", op: "check", status: 200, body: notVerified("", 3),
+		{name: "no pinError, some left", op: otp.OpCheck, status: 200, body: notVerified("", 3),
 			class: rejected, vendor: "verified:false"},
-		{name: "verify 200 empty", op: "check", status: 200, body: "", class: unavailable},
-		{name: "verify 200 html", op: "check", status: 200, body: "<!doctype html><p>maintenance</p>", class: unavailable},
-		{name: "verify 200 truncated", op: "check", status: 200, body: verified[:40], class: unavailable},
-		{name: "verify 200 verified string", op: "check", status: 200, body: `{"pinId":"` + pinID + `","verified":"true"}`, class: unavailable},
-		{name: "verify 200 no verified", op: "check", status: 200, body: `{"pinId":"` + pinID + `"}`, class: unavailable},
-		{name: "verify 404 legacy", op: "check", status: 404, body: legacy("NOT_FOUND", "Not found"),
+		{name: "verify 200 empty", op: otp.OpCheck, status: 200, body: "", class: unavailable},
+		{name: "verify 200 html", op: otp.OpCheck, status: 200, body: "<!doctype html><p>maintenance</p>", class: unavailable},
+		{name: "verify 200 truncated", op: otp.OpCheck, status: 200, body: verified[:40], class: unavailable},
+		{name: "verify 200 verified string", op: otp.OpCheck, status: 200, body: `{"pinId":"` + pinID + `","verified":"true"}`, class: unavailable},
+		{name: "verify 200 no verified", op: otp.OpCheck, status: 200, body: `{"pinId":"` + pinID + `"}`, class: unavailable},
+		{name: "verify 404 legacy", op: otp.OpCheck, status: 404, body: legacy("NOT_FOUND", "Not found"),
 			class: user, is: []error{otp.ErrNotFound}},
-		{name: "verify 404 modern", op: "check", status: 404, body: modern("E404", "Not found"),
+		{name: "verify 404 modern", op: otp.OpCheck, status: 404, body: modern("E404", "Not found"),
 			class: user, is: []error{otp.ErrNotFound}},
-		{name: "verify 404 empty", op: "check", status: 404, class: user, is: []error{otp.ErrNotFound}},
-		{name: "verify 400", op: "check", status: 400, body: legacy("BAD_REQUEST", "Bad request"), class: rejected, vendor: "BAD_REQUEST", notSent: true},
-		{name: "verify 401", op: "check", status: 401, body: modern("E401", "Unauthorized"), class: unavailable, vendor: "E401", notSent: true},
-		{name: "verify 403", op: "check", status: 403, body: legacy("FORBIDDEN", "Forbidden"), class: unavailable, vendor: "FORBIDDEN", notSent: true},
-		{name: "verify 429", op: "check", status: 429, body: legacy("TOO_MANY_REQUESTS", "Too many requests"), class: unavailable, vendor: "TOO_MANY_REQUESTS", notSent: true},
-		{name: "verify 500", op: "check", status: 500, body: modern("E500", "Internal"), class: unavailable, vendor: "E500"},
-		{name: "verify 500 truncated", op: "check", status: 500, body: `{"requestError":{"serviceExc`, class: unavailable},
+		{name: "verify 404 empty", op: otp.OpCheck, status: 404, class: user, is: []error{otp.ErrNotFound}},
+		{name: "verify 400", op: otp.OpCheck, status: 400, body: legacy("BAD_REQUEST", "Bad request"), class: rejected, vendor: "BAD_REQUEST", notSent: true},
+		{name: "verify 401", op: otp.OpCheck, status: 401, body: modern("E401", "Unauthorized"), class: unavailable, vendor: "E401", notSent: true},
+		{name: "verify 403", op: otp.OpCheck, status: 403, body: legacy("FORBIDDEN", "Forbidden"), class: unavailable, vendor: "FORBIDDEN", notSent: true},
+		{name: "verify 429", op: otp.OpCheck, status: 429, body: legacy("TOO_MANY_REQUESTS", "Too many requests"), class: unavailable, vendor: "TOO_MANY_REQUESTS", notSent: true},
+		{name: "verify 500", op: otp.OpCheck, status: 500, body: modern("E500", "Internal"), class: unavailable, vendor: "E500"},
+		{name: "verify 500 truncated", op: otp.OpCheck, status: 500, body: `{"requestError":{"serviceExc`, class: unavailable},
 
 		// Resend: same answers as a send, and 404 for an unknown pin.
-		{name: "resend sent", op: "resend", status: 200, body: sent(`,"smsStatus":"MESSAGE_SENT"`)},
-		{name: "resend not sent", op: "resend", status: 200, body: sent(`,"smsStatus":"MESSAGE_NOT_SENT"`), class: rejected, notSent: true},
-		{name: "resend 404", op: "resend", status: 404, body: legacy("NOT_FOUND", "Not found"), class: user, is: []error{otp.ErrNotFound}},
-		{name: "resend 500", op: "resend", status: 500, body: legacy("GENERAL_ERROR", "x"), class: unavailable, vendor: "GENERAL_ERROR"},
-		{name: "resend 200 garbage", op: "resend", status: 200, body: "}{", class: unavailable},
+		{name: "resend sent", op: otp.OpResend, status: 200, body: sent(`,"smsStatus":"MESSAGE_SENT"`)},
+		{name: "resend not sent", op: otp.OpResend, status: 200, body: sent(`,"smsStatus":"MESSAGE_NOT_SENT"`), class: rejected, notSent: true},
+		{name: "resend 404", op: otp.OpResend, status: 404, body: legacy("NOT_FOUND", "Not found"), class: user, is: []error{otp.ErrNotFound}},
+		{name: "resend 500", op: otp.OpResend, status: 500, body: legacy("GENERAL_ERROR", "x"), class: unavailable, vendor: "GENERAL_ERROR"},
+		{name: "resend 200 garbage", op: otp.OpResend, status: 200, body: "}{", class: unavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +172,7 @@ func TestOutcomes(t *testing.T) {
 			}
 			var err error
 			switch tt.op {
-			case "send":
+			case otp.OpStart:
 				to := phone
 				if ch == otp.Email {
 					to = address
@@ -185,9 +185,9 @@ func TestOutcomes(t *testing.T) {
 				if err != nil && ref != (otp.Ref{}) {
 					t.Errorf("failed send returned Ref %+v", ref)
 				}
-			case "check":
+			case otp.OpCheck:
 				err = c.Check(context.Background(), otp.Ref{Provider: "infobip", ID: "sms:" + pinID}, "123456")
-			case "resend":
+			case otp.OpResend:
 				err = c.Resend(context.Background(), otp.Ref{Provider: "infobip", ID: "sms:" + pinID})
 			}
 			if h.count() != 1 {

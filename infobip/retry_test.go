@@ -147,7 +147,7 @@ func TestRetryConnectionRefused(t *testing.T) {
 		t.Errorf("dialled %d times, want 3 (1 + RetryMax 2)", n)
 	}
 	pe := providerError(t, err)
-	if !pe.Temporary || !pe.NotSent || !errors.Is(err, otp.ErrProviderUnavailable) {
+	if pe.Kind != otp.ProviderUnavailable || !pe.NotSent || !errors.Is(err, otp.ErrProviderUnavailable) {
 		t.Fatalf("err = %+v, want temporary and surely not sent", pe)
 	}
 }
@@ -163,7 +163,7 @@ func TestRetryAfterPastDeadline(t *testing.T) {
 		t.Errorf("%d requests, want 1", h.count())
 	}
 	// Waiting would have ended in the deadline instead of the 429.
-	if pe := providerError(t, err); pe.HTTPStatus != 429 || !pe.Temporary {
+	if pe := providerError(t, err); pe.HTTPStatus != 429 || pe.Kind != otp.ProviderUnavailable {
 		t.Errorf("err = %v, want the 429", err)
 	}
 }

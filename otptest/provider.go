@@ -89,9 +89,9 @@ type codeShard struct {
 }
 
 // ops are the operations the fake counts, in the order of Provider.calls.
-var ops = [...]string{"send", "check", "resend", "cancel"}
+var ops = [...]otp.Op{otp.OpStart, otp.OpCheck, otp.OpResend, otp.OpCancel}
 
-func opIndex(op string) int {
+func opIndex(op otp.Op) int {
 	for i, o := range ops {
 		if o == op {
 			return i
@@ -148,11 +148,11 @@ func (p *Provider) Supports(c otp.Channel) bool { return slices.Contains(p.cfg.C
 
 // Send implements otp.Provider: it makes up a code and remembers it.
 func (p *Provider) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
-	if err := p.enter(ctx, "send"); err != nil {
+	if err := p.enter(ctx, otp.OpStart); err != nil {
 		return otp.Ref{}, err
 	}
 	if !p.Supports(req.Channel) {
-		return otp.Ref{}, &otp.ProviderError{Provider: p.cfg.Name, Op: "send", Err: otp.ErrUnsupportedChannel}
+		return otp.Ref{}, &otp.ProviderError{Provider: p.cfg.Name, Op: otp.OpStart, Err: otp.ErrUnsupportedChannel}
 	}
 	code := p.cfg.Code
 	if code == "" {
@@ -177,7 +177,7 @@ func (p *Provider) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, erro
 // right code consumes the verification (a second check gets
 // otp.ErrNotFound), a wrong one counts towards BurnAfter.
 func (p *Provider) Check(ctx context.Context, ref otp.Ref, code string) error {
-	if err := p.enter(ctx, "check"); err != nil {
+	if err := p.enter(ctx, otp.OpCheck); err != nil {
 		return err
 	}
 	sh := p.shard(ref.ID)
@@ -201,7 +201,7 @@ func (p *Provider) Check(ctx context.Context, ref otp.Ref, code string) error {
 
 // Resend implements otp.Resender: it delivers the same code again.
 func (p *Provider) Resend(ctx context.Context, ref otp.Ref) error {
-	if err := p.enter(ctx, "resend"); err != nil {
+	if err := p.enter(ctx, otp.OpResend); err != nil {
 		return err
 	}
 	sh := p.shard(ref.ID)
@@ -221,7 +221,7 @@ func (p *Provider) Resend(ctx context.Context, ref otp.Ref) error {
 
 // Cancel implements otp.Canceler.
 func (p *Provider) Cancel(ctx context.Context, ref otp.Ref) error {
-	if err := p.enter(ctx, "cancel"); err != nil {
+	if err := p.enter(ctx, otp.OpCancel); err != nil {
 		return err
 	}
 	sh := p.shard(ref.ID)
@@ -252,7 +252,7 @@ func (p *Provider) live(sh *codeShard, id string) (*pendingCode, error) {
 }
 
 // enter counts a call, waits out the latency and fires a scripted fault.
-func (p *Provider) enter(ctx context.Context, op string) error {
+func (p *Provider) enter(ctx context.Context, op otp.Op) error {
 	i := opIndex(op)
 	p.calls[i].Add(1)
 	if !p.armed.Load() {
@@ -271,7 +271,7 @@ func (p *Provider) enter(ctx context.Context, op string) error {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return &otp.ProviderError{Provider: p.cfg.Name, Op: op, Temporary: true, Err: ctx.Err()}
+			return &otp.ProviderError{Provider: p.cfg.Name, Op: op, Kind: otp.ProviderUnavailable, Err: ctx.Err()}
 		}
 	}
 	if f.n > 0 {
@@ -297,17 +297,20 @@ func (p *Provider) record(s Send) {
 
 // FailSends makes the next n sends and resends fail with err. A nil err
 // means a temporary *otp.ProviderError ("provider unavailable").
-func (p *Provider) FailSends(n int, err error) { p.fail("send", n, err); p.fail("resend", n, err) }
+func (p *Provider) FailSends(n int, err error) {
+	p.fail(otp.OpStart, n, err)
+	p.fail(otp.OpResend, n, err)
+}
 
 // FailChecks makes the next n checks fail with err, as FailSends.
-func (p *Provider) FailChecks(n int, err error) { p.fail("check", n, err) }
+func (p *Provider) FailChecks(n int, err error) { p.fail(otp.OpCheck, n, err) }
 
 // FailCancels makes the next n cancels fail with err, as FailSends.
-func (p *Provider) FailCancels(n int, err error) { p.fail("cancel", n, err) }
+func (p *Provider) FailCancels(n int, err error) { p.fail(otp.OpCancel, n, err) }
 
-func (p *Provider) fail(op string, n int, err error) {
+func (p *Provider) fail(op otp.Op, n int, err error) {
 	if err == nil {
-		err = &otp.ProviderError{Provider: p.cfg.Name, Op: op, Temporary: true, Err: errors.New("otptest: injected fault")}
+		err = &otp.ProviderError{Provider: p.cfg.Name, Op: op, Kind: otp.ProviderUnavailable, Err: errors.New("otptest: injected fault")}
 	}
 	p.mu.Lock()
 	p.failures[opIndex(op)] = fault{n: n, err: err}
@@ -347,9 +350,9 @@ func (p *Provider) LastCode(to string) (string, bool) {
 	return "", false
 }
 
-// Calls returns how many calls of op ("send", "check", "resend" or
+// Calls returns how many calls of op (OpStart for sends, OpCheck, OpResend or
 // "cancel") reached the fake, failed ones included.
-func (p *Provider) Calls(op string) int {
+func (p *Provider) Calls(op otp.Op) int {
 	if i := opIndex(op); i >= 0 {
 		return int(p.calls[i].Load())
 	}

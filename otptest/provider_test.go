@@ -51,8 +51,8 @@ func TestProviderRecordsSendsAndConsumesTheRightCode(t *testing.T) {
 	assert.ErrorIs(t, p.Check(ctx, ref, wrong), otp.ErrWrongCode)
 	assert.NoError(t, p.Check(ctx, ref, code))
 	assert.ErrorIs(t, p.Check(ctx, ref, code), otp.ErrNotFound, "a verified code is gone, as at a vendor")
-	assert.Equal(t, 3, p.Calls("check"))
-	assert.Equal(t, 1, p.Calls("send"))
+	assert.Equal(t, 3, p.Calls(otp.OpCheck))
+	assert.Equal(t, 1, p.Calls(otp.OpStart))
 	assert.Zero(t, p.Pending())
 }
 
@@ -98,8 +98,8 @@ func TestProviderResendAndCancel(t *testing.T) {
 	assert.ErrorIs(t, p.Cancel(ctx, ref), otp.ErrNotFound)
 	assert.ErrorIs(t, p.Resend(ctx, ref), otp.ErrNotFound)
 	assert.ErrorIs(t, p.Check(ctx, ref, sends[0].Code), otp.ErrNotFound)
-	assert.Equal(t, 2, p.Calls("resend"))
-	assert.Equal(t, 2, p.Calls("cancel"))
+	assert.Equal(t, 2, p.Calls(otp.OpResend))
+	assert.Equal(t, 2, p.Calls(otp.OpCancel))
 }
 
 func TestProviderScriptedFaults(t *testing.T) {
@@ -111,14 +111,14 @@ func TestProviderScriptedFaults(t *testing.T) {
 		assert.ErrorIs(t, err, boom)
 	}
 	ref := send(t, p, to)
-	assert.Equal(t, 3, p.Calls("send"), "failed calls count too")
+	assert.Equal(t, 3, p.Calls(otp.OpStart), "failed calls count too")
 	assert.Len(t, p.Sends(), 1, "failed sends deliver nothing")
 
 	p.FailChecks(1, nil)
 	err := p.Check(ctx, ref, "123456")
 	var pe *otp.ProviderError
 	require.ErrorAs(t, err, &pe)
-	assert.True(t, pe.Temporary)
+	assert.Equal(t, otp.ProviderUnavailable, pe.Kind)
 	assert.ErrorIs(t, err, otp.ErrProviderUnavailable)
 	assert.NoError(t, p.Check(ctx, ref, "123456"), "the fault is spent and the code intact")
 
@@ -184,8 +184,8 @@ func TestProviderConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.Equal(t, 800, p.Calls("send"))
-	assert.Equal(t, 800, p.Calls("check"))
+	assert.Equal(t, 800, p.Calls(otp.OpStart))
+	assert.Equal(t, 800, p.Calls(otp.OpCheck))
 	assert.Zero(t, p.Pending())
 	assert.Len(t, p.Sends(), 10)
 }

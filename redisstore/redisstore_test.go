@@ -153,8 +153,8 @@ func TestTwoInstancesWrongGuesses(t *testing.T) {
 			for _, err := range errs {
 				assert.Error(t, err)
 			}
-			assert.LessOrEqual(t, f.p.Calls("check"), 5, "guesses that reached the vendor")
-			assert.Positive(t, f.p.Calls("check"))
+			assert.LessOrEqual(t, f.p.Calls(otp.OpCheck), 5, "guesses that reached the vendor")
+			assert.Positive(t, f.p.Calls(otp.OpCheck))
 		})
 	}
 }
@@ -181,12 +181,12 @@ func TestTwoInstancesCooldownAndLimits(t *testing.T) {
 			require.NoError(t, err, "Start on b inside a's cooldown")
 			assert.True(t, first.SentAt.Equal(again.SentAt), "b returned a's pending verification")
 			assert.Equal(t, first.AttemptsLeft, again.AttemptsLeft)
-			assert.Equal(t, 1, f.p.Calls("send"), "b sent nothing")
+			assert.Equal(t, 1, f.p.Calls(otp.OpStart), "b sent nothing")
 
 			clock.Advance(21 * time.Second)
 			_, err = f.b.Resend(ctx, "session")
 			require.NoError(t, err, "Resend on b after a's cooldown")
-			assert.Equal(t, 2, f.p.Calls("send")+f.p.Calls("resend"))
+			assert.Equal(t, 2, f.p.Calls(otp.OpStart)+f.p.Calls(otp.OpResend))
 
 			// The third send to the number, from either instance, is the last.
 			_, err = f.a.Start(ctx, "other", ukMobile)

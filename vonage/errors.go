@@ -114,7 +114,7 @@ func (p problem) invalidTo() bool {
 // v2Error maps a non-success v2 answer to the core's errors (see the table
 // in the package doc). The answer's status and title are kept on the
 // *otp.ProviderError.
-func (p *V2) v2Error(op string, r reply) error {
+func (p *V2) v2Error(op otp.Op, r reply) error {
 	pb, ok := decodeProblem(r.body)
 	pe := &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, VendorStatus: clip(pb.Title)}
 	pe.RetryAfter, _ = vendorhttp.RetryAfter(r.header, p.cfg.Clock.Now())
@@ -130,37 +130,37 @@ func (p *V2) v2Error(op string, r reply) error {
 	switch s := r.status; {
 	case s == http.StatusBadRequest && op == "check":
 		pe.Err = detail(otp.ErrWrongCode)
-	case s == http.StatusNotFound && op != "send":
+	case s == http.StatusNotFound && op != otp.OpStart:
 		pe.Err = detail(otp.ErrNotFound)
 		if r.acted {
 			// An earlier try may have verified the code; Vonage answers a
 			// second check of a verified request with 404.
-			pe.Temporary, pe.Err = true, &outcomeError{err: pe.Err}
+			pe.Kind, pe.Err = otp.ProviderUnavailable, &outcomeError{err: pe.Err}
 		}
-	case s == http.StatusConflict && op == "send",
-		s == http.StatusUnprocessableEntity && op == "send" && pb.isConflict():
+	case s == http.StatusConflict && op == otp.OpStart,
+		s == http.StatusUnprocessableEntity && op == otp.OpStart && pb.isConflict():
 		pe.Err = &ConcurrentError{RequestID: clip(pb.RequestID)}
 	case s == http.StatusConflict && strings.Contains(strings.ToLower(pb.Detail), "try again later"):
-		pe.Temporary, pe.Err = true, detail(nil)
+		pe.Kind, pe.Err = otp.ProviderUnavailable, detail(nil)
 	case s == http.StatusGone:
 		if d := strings.ToLower(pb.Detail + pb.Title); strings.Contains(d, "too many") || strings.Contains(d, "incorrect") || !ok {
 			pe.Err = detail(otp.ErrTooManyAttempts)
 		} else {
 			pe.Err = detail(otp.ErrExpired)
 		}
-	case s == http.StatusUnprocessableEntity && op == "send" && pb.invalidTo():
+	case s == http.StatusUnprocessableEntity && op == otp.OpStart && pb.invalidTo():
 		pe.Err = detail(otp.ErrInvalidPhone)
 	case s == http.StatusUnauthorized, s == http.StatusPaymentRequired:
 		// The account, not the person: credentials or balance. Vonage
 		// sent nothing, and another provider would serve; see accountRefusal.
-		pe.Temporary, pe.Err = true, detail(errAccount)
+		pe.Kind, pe.NotSent, pe.Err = otp.ProviderAccount, true, detail(errAccount)
 	case s == http.StatusTooManyRequests:
-		pe.Temporary, pe.Err = true, detail(nil)
+		pe.Kind, pe.Err = otp.ProviderUnavailable, detail(nil)
 	case s == http.StatusServiceUnavailable && !r.acted && hasRetryAfter(r):
-		pe.Temporary, pe.Err = true, detail(nil)
+		pe.Kind, pe.Err = otp.ProviderUnavailable, detail(nil)
 	case s >= 500:
-		pe.Temporary, pe.Err = true, detail(nil)
-		if op == "send" || r.acted {
+		pe.Kind, pe.Err = otp.ProviderUnavailable, detail(nil)
+		if op == otp.OpStart || r.acted {
 			pe.Err = &outcomeError{err: pe.Err}
 		}
 	case s < 400:
@@ -211,17 +211,17 @@ func decodeLegacy(body []byte) (lr legacyReply, ok bool) {
 // legacyError maps a legacy answer that is not status "0" (see the table in
 // the package doc). The legacy API answers HTTP 200 for its own failures,
 // so both the HTTP status and the body's status are looked at.
-func (l *Legacy) legacyError(op string, r reply) error {
+func (l *Legacy) legacyError(op otp.Op, r reply) error {
 	pe := &otp.ProviderError{Provider: l.Name(), Op: op, HTTPStatus: r.status}
 	if r.status/100 != 2 {
 		pe.RetryAfter, _ = vendorhttp.RetryAfter(r.header, l.cfg.Clock.Now())
 		pe.Err = errors.New("vonage: unexpected http status")
 		switch {
 		case r.status == http.StatusTooManyRequests, r.status == http.StatusServiceUnavailable && !r.acted && hasRetryAfter(r):
-			pe.Temporary = true
+			pe.Kind = otp.ProviderUnavailable
 		case r.status >= 500:
-			pe.Temporary = true
-			if op == "send" || r.acted {
+			pe.Kind = otp.ProviderUnavailable
+			if op == otp.OpStart || r.acted {
 				pe.Err = &outcomeError{err: pe.Err}
 			}
 		}
@@ -231,7 +231,7 @@ func (l *Legacy) legacyError(op string, r reply) error {
 	if !ok {
 		// Vonage answered 2xx but not with a status we can read: for a send
 		// or a check it may have acted.
-		pe.Temporary, pe.Err = true, &outcomeError{err: errors.New("vonage: malformed response body")}
+		pe.Kind, pe.Err = otp.ProviderUnavailable, &outcomeError{err: errors.New("vonage: malformed response body")}
 		return pe
 	}
 	status := string(*lr.Status)
@@ -240,22 +240,22 @@ func (l *Legacy) legacyError(op string, r reply) error {
 	var sentinel error
 	switch status {
 	case "1": // throttled
-		pe.Temporary = true
+		pe.Kind = otp.ProviderUnavailable
 	case "3":
 		switch {
-		case op == "send" && strings.Contains(text, "number"):
+		case op == otp.OpStart && strings.Contains(text, "number"):
 			sentinel = otp.ErrInvalidPhone
-		case op != "send" && strings.Contains(text, "request_id"):
+		case op != otp.OpStart && strings.Contains(text, "request_id"):
 			sentinel = otp.ErrNotFound
 		}
 	case "5": // internal error
-		pe.Temporary = true
-		if op == "send" || op == "check" || r.acted {
+		pe.Kind = otp.ProviderUnavailable
+		if op == otp.OpStart || op == otp.OpCheck || r.acted {
 			pe.Err = &outcomeError{err: withText(nil, lr.ErrorText)}
 			return pe
 		}
 	case "6":
-		if op != "send" {
+		if op != otp.OpStart {
 			sentinel = otp.ErrNotFound
 		}
 	case "7", "15": // blocked number, unsupported network
@@ -271,7 +271,7 @@ func (l *Legacy) legacyError(op string, r reply) error {
 		sentinel = otp.ErrNotFound
 	case "4", "8", "9", "29":
 		// the account: credentials, barred, no credit, demo mode
-		pe.Temporary, pe.Err = true, withText(errAccount, lr.ErrorText)
+		pe.Kind, pe.NotSent, pe.Err = otp.ProviderAccount, true, withText(errAccount, lr.ErrorText)
 		return pe
 	case "2", "18", "19", "20":
 		// refusals: missing parameter, too many ids, cancel/trigger not
@@ -280,8 +280,8 @@ func (l *Legacy) legacyError(op string, r reply) error {
 		pe.Err = withText(nil, "unknown status")
 		return pe
 	}
-	if sentinel == otp.ErrNotFound && r.acted && op == "check" {
-		pe.Temporary = true
+	if sentinel == otp.ErrNotFound && r.acted && op == otp.OpCheck {
+		pe.Kind = otp.ProviderUnavailable
 		pe.Err = &outcomeError{err: withText(sentinel, lr.ErrorText)}
 		return pe
 	}

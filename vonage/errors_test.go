@@ -61,7 +61,7 @@ func prob(typ, title, detail string, extra ...string) string {
 
 type mapRow struct {
 	name      string
-	op        string // send, check, cancel, resend
+	op        otp.Op // OpStart, OpCheck, OpCancel, OpResend
 	status    int
 	body      string
 	header    map[string]string
@@ -79,13 +79,13 @@ func runMapRows(t *testing.T, p otp.Provider, s *scripted, rows []mapRow) {
 			s.set(row.status, row.body, row.header)
 			var err error
 			switch row.op {
-			case "send":
+			case otp.OpStart:
 				_, err = p.Send(ctx, sms(testPhone))
-			case "check":
+			case otp.OpCheck:
 				err = p.Check(ctx, ref, "1234")
-			case "cancel":
+			case otp.OpCancel:
 				err = p.(otp.Canceler).Cancel(ctx, ref)
-			case "resend":
+			case otp.OpResend:
 				err = p.(otp.Resender).Resend(ctx, ref)
 			}
 			if s.count() != 1 {
@@ -99,8 +99,8 @@ func runMapRows(t *testing.T, p otp.Provider, s *scripted, rows []mapRow) {
 			}
 			mustIs(t, err, row.want...)
 			pe := providerError(t, err)
-			if pe.Temporary != row.temporary || vonage.MaybeSent(err) != row.maybeSent || pe.Op != row.op {
-				t.Fatalf("temporary=%v maybeSent=%v op=%q, want %v %v %q: %v", pe.Temporary, vonage.MaybeSent(err), pe.Op,
+			if (pe.Kind != otp.ProviderRejected) != row.temporary || vonage.MaybeSent(err) != row.maybeSent || pe.Op != row.op {
+				t.Fatalf("temporary=%v maybeSent=%v op=%q, want %v %v %q: %v", pe.Kind, vonage.MaybeSent(err), pe.Op,
 					row.temporary, row.maybeSent, row.op, err)
 			}
 			if row.temporary && errors.Is(err, otp.ErrProviderRejected) || !row.temporary && errors.Is(err, otp.ErrProviderUnavailable) {
@@ -137,49 +137,49 @@ func TestV2ErrorMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	runMapRows(t, p, s, []mapRow{
-		{name: "202 start", op: "send", status: 202, body: `{"request_id":"cef1c266-d144-485e-8915-bd2d51b06776"}`},
-		{name: "200 check completed", op: "check", status: 200, body: `{"request_id":"abc123","status":"completed"}`},
-		{name: "200 check complete", op: "check", status: 200, body: `{"request_id":"abc123","status":"complete"}`},
-		{name: "204 cancel", op: "cancel", status: 204},
-		{name: "200 next_workflow", op: "resend", status: 200},
-		{name: "400 check wrong code", op: "check", status: 400, body: prob("#invalid-code", "Invalid Code", "The code you provided does not match the expected value."), want: []error{otp.ErrWrongCode, rej}, vendor: "Invalid Code"},
-		{name: "401 send", op: "send", status: 401, body: unauthorized, want: []error{unav}, temporary: true, vendor: "Unauthorized"},
-		{name: "401 jwt expired", op: "check", status: 401, body: prob("#jwt-expired", "Unauthorized", "The JWT provided has expired."), want: []error{unav}, temporary: true},
-		{name: "402 send", op: "send", status: 402, body: lowBalance, want: []error{unav}, temporary: true, vendor: "Low balance"},
-		{name: "402 check", op: "check", status: 402, body: lowBalance, want: []error{unav}, temporary: true},
-		{name: "403 send", op: "send", status: 403, body: prob("#forbidden", "Forbidden", "Templates management is not enabled for your account"), want: []error{rej}},
-		{name: "404 check", op: "check", status: 404, body: notFoundBody, want: []error{otp.ErrNotFound, rej}, vendor: "Not Found"},
-		{name: "404 cancel", op: "cancel", status: 404, body: notFoundBody, want: []error{otp.ErrNotFound}},
-		{name: "404 next_workflow", op: "resend", status: 404, body: notFoundBody, want: []error{otp.ErrNotFound}},
-		{name: "404 send (wrong base url)", op: "send", status: 404, body: notFoundBody, want: []error{rej}},
-		{name: "409 start concurrent", op: "send", status: 409, body: prob("/verify-v2#concurrent", "Conflict", "Concurrent verifications to the same number are not allowed.", `,"request_id":"c1"`), want: []error{vonage.ErrConcurrent, rej}},
-		{name: "409 check no code", op: "check", status: 409, body: prob("#no-code", "Conflict", "The current Verify workflow step does not support a code."), want: []error{rej}},
-		{name: "409 next_workflow none left", op: "resend", status: 409, body: prob("#conflict", "Conflict", "There are no more events left to trigger."), want: []error{rej}},
-		{name: "409 next_workflow try later", op: "resend", status: 409, body: prob("#conflict", "Conflict", "The operation cannot be performed at this time. Please try again later."), want: []error{unav}, temporary: true},
-		{name: "410 check too many", op: "check", status: 410, body: prob("#gone", "Invalid Code", "An incorrect code has been provided too many times. Workflow terminated."), want: []error{otp.ErrTooManyAttempts, rej}},
-		{name: "410 expired", op: "check", status: 410, body: prob("#gone", "Gone", "The request has expired."), want: []error{otp.ErrExpired, rej}},
-		{name: "412 silent auth", op: "send", status: 412, body: prob("#precondition", "Network not supported", "Device number does not resolve to a supported Mobile Network Operator."), want: []error{rej}},
-		{name: "422 invalid to", op: "send", status: 422, body: prob("#invalid-params", "Invalid params", "'to' phone number is invalid"), want: []error{otp.ErrInvalidPhone, rej}, vendor: "Invalid params"},
-		{name: "422 invalid to param", op: "send", status: 422, body: prob("#invalid-params", "Invalid params", "The value of one or more parameters is invalid.", `,"invalid_parameters":[{"name":"workflow[0].to","reason":"bad"}]`), want: []error{otp.ErrInvalidPhone}},
-		{name: "422 bad brand", op: "send", status: 422, body: prob("#invalid-params", "Invalid params", "The value of one or more parameters is invalid.", `,"invalid_parameters":[{"name":"brand","reason":"Brand is required"}]`), want: []error{rej}},
-		{name: "422 conflict (SDK fixtures)", op: "send", status: 422, body: prob("#conflict", "Conflict", "Concurrent verifications to the same number are not allowed."), want: []error{vonage.ErrConcurrent}},
-		{name: "429 send", op: "send", status: 429, body: rateLimit, want: []error{unav}, temporary: true},
-		{name: "429 check", op: "check", status: 429, body: rateLimit, want: []error{unav}, temporary: true},
-		{name: "500 send", op: "send", status: 500, body: internal, want: []error{unav, vonage.ErrOutcomeUnknown}, temporary: true, maybeSent: true},
-		{name: "500 check", op: "check", status: 500, body: internal, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "500 cancel", op: "cancel", status: 500, body: internal, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "500 next_workflow", op: "resend", status: 500, body: internal, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "502 send", op: "send", status: 502, body: "<html>bad gateway</html>", want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "503 send no retry-after", op: "send", status: 503, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "503 send retry-after", op: "send", status: 503, header: map[string]string{"Retry-After": "120"}, want: []error{unav}, temporary: true},
-		{name: "418 unknown", op: "check", status: 418, body: "I'm a teapot", want: []error{rej}},
-		{name: "302 unknown", op: "check", status: 302, want: []error{rej}},
-		{name: "400 non-json", op: "check", status: 400, body: "<html>", want: []error{otp.ErrWrongCode}},
-		{name: "202 no id", op: "send", status: 202, body: `{}`, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "202 garbage", op: "send", status: 202, body: `<html>ok</html>`, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "200 check garbage", op: "check", status: 200, body: `OK`, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "200 check null", op: "check", status: 200, body: `null`, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "200 check too large", op: "check", status: 200, body: `{"a":"` + strings.Repeat("x", 70<<10) + `"}`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "202 start", op: otp.OpStart, status: 202, body: `{"request_id":"cef1c266-d144-485e-8915-bd2d51b06776"}`},
+		{name: "200 check completed", op: otp.OpCheck, status: 200, body: `{"request_id":"abc123","status":"completed"}`},
+		{name: "200 check complete", op: otp.OpCheck, status: 200, body: `{"request_id":"abc123","status":"complete"}`},
+		{name: "204 cancel", op: otp.OpCancel, status: 204},
+		{name: "200 next_workflow", op: otp.OpResend, status: 200},
+		{name: "400 check wrong code", op: otp.OpCheck, status: 400, body: prob("#invalid-code", "Invalid Code", "The code you provided does not match the expected value."), want: []error{otp.ErrWrongCode, rej}, vendor: "Invalid Code"},
+		{name: "401 send", op: otp.OpStart, status: 401, body: unauthorized, want: []error{otp.ErrProviderAccount}, temporary: true, vendor: "Unauthorized"},
+		{name: "401 jwt expired", op: otp.OpCheck, status: 401, body: prob("#jwt-expired", "Unauthorized", "The JWT provided has expired."), want: []error{otp.ErrProviderAccount}, temporary: true},
+		{name: "402 send", op: otp.OpStart, status: 402, body: lowBalance, want: []error{otp.ErrProviderAccount}, temporary: true, vendor: "Low balance"},
+		{name: "402 check", op: otp.OpCheck, status: 402, body: lowBalance, want: []error{otp.ErrProviderAccount}, temporary: true},
+		{name: "403 send", op: otp.OpStart, status: 403, body: prob("#forbidden", "Forbidden", "Templates management is not enabled for your account"), want: []error{rej}},
+		{name: "404 check", op: otp.OpCheck, status: 404, body: notFoundBody, want: []error{otp.ErrNotFound, rej}, vendor: "Not Found"},
+		{name: "404 cancel", op: otp.OpCancel, status: 404, body: notFoundBody, want: []error{otp.ErrNotFound}},
+		{name: "404 next_workflow", op: otp.OpResend, status: 404, body: notFoundBody, want: []error{otp.ErrNotFound}},
+		{name: "404 send (wrong base url)", op: otp.OpStart, status: 404, body: notFoundBody, want: []error{rej}},
+		{name: "409 start concurrent", op: otp.OpStart, status: 409, body: prob("/verify-v2#concurrent", "Conflict", "Concurrent verifications to the same number are not allowed.", `,"request_id":"c1"`), want: []error{vonage.ErrConcurrent, rej}},
+		{name: "409 check no code", op: otp.OpCheck, status: 409, body: prob("#no-code", "Conflict", "The current Verify workflow step does not support a code."), want: []error{rej}},
+		{name: "409 next_workflow none left", op: otp.OpResend, status: 409, body: prob("#conflict", "Conflict", "There are no more events left to trigger."), want: []error{rej}},
+		{name: "409 next_workflow try later", op: otp.OpResend, status: 409, body: prob("#conflict", "Conflict", "The operation cannot be performed at this time. Please try again later."), want: []error{unav}, temporary: true},
+		{name: "410 check too many", op: otp.OpCheck, status: 410, body: prob("#gone", "Invalid Code", "An incorrect code has been provided too many times. Workflow terminated."), want: []error{otp.ErrTooManyAttempts, rej}},
+		{name: "410 expired", op: otp.OpCheck, status: 410, body: prob("#gone", "Gone", "The request has expired."), want: []error{otp.ErrExpired, rej}},
+		{name: "412 silent auth", op: otp.OpStart, status: 412, body: prob("#precondition", "Network not supported", "Device number does not resolve to a supported Mobile Network Operator."), want: []error{rej}},
+		{name: "422 invalid to", op: otp.OpStart, status: 422, body: prob("#invalid-params", "Invalid params", "'to' phone number is invalid"), want: []error{otp.ErrInvalidPhone, rej}, vendor: "Invalid params"},
+		{name: "422 invalid to param", op: otp.OpStart, status: 422, body: prob("#invalid-params", "Invalid params", "The value of one or more parameters is invalid.", `,"invalid_parameters":[{"name":"workflow[0].to","reason":"bad"}]`), want: []error{otp.ErrInvalidPhone}},
+		{name: "422 bad brand", op: otp.OpStart, status: 422, body: prob("#invalid-params", "Invalid params", "The value of one or more parameters is invalid.", `,"invalid_parameters":[{"name":"brand","reason":"Brand is required"}]`), want: []error{rej}},
+		{name: "422 conflict (SDK fixtures)", op: otp.OpStart, status: 422, body: prob("#conflict", "Conflict", "Concurrent verifications to the same number are not allowed."), want: []error{vonage.ErrConcurrent}},
+		{name: "429 send", op: otp.OpStart, status: 429, body: rateLimit, want: []error{unav}, temporary: true},
+		{name: "429 check", op: otp.OpCheck, status: 429, body: rateLimit, want: []error{unav}, temporary: true},
+		{name: "500 send", op: otp.OpStart, status: 500, body: internal, want: []error{unav, vonage.ErrOutcomeUnknown}, temporary: true, maybeSent: true},
+		{name: "500 check", op: otp.OpCheck, status: 500, body: internal, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "500 cancel", op: otp.OpCancel, status: 500, body: internal, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "500 next_workflow", op: otp.OpResend, status: 500, body: internal, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "502 send", op: otp.OpStart, status: 502, body: "<html>bad gateway</html>", want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "503 send no retry-after", op: otp.OpStart, status: 503, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "503 send retry-after", op: otp.OpStart, status: 503, header: map[string]string{"Retry-After": "120"}, want: []error{unav}, temporary: true},
+		{name: "418 unknown", op: otp.OpCheck, status: 418, body: "I'm a teapot", want: []error{rej}},
+		{name: "302 unknown", op: otp.OpCheck, status: 302, want: []error{rej}},
+		{name: "400 non-json", op: otp.OpCheck, status: 400, body: "<html>", want: []error{otp.ErrWrongCode}},
+		{name: "202 no id", op: otp.OpStart, status: 202, body: `{}`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "202 garbage", op: otp.OpStart, status: 202, body: `<html>ok</html>`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "200 check garbage", op: otp.OpCheck, status: 200, body: `OK`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "200 check null", op: otp.OpCheck, status: 200, body: `null`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "200 check too large", op: otp.OpCheck, status: 200, body: `{"a":"` + strings.Repeat("x", 70<<10) + `"}`, want: []error{unav}, temporary: true, maybeSent: true},
 	})
 }
 
@@ -197,44 +197,44 @@ func TestLegacyErrorMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	runMapRows(t, p, s, []mapRow{
-		{name: "0 request", op: "send", status: 200, body: `{"request_id":"abcdef0123456789abcdef0123456789","status":"0"}`},
-		{name: "0 check", op: "check", status: 200, body: `{"request_id":"abc123","event_id":"e","status":"0","price":"0.10000000","currency":"EUR"}`},
-		{name: "0 cancel", op: "cancel", status: 200, body: `{"status":"0","command":"cancel"}`},
-		{name: "0 trigger", op: "resend", status: 200, body: `{"status":"0","command":"trigger_next_event"}`},
-		{name: "0 numeric status", op: "check", status: 200, body: `{"status":0}`},
-		{name: "1 throttled send", op: "send", status: 200, body: legacyBody("1", "Throttled"), want: []error{unav}, temporary: true, vendor: "1"},
-		{name: "1 throttled check", op: "check", status: 200, body: legacyBody("1", "Throttled"), want: []error{unav}, temporary: true},
-		{name: "2 missing", op: "send", status: 200, body: legacyBody("2", "Missing brand"), want: []error{rej}, vendor: "2"},
-		{name: "3 invalid number", op: "send", status: 200, body: legacyBody("3", "Invalid value for number"), want: []error{otp.ErrInvalidPhone, rej}},
-		{name: "3 invalid request_id", op: "check", status: 200, body: legacyBody("3", "Invalid value for param: request_id"), want: []error{otp.ErrNotFound}},
-		{name: "3 facility not allowed", op: "send", status: 200, body: legacyBody("3", "Facility not allowed"), want: []error{rej}},
-		{name: "4 credentials", op: "send", status: 200, body: legacyBody("4", "Invalid credentials were provided"), want: []error{unav}, temporary: true, vendor: "4"},
-		{name: "5 internal send", op: "send", status: 200, body: legacyBody("5", "Internal Error"), want: []error{unav, vonage.ErrOutcomeUnknown}, temporary: true, maybeSent: true},
-		{name: "5 internal cancel", op: "cancel", status: 200, body: legacyBody("5", "Internal Error"), want: []error{unav}, temporary: true},
-		{name: "6 not routed", op: "send", status: 200, body: legacyBody("6", "The request could not be routed."), want: []error{rej}},
-		{name: "6 check not found", op: "check", status: 200, body: legacyBody("6", "Request 'abc123' was not found or it has been verified already."), want: []error{otp.ErrNotFound}},
-		{name: "6 control not found", op: "cancel", status: 200, body: legacyBody("6", "The requestId 'abc123' does not exist or its no longer active."), want: []error{otp.ErrNotFound}},
-		{name: "7 blacklisted", op: "send", status: 200, body: legacyBody("7", "The number you are trying to verify is blacklisted for verification.", `,"network":"23415"`), want: []error{otp.ErrInvalidPhone, rej}},
-		{name: "8 barred", op: "send", status: 200, body: legacyBody("8", "The api_key you supplied is for an account that has been barred from submitting messages."), want: []error{unav}, temporary: true},
-		{name: "9 quota", op: "send", status: 200, body: legacyBody("9", "Partner quota exceeded"), want: []error{unav}, temporary: true},
-		{name: "10 concurrent", op: "send", status: 200, body: legacyBody("10", "Concurrent verifications to the same number are not allowed", `,"request_id":"inflight"`), want: []error{vonage.ErrConcurrent, rej}, vendor: "10"},
-		{name: "15 unsupported network", op: "send", status: 200, body: legacyBody("15", "The destination number is not in a supported network"), want: []error{otp.ErrInvalidPhone}},
-		{name: "16 wrong code", op: "check", status: 200, body: legacyBody("16", "The code inserted does not match the expected value"), want: []error{otp.ErrWrongCode, rej}, vendor: "16"},
-		{name: "17 too many", op: "check", status: 200, body: legacyBody("17", "The wrong code was provided too many times. Request terminated"), want: []error{otp.ErrTooManyAttempts}, vendor: "17"},
-		{name: "18 too many ids", op: "check", status: 200, body: legacyBody("18", "Too many request_ids provided"), want: []error{rej}},
-		{name: "19 cancel too soon", op: "cancel", status: 200, body: legacyBody("19", "Verification request ['abc123'] can't be cancelled within the first 30 seconds."), want: []error{rej}, vendor: "19"},
-		{name: "19 no more events", op: "resend", status: 200, body: legacyBody("19", "No more events are left to execute for the request ['abc123']"), want: []error{rej}},
-		{name: "20 pin_code", op: "send", status: 200, body: legacyBody("20", "This account does not support the parameter: pin_code."), want: []error{rej}},
-		{name: "29 demo mode", op: "send", status: 200, body: legacyBody("29", "Non-Permitted Destination"), want: []error{unav}, temporary: true, vendor: "29"},
-		{name: "101 not found", op: "check", status: 200, body: legacyBody("101", "No response found"), want: []error{otp.ErrNotFound}, vendor: "101"},
-		{name: "unknown status", op: "check", status: 200, body: legacyBody("42", "new"), want: []error{rej}, vendor: "42"},
-		{name: "no status", op: "check", status: 200, body: `{"request_id":"x"}`, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "not json", op: "send", status: 200, body: `<html>`, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "status 0 without id", op: "send", status: 200, body: `{"status":"0"}`, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "http 401", op: "send", status: 401, body: `{}`, want: []error{rej}},
-		{name: "http 429", op: "check", status: 429, want: []error{unav}, temporary: true},
-		{name: "http 500 send", op: "send", status: 500, want: []error{unav}, temporary: true, maybeSent: true},
-		{name: "http 502 cancel", op: "cancel", status: 502, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "0 request", op: otp.OpStart, status: 200, body: `{"request_id":"abcdef0123456789abcdef0123456789","status":"0"}`},
+		{name: "0 check", op: otp.OpCheck, status: 200, body: `{"request_id":"abc123","event_id":"e","status":"0","price":"0.10000000","currency":"EUR"}`},
+		{name: "0 cancel", op: otp.OpCancel, status: 200, body: `{"status":"0","command":"cancel"}`},
+		{name: "0 trigger", op: otp.OpResend, status: 200, body: `{"status":"0","command":"trigger_next_event"}`},
+		{name: "0 numeric status", op: otp.OpCheck, status: 200, body: `{"status":0}`},
+		{name: "1 throttled send", op: otp.OpStart, status: 200, body: legacyBody("1", "Throttled"), want: []error{unav}, temporary: true, vendor: "1"},
+		{name: "1 throttled check", op: otp.OpCheck, status: 200, body: legacyBody("1", "Throttled"), want: []error{unav}, temporary: true},
+		{name: "2 missing", op: otp.OpStart, status: 200, body: legacyBody("2", "Missing brand"), want: []error{rej}, vendor: "2"},
+		{name: "3 invalid number", op: otp.OpStart, status: 200, body: legacyBody("3", "Invalid value for number"), want: []error{otp.ErrInvalidPhone, rej}},
+		{name: "3 invalid request_id", op: otp.OpCheck, status: 200, body: legacyBody("3", "Invalid value for param: request_id"), want: []error{otp.ErrNotFound}},
+		{name: "3 facility not allowed", op: otp.OpStart, status: 200, body: legacyBody("3", "Facility not allowed"), want: []error{rej}},
+		{name: "4 credentials", op: otp.OpStart, status: 200, body: legacyBody("4", "Invalid credentials were provided"), want: []error{otp.ErrProviderAccount}, temporary: true, vendor: "4"},
+		{name: "5 internal send", op: otp.OpStart, status: 200, body: legacyBody("5", "Internal Error"), want: []error{unav, vonage.ErrOutcomeUnknown}, temporary: true, maybeSent: true},
+		{name: "5 internal cancel", op: otp.OpCancel, status: 200, body: legacyBody("5", "Internal Error"), want: []error{unav}, temporary: true},
+		{name: "6 not routed", op: otp.OpStart, status: 200, body: legacyBody("6", "The request could not be routed."), want: []error{rej}},
+		{name: "6 check not found", op: otp.OpCheck, status: 200, body: legacyBody("6", "Request 'abc123' was not found or it has been verified already."), want: []error{otp.ErrNotFound}},
+		{name: "6 control not found", op: otp.OpCancel, status: 200, body: legacyBody("6", "The requestId 'abc123' does not exist or its no longer active."), want: []error{otp.ErrNotFound}},
+		{name: "7 blacklisted", op: otp.OpStart, status: 200, body: legacyBody("7", "The number you are trying to verify is blacklisted for verification.", `,"network":"23415"`), want: []error{otp.ErrInvalidPhone, rej}},
+		{name: "8 barred", op: otp.OpStart, status: 200, body: legacyBody("8", "The api_key you supplied is for an account that has been barred from submitting messages."), want: []error{otp.ErrProviderAccount}, temporary: true},
+		{name: "9 quota", op: otp.OpStart, status: 200, body: legacyBody("9", "Partner quota exceeded"), want: []error{otp.ErrProviderAccount}, temporary: true},
+		{name: "10 concurrent", op: otp.OpStart, status: 200, body: legacyBody("10", "Concurrent verifications to the same number are not allowed", `,"request_id":"inflight"`), want: []error{vonage.ErrConcurrent, rej}, vendor: "10"},
+		{name: "15 unsupported network", op: otp.OpStart, status: 200, body: legacyBody("15", "The destination number is not in a supported network"), want: []error{otp.ErrInvalidPhone}},
+		{name: "16 wrong code", op: otp.OpCheck, status: 200, body: legacyBody("16", "The code inserted does not match the expected value"), want: []error{otp.ErrWrongCode, rej}, vendor: "16"},
+		{name: "17 too many", op: otp.OpCheck, status: 200, body: legacyBody("17", "The wrong code was provided too many times. Request terminated"), want: []error{otp.ErrTooManyAttempts}, vendor: "17"},
+		{name: "18 too many ids", op: otp.OpCheck, status: 200, body: legacyBody("18", "Too many request_ids provided"), want: []error{rej}},
+		{name: "19 cancel too soon", op: otp.OpCancel, status: 200, body: legacyBody("19", "Verification request ['abc123'] can't be cancelled within the first 30 seconds."), want: []error{rej}, vendor: "19"},
+		{name: "19 no more events", op: otp.OpResend, status: 200, body: legacyBody("19", "No more events are left to execute for the request ['abc123']"), want: []error{rej}},
+		{name: "20 pin_code", op: otp.OpStart, status: 200, body: legacyBody("20", "This account does not support the parameter: pin_code."), want: []error{rej}},
+		{name: "29 demo mode", op: otp.OpStart, status: 200, body: legacyBody("29", "Non-Permitted Destination"), want: []error{otp.ErrProviderAccount}, temporary: true, vendor: "29"},
+		{name: "101 not found", op: otp.OpCheck, status: 200, body: legacyBody("101", "No response found"), want: []error{otp.ErrNotFound}, vendor: "101"},
+		{name: "unknown status", op: otp.OpCheck, status: 200, body: legacyBody("42", "new"), want: []error{rej}, vendor: "42"},
+		{name: "no status", op: otp.OpCheck, status: 200, body: `{"request_id":"x"}`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "not json", op: otp.OpStart, status: 200, body: `<html>`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "status 0 without id", op: otp.OpStart, status: 200, body: `{"status":"0"}`, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "http 401", op: otp.OpStart, status: 401, body: `{}`, want: []error{rej}},
+		{name: "http 429", op: otp.OpCheck, status: 429, want: []error{unav}, temporary: true},
+		{name: "http 500 send", op: otp.OpStart, status: 500, want: []error{unav}, temporary: true, maybeSent: true},
+		{name: "http 502 cancel", op: otp.OpCancel, status: 502, want: []error{unav}, temporary: true, maybeSent: true},
 	})
 }
 

@@ -39,27 +39,27 @@ var v2Seeds = []struct {
 // class. Never a panic.
 func FuzzV2Answer(f *testing.F) {
 	for _, s := range v2Seeds {
-		f.Add(s.status, []byte(s.body), "send")
-		f.Add(s.status, []byte(s.body), "check")
+		f.Add(s.status, []byte(s.body), string(otp.OpStart))
+		f.Add(s.status, []byte(s.body), string(otp.OpCheck))
 	}
 	p := &V2{cfg: V2Config{Clock: otp.SystemClock}} // as NewV2 fills it
 	f.Fuzz(func(t *testing.T, status int, body []byte, op string) {
-		for _, op := range []string{"send", "check", "cancel", "resend", op} {
+		for _, op := range []otp.Op{otp.OpStart, otp.OpCheck, otp.OpCancel, otp.OpResend, otp.Op(op)} {
 			id, err := p.outcome(op, reply{status: status, body: body, header: http.Header{}})
 			if err == nil {
 				if status/100 != 2 {
 					t.Fatalf("%s: status %d became a success", op, status)
 				}
-				if op == "send" && (id == "" || !json.Valid(body)) {
+				if op == otp.OpStart && (id == "" || !json.Valid(body)) {
 					t.Fatalf("send: garbage %q became request id %q", body, id)
 				}
-				if op == "check" && !strings.HasPrefix(strings.TrimSpace(string(body)), "{") {
+				if op == otp.OpCheck && !strings.HasPrefix(strings.TrimSpace(string(body)), "{") {
 					t.Fatalf("check: garbage %q became a success", body)
 				}
 				continue
 			}
 			var pe *otp.ProviderError
-			if !errors.As(err, &pe) || !(errors.Is(err, otp.ErrProviderRejected) || errors.Is(err, otp.ErrProviderUnavailable)) {
+			if !errors.As(err, &pe) || !(errors.Is(err, otp.ErrProviderRejected) || errors.Is(err, otp.ErrProviderUnavailable) || errors.Is(err, otp.ErrProviderAccount)) {
 				t.Fatalf("%s: %v is not a classed provider error", op, err)
 			}
 			_ = err.Error()
@@ -91,7 +91,7 @@ func FuzzLegacyAnswer(f *testing.F) {
 	f.Add(500, []byte(legacySeeds[0]))
 	l := &Legacy{cfg: LegacyConfig{Clock: otp.SystemClock}}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		for _, op := range []string{"send", "check", "cancel", "resend"} {
+		for _, op := range []otp.Op{otp.OpStart, otp.OpCheck, otp.OpCancel, otp.OpResend} {
 			id, err := l.outcome(op, reply{status: status, body: body, header: http.Header{}})
 			if err == nil {
 				var v struct {
@@ -100,7 +100,7 @@ func FuzzLegacyAnswer(f *testing.F) {
 				if status/100 != 2 || json.Unmarshal(body, &v) != nil || (string(v.Status) != `"0"` && string(v.Status) != "0") {
 					t.Fatalf("%s: %d %q became a success", op, status, body)
 				}
-				if op == "send" && id == "" {
+				if op == otp.OpStart && id == "" {
 					t.Fatal("send success without an id")
 				}
 				continue

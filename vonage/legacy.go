@@ -163,13 +163,13 @@ func (l *Legacy) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error)
 func (l *Legacy) send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
 	form, err := l.sendForm(req)
 	if err != nil {
-		return otp.Ref{}, &otp.ProviderError{Provider: l.Name(), Op: "send", Err: err}
+		return otp.Ref{}, &otp.ProviderError{Provider: l.Name(), Op: otp.OpStart, Err: err}
 	}
-	r, err := l.post(ctx, "send", "/json", form)
+	r, err := l.post(ctx, otp.OpStart, "/json", form)
 	if err != nil {
 		return otp.Ref{}, err
 	}
-	id, err := l.outcome("send", r)
+	id, err := l.outcome(otp.OpStart, r)
 	if err != nil {
 		return otp.Ref{}, err
 	}
@@ -178,13 +178,13 @@ func (l *Legacy) send(ctx context.Context, req otp.SendRequest) (otp.Ref, error)
 
 // outcome reads a legacy answer: nil (and for a send the request ID) only
 // for status "0" in a 2xx JSON body, else the mapped error.
-func (l *Legacy) outcome(op string, r reply) (string, error) {
+func (l *Legacy) outcome(op otp.Op, r reply) (string, error) {
 	lr, ok := decodeLegacy(r.body)
 	if r.status/100 != 2 || !ok || *lr.Status != "0" {
 		return "", l.legacyError(op, r)
 	}
-	if op == "send" && (lr.RequestID == "" || len(lr.RequestID) > 256) {
-		return "", &otp.ProviderError{Provider: l.Name(), Op: op, HTTPStatus: r.status, VendorStatus: "0", Temporary: true,
+	if op == otp.OpStart && (lr.RequestID == "" || len(lr.RequestID) > 256) {
+		return "", &otp.ProviderError{Provider: l.Name(), Op: op, HTTPStatus: r.status, VendorStatus: "0", Kind: otp.ProviderUnavailable,
 			Err: &outcomeError{err: errors.New("vonage: start response without a request id")}}
 	}
 	return lr.RequestID, nil
@@ -231,42 +231,42 @@ func (l *Legacy) sendForm(req otp.SendRequest) (url.Values, error) {
 // 16 is ErrWrongCode, 17 ErrTooManyAttempts, 6 (unknown or already
 // verified) ErrNotFound.
 func (l *Legacy) Check(ctx context.Context, ref otp.Ref, code string) error {
-	if err := l.checkID("check", ref); err != nil {
+	if err := l.checkID(otp.OpCheck, ref); err != nil {
 		return err
 	}
 	if len(code) < 4 || len(code) > 10 || !alnum(code) {
-		return &otp.ProviderError{Provider: l.Name(), Op: "check", Err: fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode)}
+		return &otp.ProviderError{Provider: l.Name(), Op: otp.OpCheck, Err: fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode)}
 	}
-	return l.expectOK(ctx, "check", "/check/json", url.Values{"request_id": {ref.ID}, "code": {code}})
+	return l.expectOK(ctx, otp.OpCheck, "/check/json", url.Values{"request_id": {ref.ID}, "code": {code}})
 }
 
 // Resend triggers the workflow's next event: POST /verify/control/json
 // cmd=trigger_next_event. Status 19 (none left) is ErrProviderRejected.
 func (l *Legacy) Resend(ctx context.Context, ref otp.Ref) error {
-	if err := l.checkID("resend", ref); err != nil {
+	if err := l.checkID(otp.OpResend, ref); err != nil {
 		return err
 	}
-	return l.expectOK(ctx, "resend", "/control/json", url.Values{"request_id": {ref.ID}, "cmd": {"trigger_next_event"}})
+	return l.expectOK(ctx, otp.OpResend, "/control/json", url.Values{"request_id": {ref.ID}, "cmd": {"trigger_next_event"}})
 }
 
 // Cancel stops the verification: POST /verify/control/json cmd=cancel.
 // Vonage allows it only from 30s after the start until the second event;
 // otherwise it answers status 19, which is ErrProviderRejected.
 func (l *Legacy) Cancel(ctx context.Context, ref otp.Ref) error {
-	if err := l.checkID("cancel", ref); err != nil {
+	if err := l.checkID(otp.OpCancel, ref); err != nil {
 		return err
 	}
-	return l.expectOK(ctx, "cancel", "/control/json", url.Values{"request_id": {ref.ID}, "cmd": {"cancel"}})
+	return l.expectOK(ctx, otp.OpCancel, "/control/json", url.Values{"request_id": {ref.ID}, "cmd": {"cancel"}})
 }
 
-func (l *Legacy) checkID(op string, ref otp.Ref) error {
+func (l *Legacy) checkID(op otp.Op, ref otp.Ref) error {
 	if ref.ID == "" || len(ref.ID) > 32 {
 		return &otp.ProviderError{Provider: l.Name(), Op: op, Err: fmt.Errorf("vonage: %w: request id must be 1 to 32 characters", otp.ErrNotFound)}
 	}
 	return nil
 }
 
-func (l *Legacy) expectOK(ctx context.Context, op, path string, form url.Values) error {
+func (l *Legacy) expectOK(ctx context.Context, op otp.Op, path string, form url.Values) error {
 	form.Set("api_key", l.cfg.APIKey)
 	form.Set("api_secret", l.cfg.APISecret)
 	r, err := l.post(ctx, op, path, form)
@@ -277,7 +277,7 @@ func (l *Legacy) expectOK(ctx context.Context, op, path string, form url.Values)
 	return err
 }
 
-func (l *Legacy) post(ctx context.Context, op, path string, form url.Values) (reply, error) {
+func (l *Legacy) post(ctx context.Context, op otp.Op, path string, form url.Values) (reply, error) {
 	return l.tr.do(ctx, request{op: op, method: http.MethodPost, url: l.base + path,
 		contentType: "application/x-www-form-urlencoded", body: []byte(form.Encode())})
 }

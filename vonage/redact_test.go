@@ -52,10 +52,10 @@ func TestSecretsNotInErrors(t *testing.T) {
 	f := newFixture(t, vonagetest.Config{APIKey: testKey, APISecret: "the-right-one"})
 	p := f.v2(t, nil)
 	_, err := p.Send(context.Background(), sms(testPhone))
-	mustIs(t, err, otp.ErrProviderUnavailable)
+	mustIs(t, err, otp.ErrProviderAccount)
 	l := f.legacy(t, nil)
 	_, lerr := l.Send(context.Background(), sms(testPhone))
-	mustIs(t, lerr, otp.ErrProviderUnavailable)
+	mustIs(t, lerr, otp.ErrProviderAccount)
 	f.srv.FailNext(vonagetest.LegacyRequest, vonagetest.Fault{Drop: true})
 	_, derr := l.Send(context.Background(), sms(testPhone))
 	for _, e := range []error{err, lerr, derr} {

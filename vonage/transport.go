@@ -120,7 +120,7 @@ const (
 
 // request is one vendor call.
 type request struct {
-	op          string // otp op name: "send", "check", "resend", "cancel"
+	op          otp.Op // otp op name: otp.OpStart, otp.OpCheck, otp.OpResend, "cancel"
 	method      string
 	url         string
 	contentType string
@@ -175,7 +175,7 @@ func (t *transport) do(ctx context.Context, r request) (reply, error) {
 		req.Header.Set("Authorization", r.auth)
 	}
 	client := t.idem
-	if r.op == "send" {
+	if r.op == otp.OpStart {
 		client = t.safe
 	}
 	resp, err := client.Do(req)
@@ -199,7 +199,7 @@ func (t *transport) do(ctx context.Context, r request) (reply, error) {
 }
 
 // transportError describes a call that got no usable answer.
-func (t *transport) transportError(op string, acted bool, err error) *otp.ProviderError {
+func (t *transport) transportError(op otp.Op, acted bool, err error) *otp.ProviderError {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // the URL adds nothing and may hold a request ID
@@ -207,7 +207,7 @@ func (t *transport) transportError(op string, acted bool, err error) *otp.Provid
 	if acted {
 		err = &outcomeError{err: err}
 	}
-	return &otp.ProviderError{Provider: t.name, Op: op, Temporary: true, Err: err}
+	return &otp.ProviderError{Provider: t.name, Op: op, Kind: otp.ProviderUnavailable, Err: err}
 }
 
 // checkRetry is the retry policy; see RetryPolicy.

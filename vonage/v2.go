@@ -223,13 +223,13 @@ func (p *V2) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
 func (p *V2) send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
 	body, err := p.startBody(req)
 	if err != nil {
-		return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: "send", Err: err}
+		return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: otp.OpStart, Err: err}
 	}
-	r, err := p.call(ctx, "send", http.MethodPost, p.base, body)
+	r, err := p.call(ctx, otp.OpStart, http.MethodPost, p.base, body)
 	if err != nil {
 		return otp.Ref{}, err
 	}
-	id, err := p.outcome("send", r)
+	id, err := p.outcome(otp.OpStart, r)
 	if err != nil {
 		return otp.Ref{}, err
 	}
@@ -238,16 +238,16 @@ func (p *V2) send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
 
 // outcome reads a v2 answer: nil (and for a send the request ID) only for
 // a 2xx whose body is what the operation returns, else the mapped error.
-func (p *V2) outcome(op string, r reply) (string, error) {
+func (p *V2) outcome(op otp.Op, r reply) (string, error) {
 	if r.status/100 != 2 {
 		return "", p.v2Error(op, r)
 	}
 	switch op {
-	case "send":
+	case otp.OpStart:
 		id, err := decodeStart(r.body)
 		if err != nil {
 			// Vonage accepted something; without an ID it cannot be checked.
-			return "", &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, Temporary: true, Err: &outcomeError{err: err}}
+			return "", &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, Kind: otp.ProviderUnavailable, Err: &outcomeError{err: err}}
 		}
 		return id, nil
 	case "check":
@@ -255,7 +255,7 @@ func (p *V2) outcome(op string, r reply) (string, error) {
 		// object is a success, anything else is not.
 		var v map[string]json.RawMessage
 		if err := json.Unmarshal(r.body, &v); err != nil || v == nil {
-			return "", &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, Temporary: true,
+			return "", &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, Kind: otp.ProviderUnavailable,
 				Err: &outcomeError{err: errors.New("vonage: malformed check response")}}
 		}
 	}
@@ -323,19 +323,19 @@ func (p *V2) step(c otp.Channel, to string) v2Step {
 // ErrNotFound.
 func (p *V2) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if ref.ID == "" {
-		return &otp.ProviderError{Provider: p.Name(), Op: "check", Err: fmt.Errorf("vonage: %w: empty request id", otp.ErrNotFound)}
+		return &otp.ProviderError{Provider: p.Name(), Op: otp.OpCheck, Err: fmt.Errorf("vonage: %w: empty request id", otp.ErrNotFound)}
 	}
 	if len(code) < 4 || len(code) > 10 || !alnum(code) {
-		return &otp.ProviderError{Provider: p.Name(), Op: "check", Err: fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode)}
+		return &otp.ProviderError{Provider: p.Name(), Op: otp.OpCheck, Err: fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode)}
 	}
 	body, _ := json.Marshal(struct {
 		Code string `json:"code"`
 	}{code})
-	r, err := p.call(ctx, "check", http.MethodPost, p.base+"/"+escapeID(ref.ID), body)
+	r, err := p.call(ctx, otp.OpCheck, http.MethodPost, p.base+"/"+escapeID(ref.ID), body)
 	if err != nil {
 		return err
 	}
-	_, err = p.outcome("check", r)
+	_, err = p.outcome(otp.OpCheck, r)
 	return err
 }
 
@@ -343,16 +343,16 @@ func (p *V2) Check(ctx context.Context, ref otp.Ref, code string) error {
 // /v2/verify/{id}/next_workflow. Without one left Vonage answers 409,
 // which is ErrProviderRejected.
 func (p *V2) Resend(ctx context.Context, ref otp.Ref) error {
-	return p.simple(ctx, "resend", http.MethodPost, ref, "/next_workflow")
+	return p.simple(ctx, otp.OpResend, http.MethodPost, ref, "/next_workflow")
 }
 
 // Cancel stops the verification: DELETE /v2/verify/{id}. Vonage allows it
 // only from 30s after the start until the second channel is tried.
 func (p *V2) Cancel(ctx context.Context, ref otp.Ref) error {
-	return p.simple(ctx, "cancel", http.MethodDelete, ref, "")
+	return p.simple(ctx, otp.OpCancel, http.MethodDelete, ref, "")
 }
 
-func (p *V2) simple(ctx context.Context, op, method string, ref otp.Ref, suffix string) error {
+func (p *V2) simple(ctx context.Context, op otp.Op, method string, ref otp.Ref, suffix string) error {
 	if ref.ID == "" {
 		return &otp.ProviderError{Provider: p.Name(), Op: op, Err: fmt.Errorf("vonage: %w: empty request id", otp.ErrNotFound)}
 	}
@@ -364,7 +364,7 @@ func (p *V2) simple(ctx context.Context, op, method string, ref otp.Ref, suffix 
 	return err
 }
 
-func (p *V2) call(ctx context.Context, op, method, u string, body []byte) (reply, error) {
+func (p *V2) call(ctx context.Context, op otp.Op, method, u string, body []byte) (reply, error) {
 	auth := p.basic
 	if p.tokens != nil {
 		var err error

@@ -40,7 +40,7 @@ func TestV2SendCheck(t *testing.T) {
 	}
 	err = p.Check(ctx, ref, wrong)
 	mustIs(t, err, otp.ErrWrongCode, otp.ErrProviderRejected)
-	if pe := providerError(t, err); pe.HTTPStatus != 400 || pe.VendorStatus != "Invalid Code" || pe.Temporary {
+	if pe := providerError(t, err); pe.HTTPStatus != 400 || pe.VendorStatus != "Invalid Code" || pe.Kind == otp.ProviderUnavailable {
 		t.Fatalf("wrong code error = %+v", pe)
 	}
 	if err := p.Check(ctx, ref, code); err != nil {
@@ -103,7 +103,7 @@ func TestV2JWTRefusedWhenExpiredAtVendor(t *testing.T) {
 	})
 	f.clock.Advance(20 * time.Minute)
 	err := p.Cancel(context.Background(), otp.Ref{ID: "x"})
-	mustIs(t, err, otp.ErrProviderUnavailable)
+	mustIs(t, err, otp.ErrProviderAccount)
 	if pe := providerError(t, err); pe.HTTPStatus != 401 {
 		t.Fatalf("err = %+v", pe)
 	}
@@ -310,7 +310,7 @@ func TestV2CancelTiming(t *testing.T) {
 	}
 	err = p.Cancel(ctx, ref) // within 30 s
 	mustIs(t, err, otp.ErrProviderRejected)
-	if pe := providerError(t, err); pe.HTTPStatus != 409 || pe.Temporary {
+	if pe := providerError(t, err); pe.HTTPStatus != 409 || pe.Kind == otp.ProviderUnavailable {
 		t.Fatal(err)
 	}
 	f.clock.Advance(31 * time.Second)
@@ -347,7 +347,7 @@ func TestV2Resend(t *testing.T) {
 	}
 	err = p.Resend(ctx, ref) // no channel left
 	mustIs(t, err, otp.ErrProviderRejected)
-	if pe := providerError(t, err); pe.HTTPStatus != 409 || pe.Temporary {
+	if pe := providerError(t, err); pe.HTTPStatus != 409 || pe.Kind == otp.ProviderUnavailable {
 		t.Fatal(err)
 	}
 	if err := p.Check(ctx, ref, s[0].Code); err != nil {

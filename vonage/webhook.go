@@ -265,9 +265,9 @@ func parseTime(s string) time.Time {
 // NewWebhookHandler for the mapping.
 func callbackEvent(cb Callback) (otp.Event, bool) {
 	ev := otp.Event{Op: otp.OpStart, Provider: "vonage", Channel: otp.Channel(cb.Channel)}
-	start, peOp := cb.TriggeredAt, "send" // ProviderError.Op names the provider call
+	start, peOp := cb.TriggeredAt, otp.OpStart // ProviderError.Op names the provider call
 	if cb.Type == "summary" {
-		ev.Op, start, peOp = otp.OpCheck, cb.SubmittedAt, "check"
+		ev.Op, start, peOp = otp.OpCheck, cb.SubmittedAt, otp.OpCheck
 		ev.Channel = summaryChannel(cb)
 	}
 	if !start.IsZero() && cb.FinalizedAt.After(start) {

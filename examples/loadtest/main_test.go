@@ -78,8 +78,8 @@ func TestAgainstURL(t *testing.T) {
 	require.Len(t, rep.Runs, 1)
 	sane(t, "demo", rep.Runs[0].Demo)
 	sane(t, "ceiling", *rep.Runs[0].Ceiling)
-	assert.LessOrEqual(t, prov.Calls("send")-prov.Calls("check"), 2, "only flows cut off by the deadline go unchecked")
-	assert.GreaterOrEqual(t, prov.Calls("send"), rep.Runs[0].Demo.Flows)
+	assert.LessOrEqual(t, prov.Calls(otp.OpStart)-prov.Calls(otp.OpCheck), 2, "only flows cut off by the deadline go unchecked")
+	assert.GreaterOrEqual(t, prov.Calls(otp.OpStart), rep.Runs[0].Demo.Flows)
 }
 
 func TestErrorsAreCounted(t *testing.T) {

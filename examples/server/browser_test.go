@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otpkit/otp"
 )
 
 // chromiumPath returns the browser to drive: $OTP_CHROMIUM, else Debian's
@@ -222,6 +224,6 @@ func TestBrowser(t *testing.T) {
 		b.screenshot("10-nojs-another-number")
 	})
 
-	assert.Equal(t, 2, a.dev.Calls("send"))
-	assert.Equal(t, 4, a.dev.Calls("check"))
+	assert.Equal(t, 2, a.dev.Calls(otp.OpStart))
+	assert.Equal(t, 4, a.dev.Calls(otp.OpCheck))
 }

@@ -141,7 +141,7 @@ func wrong(right string) string {
 }
 
 func (e *env) calls() [4]int {
-	return [4]int{e.prov.Calls("send"), e.prov.Calls("check"), e.prov.Calls("resend"), e.prov.Calls("cancel")}
+	return [4]int{e.prov.Calls(otp.OpStart), e.prov.Calls(otp.OpCheck), e.prov.Calls(otp.OpResend), e.prov.Calls(otp.OpCancel)}
 }
 
 func sessionCookie(t *testing.T, h http.Header) *http.Cookie {
@@ -210,7 +210,7 @@ func TestAPIFailures(t *testing.T) {
 			assert.Equal(t, "invalid_input", a.json(t)["error"], p)
 			assert.Nil(t, sessionCookie(t, a.header), "a failed start sets no cookie")
 		}
-		assert.Zero(t, e.prov.Calls("send"))
+		assert.Zero(t, e.prov.Calls(otp.OpStart))
 	})
 	t.Run("malformed code uses no attempt", func(t *testing.T) {
 		e := newEnv(t)
@@ -220,7 +220,7 @@ func TestAPIFailures(t *testing.T) {
 			assert.Equal(t, http.StatusBadRequest, a.status, c)
 			assert.Equal(t, "invalid_input", a.json(t)["error"])
 		}
-		assert.Zero(t, e.prov.Calls("check"))
+		assert.Zero(t, e.prov.Calls(otp.OpCheck))
 		assert.EqualValues(t, 5, e.get("/api/verify/status").json(t)["attempts_left"])
 	})
 	t.Run("nothing started", func(t *testing.T) {
@@ -269,12 +269,12 @@ func TestAPIFailures(t *testing.T) {
 		assert.Equal(t, "resend_too_soon", a.json(t)["error"])
 		assert.Equal(t, "30", a.header.Get("Retry-After"))
 		assert.EqualValues(t, 30, a.json(t)["retry_after"])
-		assert.Zero(t, e.prov.Calls("resend"))
+		assert.Zero(t, e.prov.Calls(otp.OpResend))
 		e.clock.Advance(31 * time.Second)
 		a = e.post("/api/verify/resend", "")
 		assert.Equal(t, http.StatusOK, a.status, a.body)
 		assert.Equal(t, "pending", a.json(t)["state"])
-		assert.Equal(t, 1, e.prov.Calls("resend"))
+		assert.Equal(t, 1, e.prov.Calls(otp.OpResend))
 	})
 	t.Run("per-client limit", func(t *testing.T) {
 		e := newEnv(t, withLimits(otp.Limits{PerClient: otp.Limit{N: 1, Per: time.Hour}}))
@@ -288,7 +288,7 @@ func TestAPIFailures(t *testing.T) {
 		assert.Equal(t, http.StatusTooManyRequests, res.StatusCode)
 		assert.Contains(t, string(body), `"error":"rate_limited"`)
 		assert.Equal(t, "3600", res.Header.Get("Retry-After"))
-		assert.Equal(t, 1, e.prov.Calls("send"))
+		assert.Equal(t, 1, e.prov.Calls(otp.OpStart))
 	})
 	t.Run("provider down", func(t *testing.T) {
 		e := newEnv(t)
@@ -304,7 +304,7 @@ func TestAPIFailures(t *testing.T) {
 		code := e.code(phone)
 		a := e.post("/api/verify/cancel", "")
 		assert.Equal(t, map[string]any{"state": "none", "verified": false}, a.json(t))
-		assert.Equal(t, 1, e.prov.Calls("cancel"))
+		assert.Equal(t, 1, e.prov.Calls(otp.OpCancel))
 		assert.Equal(t, http.StatusNotFound, e.post("/api/verify/check", `{"code":"`+code+`"}`).status)
 		assert.Equal(t, http.StatusOK, e.post("/api/verify/cancel", "").status, "cancelling nothing is fine")
 	})
