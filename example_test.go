@@ -112,7 +112,7 @@ func ExampleConfig_onEvent() {
 func ExampleFailover() {
 	primary := otptest.NewProvider(otptest.ProviderConfig{Name: "primary", Code: "123456"})
 	backup := otptest.NewProvider(otptest.ProviderConfig{Name: "backup", Code: "123456"})
-	primary.FailSends(1, &otp.ProviderError{Provider: "primary", Op: otp.OpStart, HTTPStatus: 503, Kind: otp.ProviderUnavailable, NotSent: true})
+	primary.FailNext(otp.OpStart, otptest.Fault{Err: &otp.ProviderError{Provider: "primary", Op: otp.OpStart, HTTPStatus: 503, Kind: otp.ProviderUnavailable, NotSent: true}})
 	provider, err := otp.NewFailover(otp.FailoverConfig{}, primary, backup)
 	if err != nil {
 		panic(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,7 +78,7 @@ func TestFailoverFallsOverWhenThePrimarySentNothing(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			clock := otptest.NewClock(time.Time{})
 			ps := fakes(clock, "a", "b")
-			ps[0].FailSends(1, err)
+			ps[0].FailNext(otp.OpStart, otptest.Fault{Err: err})
 			f, _ := failoverFixture(t, ps[0], ps[1])
 			f.start(t)
 			assert.Equal(t, 0, ps[0].Pending())
@@ -119,7 +120,7 @@ func TestFailoverNeverFallsOverOnBadInputOrAmbiguousErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			clock := otptest.NewClock(time.Time{})
 			ps := fakes(clock, "a", "b")
-			ps[0].FailSends(1, err)
+			ps[0].FailNext(otp.OpStart, otptest.Fault{Err: err})
 			f, _ := failoverFixture(t, ps[0], ps[1])
 			_, got := f.v.Start(ctx, sessionKey, ukMobile)
 			require.ErrorIs(t, got, err)
@@ -131,7 +132,7 @@ func TestFailoverNeverFallsOverOnBadInputOrAmbiguousErrors(t *testing.T) {
 func TestFailoverRoutesEveryOperationToTheIssuingProvider(t *testing.T) {
 	clock := otptest.NewClock(time.Time{})
 	ps := fakes(clock, "a", "b")
-	ps[0].FailSends(1, &otp.ProviderError{Provider: "a", Kind: otp.ProviderUnavailable, NotSent: true})
+	ps[0].FailNext(otp.OpStart, otptest.Fault{Err: &otp.ProviderError{Provider: "a", Kind: otp.ProviderUnavailable, NotSent: true}})
 	f, _ := failoverFixture(t, ps[0], ps[1])
 	f.start(t)
 
@@ -187,7 +188,7 @@ func TestFailoverCircuitBreaker(t *testing.T) {
 		return ref.Provider
 	}
 
-	ps[0].FailSends(100, down)
+	ps[0].FailNext(otp.OpStart, slices.Repeat([]otptest.Fault{{Err: down}}, 100)...)
 	assert.Equal(t, "b", send())
 	assert.Equal(t, "b", send()) // the second failure opens a's breaker
 	assert.Contains(t, logs.String(), "circuit breaker opened")
@@ -200,7 +201,7 @@ func TestFailoverCircuitBreaker(t *testing.T) {
 	assert.Equal(t, "b", send())
 	assert.Equal(t, 3, ps[0].Calls(otp.OpStart))
 
-	ps[0].FailSends(0, nil)
+	ps[0].FailNext(otp.OpStart)
 	clock.Advance(time.Minute)
 	assert.Equal(t, "a", send(), "a successful probe closes it")
 	assert.Equal(t, "a", send())
@@ -212,7 +213,7 @@ func TestFailoverWithEveryBreakerOpenFailsFast(t *testing.T) {
 	ps := fakes(clock, "a")
 	fo, err := otp.NewFailover(otp.FailoverConfig{Failures: 1, Clock: clock}, ps[0])
 	require.NoError(t, err)
-	ps[0].FailSends(1, &otp.ProviderError{Provider: "a", Kind: otp.ProviderUnavailable, NotSent: true})
+	ps[0].FailNext(otp.OpStart, otptest.Fault{Err: &otp.ProviderError{Provider: "a", Kind: otp.ProviderUnavailable, NotSent: true}})
 	req := otp.SendRequest{To: ukMobile, Channel: otp.SMS, CodeLength: 6}
 	_, err = fo.Send(ctx, req)
 	require.ErrorIs(t, err, otp.ErrProviderUnavailable)

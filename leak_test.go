@@ -81,7 +81,7 @@ func TestLogsAndEventsNeverLeak(t *testing.T) {
 			_, _ = v.Start(c, fmt.Sprint("again-", i), n)
 		}
 	}
-	p.FailSends(1, nil)
+	p.FailNext(otp.OpStart, otptest.Fault{})
 	_, _ = v.Start(c, "fail", "+447400123499")
 	_, _ = v.Start(c, "bad", "+44 7400 12345x")
 

@@ -248,7 +248,7 @@ func TestConcurrentRightCodesSucceedOnce(t *testing.T) {
 func TestConcurrentWrongGuessesNeverExceedMaxAttempts(t *testing.T) {
 	f := newFixture(t, otp.Config{MaxAttempts: 5}, otptest.ProviderConfig{})
 	f.start(t)
-	f.p.SetLatency(2 * time.Millisecond) // guesses overlap at the vendor
+	f.p.SetDelay(2 * time.Millisecond) // guesses overlap at the vendor
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
 	errs := make(chan error, 100)
@@ -292,7 +292,7 @@ func TestExpiry(t *testing.T) {
 func TestVendorExpiryAndForgetting(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	f.start(t)
-	f.p.FailChecks(1, otp.ErrExpired)
+	f.p.FailNext(otp.OpCheck, otptest.Fault{Err: otp.ErrExpired})
 	_, err := f.v.Check(ctx, sessionKey, fixedCode)
 	require.ErrorIs(t, err, otp.ErrExpired)
 	_, err = f.v.Status(ctx, sessionKey)
@@ -302,7 +302,7 @@ func TestVendorExpiryAndForgetting(t *testing.T) {
 	// TestLosingCheckDoesNotUndoTheWinner): the record stays, one attempt
 	// used, until its TTL.
 	f.start(t)
-	f.p.FailChecks(1, otp.ErrNotFound)
+	f.p.FailNext(otp.OpCheck, otptest.Fault{Err: otp.ErrNotFound})
 	_, err = f.v.Check(ctx, sessionKey, fixedCode)
 	require.ErrorIs(t, err, otp.ErrNotFound)
 	st, err := f.v.Status(ctx, sessionKey)
@@ -352,7 +352,7 @@ func TestStartWithAnotherNumberReplaces(t *testing.T) {
 func TestFailedReplacementKeepsTheOldVerification(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	f.start(t)
-	f.p.FailSends(1, nil)
+	f.p.FailNext(otp.OpStart, otptest.Fault{})
 	_, err := f.v.Start(ctx, sessionKey, ukMobile2)
 	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
 	assert.Zero(t, f.p.Calls(otp.OpCancel), "the old one is cancelled only once replaced")
@@ -363,7 +363,7 @@ func TestFailedReplacementKeepsTheOldVerification(t *testing.T) {
 
 func TestConcurrentStartsOfOneKeySendOnce(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
-	f.p.SetLatency(5 * time.Millisecond) // widen the race
+	f.p.SetDelay(5 * time.Millisecond) // widen the race
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
 	for range 20 {
@@ -447,7 +447,7 @@ func TestCancel(t *testing.T) {
 func TestCancelSucceedsWhenTheVendorRefuses(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	f.start(t)
-	f.p.FailCancels(1, &otp.ProviderError{Provider: "otptest", Op: "cancel", VendorStatus: "19"})
+	f.p.FailNext(otp.OpCancel, otptest.Fault{Err: &otp.ProviderError{Provider: "otptest", Op: "cancel", VendorStatus: "19"}})
 	require.NoError(t, f.v.Cancel(ctx, sessionKey))
 	_, err := f.v.Check(ctx, sessionKey, fixedCode)
 	assert.ErrorIs(t, err, otp.ErrNotFound, "no check can succeed after Cancel")
@@ -508,7 +508,7 @@ func (r recordingProvider) Send(ctx context.Context, req otp.SendRequest) (otp.R
 
 func TestProviderFailureOnSendStoresNothing(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
-	f.p.FailSends(1, nil)
+	f.p.FailNext(otp.OpStart, otptest.Fault{})
 	_, err := f.v.Start(ctx, sessionKey, ukMobile)
 	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
 	var pe *otp.ProviderError
@@ -524,7 +524,7 @@ func TestProviderFailureOnSendStoresNothing(t *testing.T) {
 func TestProviderFailureOnCheckUsesTheAttempt(t *testing.T) {
 	f := newFixture(t, otp.Config{MaxAttempts: 2}, otptest.ProviderConfig{})
 	f.start(t)
-	f.p.FailChecks(2, nil)
+	f.p.FailNext(otp.OpCheck, otptest.Fault{}, otptest.Fault{})
 	_, err := f.v.Check(ctx, sessionKey, fixedCode)
 	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
 	st, err := f.v.Status(ctx, sessionKey)
@@ -583,7 +583,7 @@ func fmtStoreErr() error {
 
 func TestContextReachesTheProvider(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
-	f.p.SetLatency(time.Minute)
+	f.p.SetDelay(time.Minute)
 	c, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	_, err := f.v.Start(c, sessionKey, ukMobile)

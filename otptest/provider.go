@@ -58,7 +58,7 @@ type Provider struct {
 	cfg ProviderConfig
 
 	calls [len(ops)]paddedCounter
-	// armed is set once a fault or latency is scripted, so that calls on
+	// armed is set once a fault or delay is scripted, so that calls on
 	// an unscripted fake skip the lock in enter.
 	armed atomic.Bool
 
@@ -73,8 +73,8 @@ type Provider struct {
 	mu       sync.Mutex // guards the fields below
 	history  []Send     // ring, next at len % cap once full
 	next     int
-	failures [len(ops)]fault
-	latency  time.Duration
+	faults   [len(ops)][]Fault // scripted, next first
+	delay    time.Duration
 }
 
 type paddedCounter struct {
@@ -108,9 +108,13 @@ type pendingCode struct {
 	wrong   int
 }
 
-type fault struct {
-	n   int
-	err error
+// Fault is a scripted failure for [Provider.FailNext]. The call is counted
+// and fails with Err; a nil Err means a *otp.ProviderError of Kind
+// otp.ProviderUnavailable ("provider unavailable"). A Fault with Delay
+// waits that long first, or until the call's context ends.
+type Fault struct {
+	Err   error
+	Delay time.Duration
 }
 
 var (
@@ -251,7 +255,7 @@ func (p *Provider) live(sh *codeShard, id string) (*pendingCode, error) {
 	return pc, nil
 }
 
-// enter counts a call, waits out the latency and fires a scripted fault.
+// enter counts a call, waits out the delay and fires a scripted fault.
 func (p *Provider) enter(ctx context.Context, op otp.Op) error {
 	i := opIndex(op)
 	p.calls[i].Add(1)
@@ -259,14 +263,15 @@ func (p *Provider) enter(ctx context.Context, op otp.Op) error {
 		return ctx.Err()
 	}
 	p.mu.Lock()
-	latency := p.latency
-	f := p.failures[i]
-	if f.n > 0 {
-		p.failures[i].n--
+	delay := p.delay
+	var f *Fault
+	if q := p.faults[i]; len(q) > 0 {
+		f, p.faults[i] = &q[0], q[1:]
+		delay = max(delay, f.Delay)
 	}
 	p.mu.Unlock()
-	if latency > 0 {
-		t := time.NewTimer(latency)
+	if delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -274,10 +279,13 @@ func (p *Provider) enter(ctx context.Context, op otp.Op) error {
 			return &otp.ProviderError{Provider: p.cfg.Name, Op: op, Kind: otp.ProviderUnavailable, Err: ctx.Err()}
 		}
 	}
-	if f.n > 0 {
-		return f.err
+	if f == nil {
+		return ctx.Err()
 	}
-	return ctx.Err()
+	if f.Err == nil {
+		return &otp.ProviderError{Provider: p.cfg.Name, Op: op, Kind: otp.ProviderUnavailable, Err: errors.New("otptest: injected fault")}
+	}
+	return f.Err
 }
 
 // record appends s to the history ring and calls OnSend.
@@ -295,34 +303,26 @@ func (p *Provider) record(s Send) {
 	}
 }
 
-// FailSends makes the next n sends and resends fail with err. A nil err
-// means a temporary *otp.ProviderError ("provider unavailable").
-func (p *Provider) FailSends(n int, err error) {
-	p.fail(otp.OpStart, n, err)
-	p.fail(otp.OpResend, n, err)
-}
-
-// FailChecks makes the next n checks fail with err, as FailSends.
-func (p *Provider) FailChecks(n int, err error) { p.fail(otp.OpCheck, n, err) }
-
-// FailCancels makes the next n cancels fail with err, as FailSends.
-func (p *Provider) FailCancels(n int, err error) { p.fail(otp.OpCancel, n, err) }
-
-func (p *Provider) fail(op otp.Op, n int, err error) {
-	if err == nil {
-		err = &otp.ProviderError{Provider: p.cfg.Name, Op: op, Kind: otp.ProviderUnavailable, Err: errors.New("otptest: injected fault")}
+// FailNext scripts the next len(faults) calls of op (otp.OpStart for
+// sends, OpCheck, OpResend or OpCancel) to fail as listed, in order,
+// replacing what was scripted for op before; FailNext(op) clears it.
+func (p *Provider) FailNext(op otp.Op, faults ...Fault) {
+	i := opIndex(op)
+	if i < 0 {
+		panic("otptest: FailNext of unknown op " + string(op))
 	}
 	p.mu.Lock()
-	p.failures[opIndex(op)] = fault{n: n, err: err}
+	p.faults[i] = slices.Clone(faults)
 	p.mu.Unlock()
 	p.armed.Store(true)
 }
 
-// SetLatency makes every later call wait d first (or until its context
-// ends, which fails the call with a temporary *otp.ProviderError).
-func (p *Provider) SetLatency(d time.Duration) {
+// SetDelay makes every later call wait d first (or until its context
+// ends, which fails the call with a *otp.ProviderError of Kind
+// otp.ProviderUnavailable).
+func (p *Provider) SetDelay(d time.Duration) {
 	p.mu.Lock()
-	p.latency = d
+	p.delay = d
 	p.mu.Unlock()
 	p.armed.Store(true)
 }

@@ -105,7 +105,7 @@ func TestProviderResendAndCancel(t *testing.T) {
 func TestProviderScriptedFaults(t *testing.T) {
 	p := otptest.NewProvider(otptest.ProviderConfig{Code: "123456"})
 	boom := errors.New("boom")
-	p.FailSends(2, boom)
+	p.FailNext(otp.OpStart, otptest.Fault{Err: boom}, otptest.Fault{Err: boom})
 	for range 2 {
 		_, err := p.Send(ctx, otp.SendRequest{To: to, Channel: otp.SMS})
 		assert.ErrorIs(t, err, boom)
@@ -114,7 +114,7 @@ func TestProviderScriptedFaults(t *testing.T) {
 	assert.Equal(t, 3, p.Calls(otp.OpStart), "failed calls count too")
 	assert.Len(t, p.Sends(), 1, "failed sends deliver nothing")
 
-	p.FailChecks(1, nil)
+	p.FailNext(otp.OpCheck, otptest.Fault{})
 	err := p.Check(ctx, ref, "123456")
 	var pe *otp.ProviderError
 	require.ErrorAs(t, err, &pe)
@@ -122,18 +122,28 @@ func TestProviderScriptedFaults(t *testing.T) {
 	assert.ErrorIs(t, err, otp.ErrProviderUnavailable)
 	assert.NoError(t, p.Check(ctx, ref, "123456"), "the fault is spent and the code intact")
 
-	p.FailCancels(1, otp.ErrNotFound)
+	p.FailNext(otp.OpCancel, otptest.Fault{Err: otp.ErrNotFound})
 	assert.ErrorIs(t, p.Cancel(ctx, send(t, p, to)), otp.ErrNotFound)
+
+	p.FailNext(otp.OpStart, otptest.Fault{Err: boom}, otptest.Fault{Err: boom})
+	p.FailNext(otp.OpStart) // clears the script
+	send(t, p, to)
+
+	p.FailNext(otp.OpStart, otptest.Fault{Delay: time.Hour})
+	c, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	_, err = p.Send(c, otp.SendRequest{To: to, Channel: otp.SMS})
+	assert.ErrorIs(t, err, otp.ErrProviderUnavailable, "a delayed fault ends with its context")
 }
 
-func TestProviderLatencyHonoursContext(t *testing.T) {
+func TestProviderDelayHonoursContext(t *testing.T) {
 	p := otptest.NewProvider(otptest.ProviderConfig{})
-	p.SetLatency(20 * time.Millisecond)
+	p.SetDelay(20 * time.Millisecond)
 	start := time.Now()
 	send(t, p, to)
 	assert.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond)
 
-	p.SetLatency(time.Hour)
+	p.SetDelay(time.Hour)
 	c, cancel := context.WithCancel(ctx)
 	cancel()
 	_, err := p.Send(c, otp.SendRequest{To: to, Channel: otp.SMS})

@@ -144,7 +144,7 @@ func TestTwoInstancesWrongGuesses(t *testing.T) {
 			ctx := t.Context()
 			_, err := f.a.Start(ctx, "session", ukMobile)
 			require.NoError(t, err)
-			f.p.SetLatency(2 * time.Millisecond) // guesses overlap at the vendor
+			f.p.SetDelay(2 * time.Millisecond) // guesses overlap at the vendor
 
 			errs := race(100, func(i int) error {
 				_, err := f.pick(i).Check(ctx, "session", wrongCode)

@@ -292,7 +292,7 @@ func TestAPIFailures(t *testing.T) {
 	})
 	t.Run("provider down", func(t *testing.T) {
 		e := newEnv(t)
-		e.prov.FailSends(1, nil)
+		e.prov.FailNext(otp.OpStart, otptest.Fault{})
 		a := e.post("/api/verify/start", `{"phone":"`+phone+`"}`)
 		assert.Equal(t, http.StatusServiceUnavailable, a.status)
 		assert.Equal(t, "provider_unavailable", a.json(t)["error"])
