@@ -70,11 +70,11 @@ type Provider struct {
 	seed    maphash.Seed
 	pending [16]codeShard
 
-	mu       sync.Mutex // guards the fields below
-	history  []Send     // ring, next at len % cap once full
-	next     int
-	faults   [len(ops)][]Fault // scripted, next first
-	delay    time.Duration
+	mu      sync.Mutex // guards the fields below
+	history []Send     // ring, next at len % cap once full
+	next    int
+	faults  [len(ops)][]Fault // scripted, next first
+	delay   time.Duration
 }
 
 type paddedCounter struct {
