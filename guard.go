@@ -1,10 +1,7 @@
 package otp
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 
@@ -45,82 +42,6 @@ type Guard struct {
 	// as an [EventFlagged], and the call goes on. Use it to measure a new
 	// policy on real traffic before enforcing it. Default: false.
 	RecordOnly bool
-}
-
-// NumberType is the kind of a phone number, as libphonenumber classifies it.
-type NumberType string
-
-// Number types.
-const (
-	NumberMobile            NumberType = "mobile"
-	NumberFixedLine         NumberType = "fixed-line"
-	NumberFixedLineOrMobile NumberType = "fixed-line-or-mobile"
-	NumberTollFree          NumberType = "toll-free"
-	NumberPremiumRate       NumberType = "premium-rate"
-	NumberSharedCost        NumberType = "shared-cost"
-	NumberVoIP              NumberType = "voip"
-	NumberPersonal          NumberType = "personal"
-	NumberPager             NumberType = "pager"
-	NumberUAN               NumberType = "uan"
-	NumberVoicemail         NumberType = "voicemail"
-)
-
-// AllNumberTypes lists every NumberType; give it to Guard.NumberTypes to
-// switch the gate off for a channel.
-var AllNumberTypes = []NumberType{
-	NumberMobile, NumberFixedLine, NumberFixedLineOrMobile, NumberTollFree, NumberPremiumRate,
-	NumberSharedCost, NumberVoIP, NumberPersonal, NumberPager, NumberUAN, NumberVoicemail,
-}
-
-var defaultNumberTypes = map[Channel][]NumberType{
-	SMS:      {NumberMobile, NumberFixedLineOrMobile},
-	WhatsApp: {NumberMobile, NumberFixedLineOrMobile},
-	Voice:    {NumberMobile, NumberFixedLineOrMobile, NumberFixedLine},
-}
-
-func numberType(t phonenumbers.PhoneNumberType) NumberType {
-	switch t {
-	case phonenumbers.MOBILE:
-		return NumberMobile
-	case phonenumbers.FIXED_LINE:
-		return NumberFixedLine
-	case phonenumbers.FIXED_LINE_OR_MOBILE:
-		return NumberFixedLineOrMobile
-	case phonenumbers.TOLL_FREE:
-		return NumberTollFree
-	case phonenumbers.PREMIUM_RATE:
-		return NumberPremiumRate
-	case phonenumbers.SHARED_COST:
-		return NumberSharedCost
-	case phonenumbers.VOIP:
-		return NumberVoIP
-	case phonenumbers.PERSONAL_NUMBER:
-		return NumberPersonal
-	case phonenumbers.PAGER:
-		return NumberPager
-	case phonenumbers.UAN:
-		return NumberUAN
-	case phonenumbers.VOICEMAIL:
-		return NumberVoicemail
-	}
-	return ""
-}
-
-// NumberTypeError is returned when the guard refuses a number's type for a
-// channel. It matches [ErrNumberTypeNotAllowed] and [ErrInvalidPhone].
-type NumberTypeError struct {
-	Type    NumberType
-	Channel Channel
-}
-
-// Error names the type and the channel.
-func (e *NumberTypeError) Error() string {
-	return "otp: number type not allowed: " + string(e.Type) + " numbers cannot receive " + string(e.Channel)
-}
-
-// Unwrap returns ErrNumberTypeNotAllowed and ErrInvalidPhone.
-func (e *NumberTypeError) Unwrap() []error {
-	return []error{ErrNumberTypeNotAllowed, ErrInvalidPhone}
 }
 
 // guard is a Guard compiled for lookups.
@@ -208,55 +129,4 @@ func (g *guard) check(d destination, c Channel) error {
 		return &NumberTypeError{Type: d.typ, Channel: c}
 	}
 	return nil
-}
-
-// guardLimits appends the guard's limits for one send to d: the total,
-// the country and the number range.
-func (v *Verifier) guardLimits(reqs []LimitRequest, d destination) []LimitRequest {
-	l := v.cfg.Limits
-	reqs = append(reqs, LimitRequest{Scope: ScopeTotal, Limit: l.Total})
-	if d.callingCode == "" {
-		return reqs
-	}
-	return append(reqs,
-		LimitRequest{Scope: ScopeCountry, Key: d.callingCode, Limit: l.PerCountry},
-		LimitRequest{Scope: ScopeRange, Key: d.to[:max(len(d.callingCode)+1, len(d.to)-l.RangeDigits)], Limit: l.PerRange})
-}
-
-// screen applies the number rules to d; in record-only mode it reports
-// what it would deny and lets the call go on.
-func (v *Verifier) screen(ctx context.Context, ev Event, d destination, c Channel) error {
-	err := v.guard.check(d, c)
-	if err != nil && v.guard.recordOnly {
-		v.flag(ctx, ev, err)
-		return nil
-	}
-	return err
-}
-
-// flag reports what the guard would have denied in record-only mode.
-func (v *Verifier) flag(ctx context.Context, ev Event, err error) {
-	ev.Err, ev.Class = err, ErrorClass(err)
-	var rl *RateLimitError
-	if errors.As(err, &rl) {
-		ev.Scope = rl.Scope
-	}
-	v.emit(ctx, EventFlagged, ev)
-}
-
-// recordLimits, in record-only mode, charges the guard's limits apart from
-// the enforced ones and reports a denial without failing the call.
-func (v *Verifier) recordLimits(ctx context.Context, ev Event, d destination) {
-	if !v.guard.recordOnly {
-		return
-	}
-	buf := limitBufs.Get().(*limitBuf)
-	defer limitBufs.Put(buf)
-	if err := v.limiter.Allow(ctx, v.guardLimits(buf[:0], d)); err != nil {
-		if errors.As(err, new(*RateLimitError)) {
-			v.flag(ctx, ev, err)
-		} else {
-			v.log.LogAttrs(ctx, slog.LevelWarn, "otp: record-only limits failed", slog.String("error", err.Error()))
-		}
-	}
 }

@@ -67,7 +67,7 @@ func (f *fixture) verifier(t testing.TB, p otp.Provider, s otp.Store, cfg otp.Co
 }
 
 // start starts a verification to ukMobile under sessionKey.
-func (f *fixture) start(t testing.TB, opts ...otp.Option) otp.Status {
+func (f *fixture) start(t testing.TB, opts ...otp.StartOption) otp.Status {
 	t.Helper()
 	st, err := f.v.Start(context.Background(), sessionKey, ukMobile, opts...)
 	require.NoError(t, err)

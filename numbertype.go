@@ -1,178 +1,80 @@
 package otp
 
-import (
-	"regexp"
-	"slices"
-	"strconv"
-	"sync"
+import "github.com/nyaruka/phonenumbers"
 
-	"github.com/nyaruka/phonenumbers"
+// NumberType is the kind of a phone number, as libphonenumber classifies it.
+type NumberType string
+
+// Number types.
+const (
+	NumberMobile            NumberType = "mobile"
+	NumberFixedLine         NumberType = "fixed-line"
+	NumberFixedLineOrMobile NumberType = "fixed-line-or-mobile"
+	NumberTollFree          NumberType = "toll-free"
+	NumberPremiumRate       NumberType = "premium-rate"
+	NumberSharedCost        NumberType = "shared-cost"
+	NumberVoIP              NumberType = "voip"
+	NumberPersonal          NumberType = "personal"
+	NumberPager             NumberType = "pager"
+	NumberUAN               NumberType = "uan"
+	NumberVoicemail         NumberType = "voicemail"
 )
 
-// classify returns what phonenumbers.GetRegionCodeForNumber and
-// phonenumbers.GetNumberType return for num, from the same metadata and by
-// the same rules, in one pass over precompiled patterns. The library
-// rebuilds each pattern's string, looks it up under a global lock and
-// matches it twice on every use, which made these two calls cost more than
-// the rest of a Start; TestClassifyMatchesPhonenumbers holds the two
-// implementations equal.
-func classify(num *phonenumbers.PhoneNumber) (region string, typ phonenumbers.PhoneNumberType) {
-	cc := int(num.GetCountryCode())
-	regions := callingCodeMetadata(cc)
-	if len(regions) == 0 {
-		return "", phonenumbers.UNKNOWN
-	}
-	var buf [32]byte
-	nsn := appendNationalNumber(buf[:0], num)
-	if len(regions) == 1 {
-		return regions[0].region, regions[0].numberType(nsn)
-	}
-	// Several regions share the code: the first whose leading digits match,
-	// or, for one without leading digits, whose patterns know the number.
-	for _, m := range regions {
-		if m.leading != nil {
-			if m.leading.Match(nsn) {
-				return m.region, m.numberType(nsn)
-			}
-		} else if typ := m.numberType(nsn); typ != phonenumbers.UNKNOWN {
-			return m.region, typ
-		}
-	}
-	return "", phonenumbers.UNKNOWN
+// AllNumberTypes lists every NumberType; give it to Guard.NumberTypes to
+// switch the gate off for a channel.
+var AllNumberTypes = []NumberType{
+	NumberMobile, NumberFixedLine, NumberFixedLineOrMobile, NumberTollFree, NumberPremiumRate,
+	NumberSharedCost, NumberVoIP, NumberPersonal, NumberPager, NumberUAN, NumberVoicemail,
 }
 
-// regionMetadata is one region's number patterns, compiled.
-type regionMetadata struct {
-	region          string
-	leading         *regexp.Regexp // nil when the region has no leading digits
-	sameMobileFixed bool
-	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
-	fixed, mobile numberDesc
+var defaultNumberTypes = map[Channel][]NumberType{
+	SMS:      {NumberMobile, NumberFixedLineOrMobile},
+	WhatsApp: {NumberMobile, NumberFixedLineOrMobile},
+	Voice:    {NumberMobile, NumberFixedLineOrMobile, NumberFixedLine},
 }
 
-type numberDesc struct {
-	lengths []int32
-	pattern *regexp.Regexp
+func numberType(t phonenumbers.PhoneNumberType) NumberType {
+	switch t {
+	case phonenumbers.MOBILE:
+		return NumberMobile
+	case phonenumbers.FIXED_LINE:
+		return NumberFixedLine
+	case phonenumbers.FIXED_LINE_OR_MOBILE:
+		return NumberFixedLineOrMobile
+	case phonenumbers.TOLL_FREE:
+		return NumberTollFree
+	case phonenumbers.PREMIUM_RATE:
+		return NumberPremiumRate
+	case phonenumbers.SHARED_COST:
+		return NumberSharedCost
+	case phonenumbers.VOIP:
+		return NumberVoIP
+	case phonenumbers.PERSONAL_NUMBER:
+		return NumberPersonal
+	case phonenumbers.PAGER:
+		return NumberPager
+	case phonenumbers.UAN:
+		return NumberUAN
+	case phonenumbers.VOICEMAIL:
+		return NumberVoicemail
+	}
+	return ""
 }
 
-func (d *numberDesc) matches(nsn []byte) bool {
-	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
-		return false
-	}
-	return d.pattern.Match(nsn)
+// NumberTypeError is returned when the guard refuses a number's type for a
+// channel. It matches [ErrNumberTypeNotAllowed] and [ErrInvalidPhone].
+type NumberTypeError struct {
+	Type    NumberType
+	Channel Channel
 }
 
-// appendNationalNumber appends what phonenumbers.GetNationalSignificantNumber
-// returns, without its two allocations.
-func appendNationalNumber(b []byte, num *phonenumbers.PhoneNumber) []byte {
-	if num.GetItalianLeadingZero() {
-		for range min(num.GetNumberOfLeadingZeros(), phonenumbers.MAX_LENGTH_FOR_NSN) {
-			b = append(b, '0')
-		}
-	}
-	return strconv.AppendUint(b, num.GetNationalNumber(), 10)
+// Error names the type and the channel.
+func (e *NumberTypeError) Error() string {
+	return "otp: number type not allowed: " + string(e.Type) + " numbers cannot receive " + string(e.Channel)
 }
 
-// numberType follows phonenumbers' getNumberTypeHelper, test for test.
-func (m *regionMetadata) numberType(nsn []byte) phonenumbers.PhoneNumberType {
-	switch {
-	case !m.general.matches(nsn):
-		return phonenumbers.UNKNOWN
-	case m.premium.matches(nsn):
-		return phonenumbers.PREMIUM_RATE
-	case m.tollFree.matches(nsn):
-		return phonenumbers.TOLL_FREE
-	case m.sharedCost.matches(nsn):
-		return phonenumbers.SHARED_COST
-	case m.voip.matches(nsn):
-		return phonenumbers.VOIP
-	case m.personal.matches(nsn):
-		return phonenumbers.PERSONAL_NUMBER
-	case m.pager.matches(nsn):
-		return phonenumbers.PAGER
-	case m.uan.matches(nsn):
-		return phonenumbers.UAN
-	case m.voicemail.matches(nsn):
-		return phonenumbers.VOICEMAIL
-	case m.fixed.matches(nsn):
-		if m.sameMobileFixed || m.mobile.matches(nsn) {
-			return phonenumbers.FIXED_LINE_OR_MOBILE
-		}
-		return phonenumbers.FIXED_LINE
-	case !m.sameMobileFixed && m.mobile.matches(nsn):
-		return phonenumbers.MOBILE
-	}
-	return phonenumbers.UNKNOWN
+// Unwrap returns ErrNumberTypeNotAllowed and ErrInvalidPhone.
+func (e *NumberTypeError) Unwrap() []error {
+	return []error{ErrNumberTypeNotAllowed, ErrInvalidPhone}
 }
 
-var (
-	// compiled maps a calling code to its []*regionMetadata. It is read on
-	// every Start and written once per calling code: a sync.Map, so that
-	// reads from many cores do not contend.
-	compiled sync.Map
-
-	// metadataByRegion indexes the library's metadata: by region, and by
-	// calling code for the non-geographic entities ("001").
-	metadataByRegion = sync.OnceValue(func() map[string]*phonenumbers.PhoneMetadata {
-		coll, err := phonenumbers.MetadataCollection()
-		if err != nil {
-			return nil
-		}
-		out := make(map[string]*phonenumbers.PhoneMetadata, len(coll.GetMetadata()))
-		for _, m := range coll.GetMetadata() {
-			out[metadataKey(m.GetId(), int(m.GetCountryCode()))] = m
-		}
-		return out
-	})
-)
-
-func metadataKey(region string, cc int) string {
-	if region == "001" {
-		return "001+" + strconv.Itoa(cc)
-	}
-	return region
-}
-
-// callingCodeMetadata returns the compiled metadata of every region sharing
-// the calling code cc, in the library's order; it compiles them on first use.
-func callingCodeMetadata(cc int) []*regionMetadata {
-	if regions, ok := compiled.Load(cc); ok {
-		return regions.([]*regionMetadata)
-	}
-	var regions []*regionMetadata
-	for _, r := range phonenumbers.GetRegionCodesForCountryCode(cc) {
-		m := metadataByRegion()[metadataKey(r, cc)]
-		if m == nil {
-			regions = nil
-			break
-		}
-		regions = append(regions, compileRegion(r, m))
-	}
-	compiled.Store(cc, regions)
-	return regions
-}
-
-func compileRegion(region string, m *phonenumbers.PhoneMetadata) *regionMetadata {
-	desc := func(d *phonenumbers.PhoneNumberDesc) numberDesc {
-		return numberDesc{lengths: d.GetPossibleLength(), pattern: regexp.MustCompile("^(?:" + d.GetNationalNumberPattern() + ")$")}
-	}
-	rm := &regionMetadata{
-		region:          region,
-		sameMobileFixed: m.GetSameMobileAndFixedLinePattern(),
-		general:         desc(m.GetGeneralDesc()),
-		premium:         desc(m.GetPremiumRate()),
-		tollFree:        desc(m.GetTollFree()),
-		sharedCost:      desc(m.GetSharedCost()),
-		voip:            desc(m.GetVoip()),
-		personal:        desc(m.GetPersonalNumber()),
-		pager:           desc(m.GetPager()),
-		uan:             desc(m.GetUan()),
-		voicemail:       desc(m.GetVoicemail()),
-		fixed:           desc(m.GetFixedLine()),
-		mobile:          desc(m.GetMobile()),
-	}
-	if ld := m.GetLeadingDigits(); ld != "" {
-		rm.leading = regexp.MustCompile("^(?:" + ld + ")")
-	}
-	return rm
-}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -42,9 +41,11 @@ type Config struct {
 	// default; the Verifier logs a warning at construction when they are
 	// on. See [TestNumber].
 	TestNumbers []TestNumber
-	// Limiter enforces Limits. Default: the Store, if it is also a Limiter
-	// (redisstore is: its limits hold across processes); otherwise a
-	// [MemoryLimiter] private to this Verifier holding at most 100,000 keys.
+	// Limiter enforces Limits. Default (nil): the Store, if it is also a
+	// Limiter (redisstore is: its limits hold across processes, and as a
+	// [LimitingStore] it serves Start and Check in two round trips);
+	// otherwise a [MemoryLimiter] private to this Verifier. Set it only to
+	// keep the limits somewhere other than the Store.
 	Limiter Limiter
 	// Logger receives the Verifier's log lines, with phone numbers masked
 	// and codes never present. Default: discard everything.
@@ -63,9 +64,7 @@ type Config struct {
 // as one.
 type Verifier struct {
 	provider Provider
-	store    Store
-	limiter  Limiter
-	shared   LimitingStore // the store, when it is also the limiter
+	state    LimitingStore // the Store, and the Limiter beside it or in it
 	cfg      Config
 	guard    *guard
 	tests    *testNumbers // nil when Config.TestNumbers is empty
@@ -106,7 +105,7 @@ func NewVerifier(provider Provider, store Store, cfg Config) (*Verifier, error) 
 	if err := cfg.Limits.validate(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{provider: provider, store: store, cfg: cfg, log: cfg.Logger}
+	v := &Verifier{provider: provider, state: limitingStore(store, cfg), cfg: cfg, log: cfg.Logger}
 	var err error
 	if v.guard, err = newGuard(cfg.Guard); err != nil {
 		return nil, err
@@ -115,55 +114,91 @@ func NewVerifier(provider Provider, store Store, cfg Config) (*Verifier, error) 
 		v.log = slog.New(slog.DiscardHandler)
 	}
 	if len(cfg.TestNumbers) > 0 {
-		if v.tests, err = newTestNumbers(provider, cfg); err != nil {
+		if v.tests, err = newTestNumbers(cfg); err != nil {
 			return nil, err
 		}
-		v.provider = v.tests
 		v.tests.announce(v.log)
-	}
-	v.limiter = cfg.Limiter
-	if l, ok := store.(Limiter); ok && v.limiter == nil {
-		v.limiter = l
-	}
-	if v.limiter == nil {
-		v.limiter = NewMemoryLimiter(cfg.Clock, 0)
-	}
-	if ls, ok := store.(LimitingStore); ok && sameValue(ls, v.limiter) {
-		v.shared = ls
 	}
 	v.locks.init()
 	return v, nil
 }
 
-// Option adjusts one call. Each operation documents the options it reads
-// and ignores the others.
-type Option func(*callOptions)
+// limitingStore returns store as the LimitingStore the Verifier works
+// through: the store itself when it keeps the limits and no other Limiter
+// is configured, else the store beside its Limiter.
+func limitingStore(store Store, cfg Config) LimitingStore {
+	if ls, ok := store.(LimitingStore); ok && cfg.Limiter == nil {
+		return ls
+	}
+	lim := cfg.Limiter
+	if l, ok := store.(Limiter); ok && lim == nil {
+		lim = l
+	}
+	if lim == nil {
+		lim = NewMemoryLimiter(cfg.Clock, 0)
+	}
+	return storeAndLimiter{store, lim}
+}
+
+// StartOption adjusts one Start: [WithChannel], [WithLocale], or any
+// [Option].
+type StartOption interface {
+	applyStart(*startOptions)
+}
+
+// Option adjusts one call of Start, Check or Resend: [WithClient].
+type Option interface {
+	StartOption
+	apply(*callOptions)
+}
 
 type callOptions struct {
+	client string
+}
+
+type startOptions struct {
+	callOptions
 	channel Channel
-	client  string
 	locale  string
 }
 
+type clientOption string
+
+func (o clientOption) apply(c *callOptions)       { c.client = string(o) }
+func (o clientOption) applyStart(s *startOptions) { o.apply(&s.callOptions) }
+
+type channelOption Channel
+
+func (o channelOption) applyStart(s *startOptions) { s.channel = Channel(o) }
+
+type localeOption string
+
+func (o localeOption) applyStart(s *startOptions) { s.locale = string(o) }
+
 // WithChannel picks the channel for Start (default [SMS]).
-func WithChannel(c Channel) Option { return func(o *callOptions) { o.channel = c } }
+func WithChannel(c Channel) StartOption { return channelOption(c) }
 
 // WithClient names the client making the call (an IP address or account
 // ID) for the per-client limits of Start, Resend and Check.
-func WithClient(id string) Option { return func(o *callOptions) { o.client = id } }
+func WithClient(id string) Option { return clientOption(id) }
 
 // WithLocale passes a language hint ("en-gb") to the provider on Start.
-func WithLocale(locale string) Option { return func(o *callOptions) { o.locale = locale } }
+func WithLocale(locale string) StartOption { return localeOption(locale) }
 
-func collect(opts []Option) callOptions {
-	if len(opts) == 0 {
-		return callOptions{channel: SMS}
-	}
-	o := &callOptions{channel: SMS}
+func startOpts(opts []StartOption) startOptions {
+	o := startOptions{channel: SMS}
 	for _, opt := range opts {
-		opt(o)
+		opt.applyStart(&o)
 	}
-	return *o
+	return o
+}
+
+func callOpts(opts []Option) callOptions {
+	var o callOptions
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	return o
 }
 
 // Status describes a pending verification. It never holds the vendor's ID.
@@ -191,17 +226,17 @@ func (v *Verifier) status(p Verification) Status {
 	}
 }
 
-// Start sends a code to phone (for the Email channel, an email address) and
-// keeps the pending verification under key, replacing any earlier one.
-// Called again with the same key and number inside the resend cooldown it
-// sends nothing and returns the pending verification. Options: WithChannel,
-// WithClient, WithLocale.
+// Start sends a code to to, a phone number (for the Email channel, an email
+// address), and keeps the pending verification under key, replacing any
+// earlier one. Called again with the same key and number inside the resend
+// cooldown it sends nothing and returns the pending verification. Options:
+// WithChannel, WithClient, WithLocale.
 //
 // Bad input fails with ErrInvalidKey, ErrInvalidPhone, ErrRegionNotAllowed
 // or ErrUnsupportedChannel before anything else happens; a limit fails with
 // a *RateLimitError before the provider is asked.
-func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option) (Status, error) {
-	o := collect(opts)
+func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOption) (Status, error) {
+	o := startOpts(opts)
 	ev := Event{Op: OpStart, Channel: o.channel, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
@@ -209,33 +244,30 @@ func (v *Verifier) Start(ctx context.Context, key, phone string, opts ...Option)
 	if !o.channel.Valid() || !v.provider.Supports(o.channel) {
 		return Status{}, v.fail(ctx, ev, fmt.Errorf("%w: %q", ErrUnsupportedChannel, o.channel))
 	}
-	dest, err := v.normalize(phone, o.channel)
-	ev.To, ev.Region = dest.to, dest.region
-	if err == nil {
-		err = v.screen(ctx, ev, dest, o.channel)
-	}
+	p, err := v.plan(ctx, &ev, to, o.channel, o.client)
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
+	defer p.release()
 	v.emit(ctx, EventStarted, ev)
 
 	defer v.locks.lock(key).unlock()
-	spare := Spare{To: dest.to, SentAfter: v.cfg.Clock.Now().Add(-v.cfg.ResendCooldown)}
-	old, err := v.getAllow(ctx, key, spare, dest, o.client)
+	spare := Spare{To: p.dest.to, SentAfter: v.cfg.Clock.Now().Add(-v.cfg.ResendCooldown)}
+	old, err := v.state.GetAllow(ctx, key, spare, p.enforce)
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
 	if spare.Matches(old) {
 		return v.status(old), nil
 	}
-	v.recordLimits(ctx, ev, dest)
-	return v.replace(ctx, ev, old, Verification{Key: key, To: dest.to, Channel: o.channel}, o.locale)
+	v.record(ctx, ev, p)
+	return v.replace(ctx, ev, old, Verification{Key: key, To: p.dest.to, Channel: o.channel}, p.dest.test, o.locale)
 }
 
 // replace sends a new code for next (Key, To and Channel set), stores it
 // and withdraws old, if old has a Ref. The caller holds the key's lock and
-// has applied the limits.
-func (v *Verifier) replace(ctx context.Context, ev Event, old, next Verification, locale string) (Status, error) {
+// has applied the limits; test says next.To is a live test number.
+func (v *Verifier) replace(ctx context.Context, ev Event, old, next Verification, test bool, locale string) (Status, error) {
 	// Vendors refuse a second verification to a number while one is
 	// pending, so an old one to the same number goes first; an old one to
 	// another number goes only once its replacement is stored, so that a
@@ -244,13 +276,13 @@ func (v *Verifier) replace(ctx context.Context, ev Event, old, next Verification
 	if sameNumber {
 		v.cancel(ctx, old.Ref)
 	}
-	ref, err := v.send(ctx, ev, SendRequest{To: next.To, Channel: next.Channel, CodeLength: v.cfg.CodeLength, Locale: locale})
+	ref, err := v.send(ctx, ev, SendRequest{To: next.To, Channel: next.Channel, CodeLength: v.cfg.CodeLength, Locale: locale}, test)
 	if err != nil {
 		return Status{}, err
 	}
 	now := v.cfg.Clock.Now()
 	next.Ref, next.CreatedAt, next.SentAt, next.ExpiresAt = ref, now, now, now.Add(v.cfg.TTL)
-	if err := v.store.Put(ctx, next); err != nil {
+	if err := v.state.Put(ctx, next); err != nil {
 		// The code went out but cannot be checked: withdraw it.
 		v.cancel(ctx, ref)
 		return Status{}, v.fail(ctx, ev, err)
@@ -261,13 +293,19 @@ func (v *Verifier) replace(ctx context.Context, ev Event, old, next Verification
 	return v.status(next), nil
 }
 
-// send asks the provider to deliver and reports the outcome.
-func (v *Verifier) send(ctx context.Context, ev Event, req SendRequest) (Ref, error) {
+// send asks the provider to deliver, or for a live test number makes the
+// reference itself, and reports the outcome.
+func (v *Verifier) send(ctx context.Context, ev Event, req SendRequest, test bool) (Ref, error) {
+	if test {
+		ev.Provider = testNumberProvider
+		v.emit(ctx, EventSent, ev)
+		return v.tests.ref(req.To), nil
+	}
 	begin := time.Now()
 	ref, err := v.provider.Send(ctx, req)
 	ev.Duration = time.Since(begin)
 	if err == nil && ref.ID == "" {
-		err = &ProviderError{Provider: v.provider.Name(), Op: "send", Err: errors.New("empty verification id")}
+		err = &ProviderError{Provider: v.provider.Name(), Op: OpStart, Err: errors.New("empty verification id")}
 	}
 	if err != nil {
 		return Ref{}, v.fail(ctx, ev, err)
@@ -280,80 +318,6 @@ func (v *Verifier) send(ctx context.Context, ev Event, req SendRequest) (Ref, er
 	return ref, nil
 }
 
-// getAllow returns the live verification under key (zero if none) and,
-// unless it is the repeat spare describes, takes the tokens for a send to d
-// by client: in one step when the store is the limiter.
-func (v *Verifier) getAllow(ctx context.Context, key string, spare Spare, d destination, client string) (Verification, error) {
-	buf := limitBufs.Get().(*limitBuf)
-	defer limitBufs.Put(buf)
-	reqs := v.sendLimits(buf[:0], d, client)
-	if v.shared != nil {
-		return v.shared.GetAllow(ctx, key, spare, reqs)
-	}
-	old, err := v.store.Get(ctx, key)
-	switch {
-	case err == nil:
-		if spare.Matches(old) {
-			return old, nil
-		}
-	case errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired):
-		old = Verification{}
-	default:
-		return Verification{}, err
-	}
-	if err := v.limiter.Allow(ctx, reqs); err != nil {
-		return Verification{}, err
-	}
-	return old, nil
-}
-
-// allowSend asks the limiter for one send to d by client.
-func (v *Verifier) allowSend(ctx context.Context, d destination, client string) error {
-	buf := limitBufs.Get().(*limitBuf)
-	defer limitBufs.Put(buf)
-	return v.limiter.Allow(ctx, v.sendLimits(buf[:0], d, client))
-}
-
-// sendLimits appends the limits one send to d by client takes.
-func (v *Verifier) sendLimits(reqs []LimitRequest, d destination, client string) []LimitRequest {
-	l := v.cfg.Limits
-	reqs = append(reqs, LimitRequest{Scope: ScopeNumber, Key: d.to, Limit: l.PerNumber})
-	if client != "" {
-		reqs = append(reqs, LimitRequest{Scope: ScopeClient, Key: client, Limit: l.PerClient})
-	}
-	if v.guard.recordOnly {
-		return reqs // recordLimits charges the guard's limits apart
-	}
-	return v.guardLimits(reqs, d)
-}
-
-// limitBuf holds one call's limit requests; limitBufs recycles them, as the
-// interface call would otherwise move them to the heap on every call.
-type limitBuf [8]LimitRequest
-
-var limitBufs = sync.Pool{New: func() any { return new(limitBuf) }}
-
-// reserveAttempt takes the checks-per-client token, if client is set, and
-// reserves one attempt on the verification under key: in one step when the
-// store is the limiter.
-func (v *Verifier) reserveAttempt(ctx context.Context, key, client string) (Verification, error) {
-	buf := limitBufs.Get().(*limitBuf)
-	defer limitBufs.Put(buf)
-	reqs := buf[:0]
-	if client != "" {
-		reqs = append(reqs, LimitRequest{Scope: ScopeChecks, Key: client, Limit: v.cfg.Limits.ChecksPerClient})
-	}
-	if v.shared != nil {
-		return v.shared.AllowAddAttempt(ctx, key, v.cfg.MaxAttempts, reqs)
-	}
-	if len(reqs) > 0 {
-		if err := v.limiter.Allow(ctx, reqs); err != nil {
-			return Verification{}, err
-		}
-	}
-	return v.store.AddAttempt(ctx, key, v.cfg.MaxAttempts)
-}
-
 // Check tells whether code is the one sent for key. On success the
 // verification is consumed, exactly once however many checks race, and the
 // returned Status says which number was verified. Option: WithClient.
@@ -363,7 +327,7 @@ func (v *Verifier) reserveAttempt(ctx context.Context, key, client string) (Veri
 // the verification and fails with ErrTooManyAttempts. ErrExpired and
 // ErrNotFound say there is nothing left to check.
 func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) (Status, error) {
-	o := collect(opts)
+	o := callOpts(opts)
 	ev := Event{Op: OpCheck, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
@@ -379,11 +343,15 @@ func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) 
 	}
 	ev.Provider, ev.Channel, ev.To = p.Ref.Provider, p.Channel, p.To
 	begin := time.Now()
-	err = v.provider.Check(ctx, p.Ref, code)
+	if isTestRef(p.Ref) {
+		err = v.tests.check(p.Ref, code)
+	} else {
+		err = v.provider.Check(ctx, p.Ref, code)
+	}
 	ev.Duration = time.Since(begin)
 	switch {
 	case err == nil:
-		if err := v.store.Delete(ctx, key, p.Ref.ID); err != nil {
+		if err := v.state.Delete(ctx, key, p.Ref.ID); err != nil {
 			// Another check consumed it first, or it was replaced.
 			return Status{}, v.fail(ctx, ev, err)
 		}
@@ -398,7 +366,7 @@ func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) 
 		return Status{}, v.fail(ctx, ev, ErrTooManyAttempts)
 	case errors.Is(err, ErrExpired):
 		// The vendor's code has expired; so has ours.
-		_ = v.store.Delete(ctx, key, p.Ref.ID)
+		_ = v.state.Delete(ctx, key, p.Ref.ID)
 		return Status{}, v.fail(ctx, ev, err)
 	case errors.Is(err, ErrNotFound):
 		// Either the vendor forgot it or a concurrent check has just
@@ -414,10 +382,21 @@ func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) 
 	}
 }
 
+// reserveAttempt takes the checks-per-client token, if client is set, and
+// reserves one attempt on the verification under key, in one step.
+func (v *Verifier) reserveAttempt(ctx context.Context, key, client string) (Verification, error) {
+	p := newPlan()
+	defer p.release()
+	if client != "" {
+		p.enforce = append(p.enforce, LimitRequest{Scope: ScopeChecks, Key: client, Limit: v.cfg.Limits.ChecksPerClient})
+	}
+	return v.state.AllowAddAttempt(ctx, key, v.cfg.MaxAttempts, p.enforce)
+}
+
 // burn deletes a verification whose attempts are used up and cancels it at
 // the provider.
 func (v *Verifier) burn(ctx context.Context, ev Event, p Verification) {
-	if err := v.store.Delete(ctx, p.Key, p.Ref.ID); err != nil {
+	if err := v.state.Delete(ctx, p.Key, p.Ref.ID); err != nil {
 		return // someone else already removed it
 	}
 	v.cancel(ctx, p.Ref)
@@ -441,55 +420,60 @@ func (v *Verifier) validCode(code string) bool {
 // with ErrResendTooSoon (a *RateLimitError with RetryAfter) inside the
 // cooldown, and applies the send limits as Start does. Option: WithClient.
 func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Status, error) {
-	o := collect(opts)
+	o := callOpts(opts)
 	ev := Event{Op: OpResend, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
 	defer v.locks.lock(key).unlock()
-	p, err := v.store.Get(ctx, key)
+	old, err := v.state.Get(ctx, key)
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	ev.Provider, ev.Channel, ev.To = p.Ref.Provider, p.Channel, p.To
-	now := v.cfg.Clock.Now()
-	if wait := p.SentAt.Add(v.cfg.ResendCooldown).Sub(now); wait > 0 {
+	ev.Provider, ev.Channel = old.Ref.Provider, old.Channel
+	if wait := old.SentAt.Add(v.cfg.ResendCooldown).Sub(v.cfg.Clock.Now()); wait > 0 {
+		ev.To = old.To
 		return Status{}, v.fail(ctx, ev, &RateLimitError{Scope: ScopeCooldown, RetryAfter: wait})
 	}
-	// The stored number is parsed again, not trusted: a resend is a send,
-	// so it needs the calling code for the limits and must pass the rules
-	// in force now (an allow-list may have changed since Start).
-	dest, err := v.normalize(p.To, p.Channel)
-	ev.Region = dest.region
-	if err == nil {
-		err = v.screen(ctx, ev, dest, p.Channel)
-	}
+	// The stored number goes through the policy again, not trusted: a
+	// resend is a send, and must pass the rules in force now (an
+	// allow-list may have changed since Start).
+	p, err := v.plan(ctx, &ev, old.To, old.Channel, o.client)
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	if err := v.allowSend(ctx, dest, o.client); err != nil {
+	defer p.release()
+	if err := v.state.Allow(ctx, p.enforce); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	v.recordLimits(ctx, ev, dest)
-	if r, ok := v.provider.(Resender); ok {
+	v.record(ctx, ev, p)
+	next := Verification{Key: key, To: old.To, Channel: old.Channel}
+	r, canResend := v.provider.(Resender)
+	switch {
+	case isTestRef(old.Ref) != p.dest.test:
+		// The number became, or stopped being, a test number.
+		return v.replace(ctx, ev, old, next, p.dest.test, "")
+	case p.dest.test:
+	case !canResend:
+		return v.replace(ctx, ev, old, next, false, "")
+	default:
 		begin := time.Now()
-		err := r.Resend(ctx, p.Ref)
+		err := r.Resend(ctx, old.Ref)
 		ev.Duration = time.Since(begin)
 		if errors.Is(err, errors.ErrUnsupported) {
-			// A wrapper (Failover, test numbers) whose provider cannot resend.
-			return v.replace(ctx, ev, p, Verification{Key: key, To: p.To, Channel: p.Channel}, "")
+			// A wrapper (Failover) whose provider cannot resend.
+			return v.replace(ctx, ev, old, next, false, "")
 		}
 		if err != nil {
 			return Status{}, v.fail(ctx, ev, err)
 		}
-		v.emit(ctx, EventSent, ev)
-		p.SentAt = v.cfg.Clock.Now()
-		if err := v.store.MarkSent(ctx, key, p.Ref.ID, p.SentAt); err != nil {
-			return Status{}, v.fail(ctx, ev, err)
-		}
-		return v.status(p), nil
 	}
-	return v.replace(ctx, ev, p, Verification{Key: key, To: p.To, Channel: p.Channel}, "")
+	v.emit(ctx, EventSent, ev)
+	old.SentAt = v.cfg.Clock.Now()
+	if err := v.state.MarkSent(ctx, key, old.Ref.ID, old.SentAt); err != nil {
+		return Status{}, v.fail(ctx, ev, err)
+	}
+	return v.status(old), nil
 }
 
 // Cancel removes the pending verification for key and cancels it at the
@@ -501,12 +485,12 @@ func (v *Verifier) Cancel(ctx context.Context, key string) error {
 		return v.fail(ctx, ev, err)
 	}
 	defer v.locks.lock(key).unlock()
-	p, err := v.store.Get(ctx, key)
+	p, err := v.state.Get(ctx, key)
 	if err != nil {
 		return v.fail(ctx, ev, err)
 	}
 	ev.Provider, ev.Channel, ev.To = p.Ref.Provider, p.Channel, p.To
-	if err := v.store.Delete(ctx, key, p.Ref.ID); err != nil {
+	if err := v.state.Delete(ctx, key, p.Ref.ID); err != nil {
 		return v.fail(ctx, ev, err)
 	}
 	v.cancel(ctx, p.Ref)
@@ -520,7 +504,7 @@ func (v *Verifier) Status(ctx context.Context, key string) (Status, error) {
 	if err := checkKey(key); err != nil {
 		return Status{}, err
 	}
-	p, err := v.store.Get(ctx, key)
+	p, err := v.state.Get(ctx, key)
 	if err != nil {
 		return Status{}, err
 	}
@@ -530,7 +514,7 @@ func (v *Verifier) Status(ctx context.Context, key string) (Status, error) {
 // cancel withdraws a verification at the provider, best effort.
 func (v *Verifier) cancel(ctx context.Context, ref Ref) {
 	c, ok := v.provider.(Canceler)
-	if !ok {
+	if !ok || isTestRef(ref) {
 		return
 	}
 	if err := c.Cancel(ctx, ref); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, errors.ErrUnsupported) {

@@ -15,6 +15,7 @@ const maxDestinationLen = 254
 // destination is a normalised To with what the limits need.
 type destination struct {
 	to          string     // E.164 or email address
+	limitKey    string     // the per-number limit's key: to, or the mailbox an address reaches
 	region      string     // ISO 3166 region, "" for email
 	callingCode string     // "44", "" for email
 	typ         NumberType // "" for email
@@ -36,8 +37,10 @@ func (v *Verifier) normalize(raw string, c Channel) (destination, error) {
 		return destination{}, fmt.Errorf("%w: cannot parse", ErrInvalidPhone)
 	}
 	region, typ := classify(num)
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
 	d := destination{
-		to:          phonenumbers.Format(num, phonenumbers.E164),
+		to:          e164,
+		limitKey:    e164,
 		region:      region,
 		callingCode: strconv.Itoa(int(num.GetCountryCode())),
 		typ:         numberType(typ),
@@ -57,7 +60,39 @@ func normalizeEmail(raw string) (destination, error) {
 		return destination{}, fmt.Errorf("%w: not a bare email address", ErrInvalidPhone)
 	}
 	at := strings.LastIndexByte(addr.Address, '@')
-	return destination{to: addr.Address[:at] + strings.ToLower(addr.Address[at:])}, nil
+	to := addr.Address[:at] + strings.ToLower(addr.Address[at:])
+	return destination{to: to, limitKey: mailbox(to)}, nil
+}
+
+// mailbox returns the mailbox address a reaches, so that one mailbox has
+// one per-number limit however its address is spelled: in lower case, and
+// without the "+tag" (and, for Gmail, the dots) that the big providers
+// ignore. Elsewhere a tag may name another mailbox, so it stays.
+func mailbox(a string) string {
+	at := strings.LastIndexByte(a, '@')
+	local, domain := strings.ToLower(a[:at]), strings.ToLower(a[at+1:])
+	if !tagDomains[domain] {
+		return local + "@" + domain
+	}
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	if domain == "googlemail.com" {
+		domain = "gmail.com"
+	}
+	if domain == "gmail.com" {
+		local = strings.ReplaceAll(local, ".", "")
+	}
+	return local + "@" + domain
+}
+
+// tagDomains are mail domains known to deliver local+tag@domain to local.
+var tagDomains = map[string]bool{
+	"gmail.com": true, "googlemail.com": true,
+	"outlook.com": true, "hotmail.com": true, "live.com": true, "msn.com": true,
+	"icloud.com": true, "me.com": true, "mac.com": true,
+	"fastmail.com": true, "fastmail.fm": true,
+	"proton.me": true, "protonmail.com": true, "pm.me": true,
 }
 
 // MaskPhone hides the middle of a phone number or email address for logs:
@@ -75,4 +110,9 @@ func MaskPhone(s string) string {
 		return strings.Repeat("*", len(s))
 	}
 	return s[:3] + strings.Repeat("*", len(s)-5) + s[len(s)-2:]
+}
+
+// isRegion reports whether r is an ISO 3166 region phonenumbers knows.
+func isRegion(r string) bool {
+	return phonenumbers.GetSupportedRegions()[r]
 }

@@ -97,3 +97,31 @@ func TestTestNumberRuleExpires(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, f.p.Calls(otp.OpStart), "an ordinary number again: it reaches the provider")
 }
+
+// A verification started while the rule held does not accept the fixed
+// code once the rule has ended.
+func TestTestNumberExpiryEndsPendingVerifications(t *testing.T) {
+	f, _ := testNumberFixture(t, time.Minute)
+	_, err := f.v.Start(ctx, sessionKey, reviewer)
+	require.NoError(t, err)
+	f.clock.Advance(time.Minute)
+	_, err = f.v.Check(ctx, sessionKey, "246810")
+	require.ErrorIs(t, err, otp.ErrExpired)
+	_, err = f.v.Status(ctx, sessionKey)
+	assert.Error(t, err, "the verification is gone")
+	assert.Zero(t, f.p.Calls(otp.OpCheck), "the provider never sees a test number's code")
+}
+
+// Resend of a test number's verification after the rule has ended starts
+// a real one.
+func TestTestNumberResendAfterExpirySends(t *testing.T) {
+	f, _ := testNumberFixture(t, time.Minute)
+	_, err := f.v.Start(ctx, sessionKey, reviewer)
+	require.NoError(t, err)
+	f.clock.Advance(time.Minute)
+	st, err := f.v.Resend(ctx, sessionKey)
+	require.NoError(t, err)
+	assert.Equal(t, "otptest", st.Provider)
+	assert.Equal(t, 1, f.p.Calls(otp.OpStart))
+	assert.Zero(t, f.p.Calls(otp.OpCancel), "a test verification is not cancelled at the provider")
+}

@@ -3,6 +3,7 @@ package otp_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,7 +77,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		name  string
 		key   string
 		phone string
-		opts  []otp.Option
+		opts  []otp.StartOption
 		want  error
 	}{
 		{"empty key", "", ukMobile2, nil, otp.ErrInvalidKey},
@@ -89,12 +90,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"oversized phone", sessionKey, "+44" + strings.Repeat("1", 300), nil, otp.ErrInvalidPhone},
 		{"fixed line by sms", sessionKey, fixedLine, nil, otp.ErrNumberTypeNotAllowed},
 		{"premium rate by sms", sessionKey, premium, nil, otp.ErrNumberTypeNotAllowed},
-		{"toll free by whatsapp", sessionKey, tollFree, []otp.Option{otp.WithChannel(otp.WhatsApp)}, otp.ErrNumberTypeNotAllowed},
+		{"toll free by whatsapp", sessionKey, tollFree, []otp.StartOption{otp.WithChannel(otp.WhatsApp)}, otp.ErrNumberTypeNotAllowed},
 		{"region not allowed", sessionKey, us, nil, otp.ErrRegionNotAllowed},
-		{"unknown channel", sessionKey, ukMobile2, []otp.Option{otp.WithChannel("pigeon")}, otp.ErrUnsupportedChannel},
-		{"channel the provider lacks", sessionKey, ukMobile2, []otp.Option{otp.WithChannel(otp.Voice)}, otp.ErrUnsupportedChannel},
-		{"email that is not bare", sessionKey, "Jane <jane@example.com>", []otp.Option{otp.WithChannel(otp.Email)}, otp.ErrInvalidPhone},
-		{"email without domain", sessionKey, "jane", []otp.Option{otp.WithChannel(otp.Email)}, otp.ErrInvalidPhone},
+		{"unknown channel", sessionKey, ukMobile2, []otp.StartOption{otp.WithChannel("pigeon")}, otp.ErrUnsupportedChannel},
+		{"channel the provider lacks", sessionKey, ukMobile2, []otp.StartOption{otp.WithChannel(otp.Voice)}, otp.ErrUnsupportedChannel},
+		{"email that is not bare", sessionKey, "Jane <jane@example.com>", []otp.StartOption{otp.WithChannel(otp.Email)}, otp.ErrInvalidPhone},
+		{"email without domain", sessionKey, "jane", []otp.StartOption{otp.WithChannel(otp.Email)}, otp.ErrInvalidPhone},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -477,6 +478,33 @@ func TestEmailChannel(t *testing.T) {
 	assert.Equal(t, otp.Email, f.p.Sends()[0].Channel)
 	_, err = f.v.Check(ctx, sessionKey, fixedCode)
 	assert.NoError(t, err)
+}
+
+// One mailbox has one per-number limit, however its address is spelled.
+func TestEmailPerNumberLimitIsPerMailbox(t *testing.T) {
+	f := newFixture(t, otp.Config{Limits: otp.Limits{PerNumber: otp.Limit{N: 2, Per: time.Hour}}}, otptest.ProviderConfig{})
+	spellings := []string{"victim@gmail.com", "Victim+1@gmail.com", "v.i.c.t.i.m+x@GoogleMail.com"}
+	for i, to := range spellings {
+		_, err := f.v.Start(ctx, "k"+strconv.Itoa(i), to, otp.WithChannel(otp.Email))
+		if i < 2 {
+			require.NoError(t, err, to)
+			continue
+		}
+		var rl *otp.RateLimitError
+		require.ErrorAs(t, err, &rl, to)
+		assert.Equal(t, otp.ScopeNumber, rl.Scope)
+	}
+	assert.Equal(t, "Victim+1@gmail.com", f.p.Sends()[1].To, "the code goes to the address as given")
+
+	// Where the domain may route tags to other mailboxes they stay apart.
+	for i, to := range []string{"Ops@example.com", "ops@EXAMPLE.com", "OPS@example.com", "ops+billing@example.com"} {
+		_, err := f.v.Start(ctx, "e"+strconv.Itoa(i), to, otp.WithChannel(otp.Email))
+		if i == 2 {
+			require.ErrorIs(t, err, otp.ErrRateLimited, "the same mailbox in another case")
+			continue
+		}
+		require.NoError(t, err, to)
+	}
 }
 
 func TestVoiceAcceptsFixedLines(t *testing.T) {

@@ -2,12 +2,11 @@ package otptest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/otpkit/otp"
 )
@@ -78,11 +77,14 @@ func reqs(r ...otp.LimitRequest) []otp.LimitRequest { return r }
 func requireLimited(t *testing.T, err error, scope otp.Scope, most time.Duration, msgAndArgs ...any) *otp.RateLimitError {
 	t.Helper()
 	var rl *otp.RateLimitError
-	require.ErrorAs(t, err, &rl, msgAndArgs...)
-	require.ErrorIs(t, err, otp.ErrRateLimited, msgAndArgs...)
-	require.Equal(t, scope, rl.Scope, msgAndArgs...)
-	require.Greater(t, rl.RetryAfter, time.Duration(0), msgAndArgs...)
-	require.LessOrEqual(t, rl.RetryAfter, most, msgAndArgs...)
+	if !errors.As(err, &rl) {
+		fail(t, fmt.Sprintf("%v is not a *otp.RateLimitError", err), msgAndArgs)
+	}
+	errorIs(t, err, otp.ErrRateLimited, msgAndArgs...)
+	equal(t, scope, rl.Scope, msgAndArgs...)
+	if rl.RetryAfter <= 0 || rl.RetryAfter > most {
+		fail(t, fmt.Sprintf("RetryAfter %v is outside (0, %v]", rl.RetryAfter, most), msgAndArgs)
+	}
 	return rl
 }
 
@@ -91,7 +93,7 @@ func requireLimited(t *testing.T, err error, scope otp.Scope, most time.Duration
 func (x limitSuite) drain(t *testing.T, r otp.LimitRequest) {
 	t.Helper()
 	for i := range r.Limit.N {
-		require.NoError(t, x.ls.Allow(t.Context(), reqs(r)), "Allow #%d of %d", i+1, r.Limit.N)
+		noError(t, x.ls.Allow(t.Context(), reqs(r)), "Allow #%d of %d", i+1, r.Limit.N)
 	}
 	requireLimited(t, x.ls.Allow(t.Context(), reqs(r)), r.Scope, r.Limit.Per, "Allow on a drained bucket")
 }
@@ -104,16 +106,16 @@ func testAllowAllOrNothing(t *testing.T, x limitSuite) {
 	b := x.req(otp.ScopeClient, "b", 1, time.Hour)
 	c := x.req(otp.ScopeCountry, "c", 1, time.Hour)
 
-	require.NoError(t, x.ls.Allow(ctx, reqs(a, b)), "Allow(a, b)")
+	noError(t, x.ls.Allow(ctx, reqs(a, b)), "Allow(a, b)")
 	requireLimited(t, x.ls.Allow(ctx, reqs(c, a)), otp.ScopeNumber, time.Hour, "Allow(c, a) with a empty")
 	// c was not charged by the denied call.
-	require.NoError(t, x.ls.Allow(ctx, reqs(c)), "Allow(c) after a denied Allow(c, a)")
+	noError(t, x.ls.Allow(ctx, reqs(c)), "Allow(c) after a denied Allow(c, a)")
 	requireLimited(t, x.ls.Allow(ctx, reqs(c)), otp.ScopeCountry, time.Hour, "Allow(c) twice")
 
 	off := a
 	off.Limit = otp.NoLimit
-	require.NoError(t, x.ls.Allow(ctx, reqs(off)), "Allow with the limit off")
-	require.NoError(t, x.ls.Allow(ctx, nil), "Allow with no requests")
+	noError(t, x.ls.Allow(ctx, reqs(off)), "Allow with the limit off")
+	noError(t, x.ls.Allow(ctx, nil), "Allow with no requests")
 	requireLimited(t, x.ls.Allow(ctx, reqs(off, b)), otp.ScopeClient, time.Hour, "Allow(off, b) with b empty")
 }
 
@@ -124,7 +126,7 @@ func testAllowRetryAfter(t *testing.T, x limitSuite) {
 	two := x.req(otp.ScopeNumber, "two-per-hour", 2, time.Hour)
 	x.drain(t, two)
 	rl := requireLimited(t, x.ls.Allow(ctx, reqs(two)), otp.ScopeNumber, 30*time.Minute, "Allow of 2 per hour, third")
-	require.Greater(t, rl.RetryAfter, 29*time.Minute, "a token of 2 per hour comes back after about 30 minutes")
+	isTrue(t, rl.RetryAfter > 29*time.Minute, "a token of 2 per hour comes back after about 30 minutes: RetryAfter %v", rl.RetryAfter)
 
 	long := x.req(otp.ScopeTotal, "", 1, time.Hour)
 	short := x.req(otp.ScopeClient, "one-per-minute", 1, time.Minute)
@@ -132,10 +134,10 @@ func testAllowRetryAfter(t *testing.T, x limitSuite) {
 	x.drain(t, long)
 	x.drain(t, short)
 	rl = requireLimited(t, x.ls.Allow(ctx, reqs(fresh, short, long)), otp.ScopeTotal, time.Hour, "Allow(fresh, short, long)")
-	require.Greater(t, rl.RetryAfter, 59*time.Minute, "RetryAfter is the longest wait")
+	isTrue(t, rl.RetryAfter > 59*time.Minute, "RetryAfter is the longest wait: RetryAfter %v", rl.RetryAfter)
 	rl = requireLimited(t, x.ls.Allow(ctx, reqs(long, short)), otp.ScopeTotal, time.Hour, "Allow(long, short)")
-	require.Greater(t, rl.RetryAfter, 59*time.Minute, "RetryAfter is the longest wait, whatever the order")
-	require.NoError(t, x.ls.Allow(ctx, reqs(fresh)), "the fresh bucket was not charged")
+	isTrue(t, rl.RetryAfter > 59*time.Minute, "RetryAfter is the longest wait, whatever the order: RetryAfter %v", rl.RetryAfter)
+	noError(t, x.ls.Allow(ctx, reqs(fresh)), "the fresh bucket was not charged")
 }
 
 // testAllowRefill: an empty bucket gets a token back after Per/N.
@@ -152,7 +154,7 @@ func testAllowRefill(t *testing.T, x limitSuite) {
 		if err == nil {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "no token came back: %v", err)
+		isTrue(t, time.Now().Before(deadline), "no token came back: %v", err)
 		requireLimited(t, err, otp.ScopeChecks, 500*time.Millisecond, "Allow while refilling")
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -168,7 +170,7 @@ func testAllowBucketsIsolated(t *testing.T, x limitSuite) {
 	for _, scope := range scopes {
 		for _, name := range names {
 			r := x.req(scope, name, 1, time.Hour)
-			require.NoError(t, x.ls.Allow(ctx, reqs(r)), "Allow(%s %q), first", scope, name)
+			noError(t, x.ls.Allow(ctx, reqs(r)), "Allow(%s %q), first", scope, name)
 		}
 	}
 	for _, scope := range scopes {
@@ -178,7 +180,7 @@ func testAllowBucketsIsolated(t *testing.T, x limitSuite) {
 		}
 	}
 	total := otp.LimitRequest{Scope: otp.ScopeTotal, Limit: otp.Limit{N: 1, Per: time.Hour}}
-	require.NoError(t, x.ls.Allow(ctx, reqs(total)), "Allow(total)")
+	noError(t, x.ls.Allow(ctx, reqs(total)), "Allow(total)")
 	requireLimited(t, x.ls.Allow(ctx, reqs(total)), otp.ScopeTotal, time.Hour, "Allow(total), second")
 }
 
@@ -192,7 +194,7 @@ func testAllowConcurrent(t *testing.T, x limitSuite) {
 	requireGranted(t, errs, n, otp.ScopeNumber)
 	// The denied calls took nothing from the other bucket.
 	for i := range calls - n {
-		require.NoError(t, x.ls.Allow(t.Context(), reqs(other)), "Allow(other) #%d after the race", i+1)
+		noError(t, x.ls.Allow(t.Context(), reqs(other)), "Allow(other) #%d after the race", i+1)
 	}
 	requireLimited(t, x.ls.Allow(t.Context(), reqs(other)), otp.ScopeClient, time.Hour, "Allow(other) once too many")
 }
@@ -225,7 +227,7 @@ func requireGranted(t *testing.T, errs []error, n int, scope otp.Scope) {
 		}
 		requireLimited(t, err, scope, time.Hour, "a concurrent call that was denied")
 	}
-	require.Equal(t, n, granted, "concurrent calls granted")
+	equal(t, n, granted, "concurrent calls granted")
 }
 
 // testGetAllowMissing: with nothing under the key, GetAllow returns a zero
@@ -235,15 +237,15 @@ func testGetAllowMissing(t *testing.T, x limitSuite) {
 	r := x.req(otp.ScopeNumber, "missing", 1, time.Hour)
 	spare := otp.Spare{To: "+447911123456", SentAfter: time.Now().Add(-time.Hour)}
 	v, err := x.ls.GetAllow(ctx, x.key("missing"), spare, reqs(r))
-	require.NoError(t, err, "GetAllow on a missing key")
-	require.Equal(t, otp.Verification{}, v, "GetAllow on a missing key")
+	noError(t, err, "GetAllow on a missing key")
+	equal(t, otp.Verification{}, v, "GetAllow on a missing key")
 	_, err = x.ls.GetAllow(ctx, x.key("missing-2"), spare, reqs(r))
 	requireLimited(t, err, otp.ScopeNumber, time.Hour, "GetAllow after the bucket's one token was taken")
 	x.requireNotFound(t, x.key("missing"))
 
 	v, err = x.ls.GetAllow(ctx, x.key("missing"), spare, nil)
-	require.NoError(t, err, "GetAllow without requests")
-	require.Equal(t, otp.Verification{}, v, "GetAllow without requests")
+	noError(t, err, "GetAllow without requests")
+	equal(t, otp.Verification{}, v, "GetAllow without requests")
 }
 
 // testGetAllowLive: a live verification that is not the spare repeat is
@@ -264,7 +266,7 @@ func testGetAllowLive(t *testing.T, x limitSuite) {
 	for _, c := range cases {
 		r := x.req(otp.ScopeNumber, c.name, 1, time.Hour)
 		got, err := x.ls.GetAllow(ctx, v.Key, c.spare, reqs(r))
-		require.NoError(t, err, "GetAllow, %s", c.name)
+		noError(t, err, "GetAllow, %s", c.name)
 		requireSameVerification(t, v, got, "GetAllow, %s", c.name)
 		requireLimited(t, x.ls.Allow(ctx, reqs(r)), otp.ScopeNumber, time.Hour, "Allow after GetAllow, %s: the token was taken", c.name)
 	}
@@ -282,14 +284,14 @@ func testGetAllowSpare(t *testing.T, x limitSuite) {
 	b := x.req(otp.ScopeTotal, "spare-b", 1, time.Hour)
 	for i := range 3 {
 		got, err := x.ls.GetAllow(ctx, v.Key, spare, reqs(a, b))
-		require.NoError(t, err, "GetAllow of the repeat #%d", i+1)
+		noError(t, err, "GetAllow of the repeat #%d", i+1)
 		requireSameVerification(t, v, got, "GetAllow of the repeat #%d", i+1)
 	}
-	require.NoError(t, x.ls.Allow(ctx, reqs(a, b)), "Allow after GetAllow of the repeat: no token was taken")
+	noError(t, x.ls.Allow(ctx, reqs(a, b)), "Allow after GetAllow of the repeat: no token was taken")
 
 	// With the buckets empty the repeat is still returned.
 	got, err := x.ls.GetAllow(ctx, v.Key, spare, reqs(a, b))
-	require.NoError(t, err, "GetAllow of the repeat with empty buckets")
+	noError(t, err, "GetAllow of the repeat with empty buckets")
 	requireSameVerification(t, v, got, "GetAllow of the repeat with empty buckets")
 	x.requireStored(t, v)
 }
@@ -310,13 +312,13 @@ func testGetAllowExpired(t *testing.T, x limitSuite) {
 		if errors.Is(err, otp.ErrExpired) {
 			break
 		}
-		require.NoError(t, err, "Get just after expiry")
-		require.True(t, time.Now().Before(deadline), "the verification never expired")
+		noError(t, err, "Get just after expiry")
+		isTrue(t, time.Now().Before(deadline), "the verification never expired")
 		time.Sleep(10 * time.Millisecond)
 	}
 	got, err := x.ls.GetAllow(ctx, v.Key, spare, reqs(r))
-	require.NoError(t, err, "GetAllow on an expired verification")
-	require.Equal(t, otp.Verification{}, got, "GetAllow on an expired verification")
+	noError(t, err, "GetAllow on an expired verification")
+	equal(t, otp.Verification{}, got, "GetAllow on an expired verification")
 	requireLimited(t, x.ls.Allow(ctx, reqs(r)), otp.ScopeNumber, time.Hour, "Allow after GetAllow on an expired verification")
 	x.requireExpired(t, v.Key)
 }
@@ -332,8 +334,8 @@ func testGetAllowDenied(t *testing.T, x limitSuite) {
 	x.drain(t, empty)
 	got, err := x.ls.GetAllow(ctx, v.Key, otp.Spare{To: "+14155550123"}, reqs(fresh, empty))
 	requireLimited(t, err, otp.ScopeClient, time.Hour, "GetAllow with an empty bucket")
-	require.Equal(t, otp.Verification{}, got, "GetAllow denied")
-	require.NoError(t, x.ls.Allow(ctx, reqs(fresh)), "the denied GetAllow took nothing")
+	equal(t, otp.Verification{}, got, "GetAllow denied")
+	noError(t, x.ls.Allow(ctx, reqs(fresh)), "the denied GetAllow took nothing")
 	x.requireStored(t, v)
 }
 
@@ -368,25 +370,25 @@ func testAllowAddAttempt(t *testing.T, x limitSuite) {
 	r := x.req(otp.ScopeChecks, "attempts", 2, time.Hour)
 	for i := 1; i <= 2; i++ {
 		got, err := x.ls.AllowAddAttempt(ctx, v.Key, 5, reqs(r))
-		require.NoError(t, err, "AllowAddAttempt #%d", i)
+		noError(t, err, "AllowAddAttempt #%d", i)
 		v.Attempts = i
 		requireSameVerification(t, v, got, "AllowAddAttempt #%d", i)
 	}
 	for i := range 2 {
 		got, err := x.ls.AllowAddAttempt(ctx, v.Key, 5, reqs(r))
 		requireLimited(t, err, otp.ScopeChecks, time.Hour, "AllowAddAttempt with the bucket empty, #%d", i+1)
-		require.Equal(t, otp.Verification{}, got)
+		equal(t, otp.Verification{}, got)
 		x.requireStored(t, v) // still 2 attempts
 	}
 	// With no limit, or the limit off, it is AddAttempt.
 	got, err := x.ls.AllowAddAttempt(ctx, v.Key, 5, nil)
-	require.NoError(t, err, "AllowAddAttempt without requests")
-	require.Equal(t, 3, got.Attempts)
+	noError(t, err, "AllowAddAttempt without requests")
+	equal(t, 3, got.Attempts)
 	off := r
 	off.Limit = otp.NoLimit
 	got, err = x.ls.AllowAddAttempt(ctx, v.Key, 5, reqs(off))
-	require.NoError(t, err, "AllowAddAttempt with the limit off")
-	require.Equal(t, 4, got.Attempts)
+	noError(t, err, "AllowAddAttempt with the limit off")
+	equal(t, 4, got.Attempts)
 }
 
 // testAllowAddAttemptErrors: the store's errors come through, after the
@@ -403,7 +405,7 @@ func testAllowAddAttemptErrors(t *testing.T, x limitSuite) {
 	u.Attempts = 3
 	x.put(t, u)
 	_, err = x.ls.AllowAddAttempt(ctx, u.Key, 3, reqs(x.req(otp.ScopeChecks, "used-up", 5, time.Hour)))
-	require.ErrorIs(t, err, otp.ErrTooManyAttempts, "AllowAddAttempt with every attempt used")
+	errorIs(t, err, otp.ErrTooManyAttempts, "AllowAddAttempt with every attempt used")
 	x.requireStored(t, u)
 
 	v := x.sample(x.key("expiring"), "id-expiring", 300*time.Millisecond)
@@ -414,7 +416,7 @@ func testAllowAddAttemptErrors(t *testing.T, x limitSuite) {
 	for {
 		got, err := x.ls.AllowAddAttempt(ctx, v.Key, 5, reqs(e))
 		if err == nil && time.Now().Before(deadline) {
-			require.Equal(t, v.Ref.ID, got.Ref.ID, "AllowAddAttempt just after expiry")
+			equal(t, v.Ref.ID, got.Ref.ID, "AllowAddAttempt just after expiry")
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
@@ -465,9 +467,9 @@ func testAllowAddAttemptConcurrent(t *testing.T, x limitSuite) {
 		for n := 1; n <= c.granted; n++ {
 			want = append(want, n)
 		}
-		require.Equal(t, want, ok, "%s: Attempts returned by the successful calls", c.name)
-		require.Equal(t, c.tooMany, tooMany, "%s: calls refused with ErrTooManyAttempts", c.name)
-		require.Equal(t, c.limit, limited, "%s: calls refused by the limit", c.name)
+		equal(t, want, ok, "%s: Attempts returned by the successful calls", c.name)
+		equal(t, c.tooMany, tooMany, "%s: calls refused with ErrTooManyAttempts", c.name)
+		equal(t, c.limit, limited, "%s: calls refused by the limit", c.name)
 		v.Attempts = c.granted
 		x.requireStored(t, v)
 	}

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/otpkit/otp"
 )
 
@@ -81,7 +79,7 @@ func runRules[S, X any](t *testing.T, newStore func() S, suite func(s S, prefix 
 	for _, r := range rules {
 		t.Run(r.name, func(t *testing.T) {
 			s := newStore()
-			require.NotNil(t, s, "newStore returned nil")
+			isTrue(t, any(s) != nil, "newStore returned nil")
 			t.Parallel()
 			r.test(t, suite(s, prefix+r.name+"/"))
 		})
@@ -117,14 +115,14 @@ func (x storeSuite) sample(key, id string, ttl time.Duration) otp.Verification {
 // put stores v and fails the test if the store refuses.
 func (x storeSuite) put(t *testing.T, v otp.Verification) {
 	t.Helper()
-	require.NoError(t, x.store.Put(t.Context(), v), "Put(%q)", v.Key)
+	noError(t, x.store.Put(t.Context(), v), "Put(%q)", v.Key)
 }
 
 // requireStored fails the test unless Get(want.Key) returns want.
 func (x storeSuite) requireStored(t *testing.T, want otp.Verification) {
 	t.Helper()
 	got, err := x.store.Get(t.Context(), want.Key)
-	require.NoError(t, err, "Get(%q)", want.Key)
+	noError(t, err, "Get(%q)", want.Key)
 	requireSameVerification(t, want, got, "Get(%q)", want.Key)
 }
 
@@ -146,18 +144,18 @@ func (x storeSuite) requireExpired(t *testing.T, key string) {
 // that contradicts it.
 func requireNotFoundErr(t *testing.T, err error, msgAndArgs ...any) {
 	t.Helper()
-	require.ErrorIs(t, err, otp.ErrNotFound, msgAndArgs...)
-	require.NotErrorIs(t, err, otp.ErrExpired, msgAndArgs...)
-	require.NotErrorIs(t, err, otp.ErrTooManyAttempts, msgAndArgs...)
+	errorIs(t, err, otp.ErrNotFound, msgAndArgs...)
+	notErrorIs(t, err, otp.ErrExpired, msgAndArgs...)
+	notErrorIs(t, err, otp.ErrTooManyAttempts, msgAndArgs...)
 }
 
 // requireExpiredErr fails the test unless err is ErrExpired and not
 // ErrNotFound.
 func requireExpiredErr(t *testing.T, err error, msgAndArgs ...any) {
 	t.Helper()
-	require.ErrorIs(t, err, otp.ErrExpired, msgAndArgs...)
-	require.NotErrorIs(t, err, otp.ErrNotFound, msgAndArgs...)
-	require.NotErrorIs(t, err, otp.ErrTooManyAttempts, msgAndArgs...)
+	errorIs(t, err, otp.ErrExpired, msgAndArgs...)
+	notErrorIs(t, err, otp.ErrNotFound, msgAndArgs...)
+	notErrorIs(t, err, otp.ErrTooManyAttempts, msgAndArgs...)
 }
 
 // requireSameVerification fails the test unless got equals want, comparing
@@ -177,11 +175,11 @@ func requireSameVerification(t *testing.T, want, got otp.Verification, msgAndArg
 		{"ExpiresAt", want.ExpiresAt, got.ExpiresAt},
 	}
 	for _, f := range times {
-		require.Truef(t, f.want.Equal(f.got), "%s%s: want %s, got %s",
+		isTrue(t, f.want.Equal(f.got), "%s%s: want %s, got %s",
 			msg, f.name, f.want.Format(time.RFC3339Nano), f.got.Format(time.RFC3339Nano))
 	}
 	got.CreatedAt, got.SentAt, got.ExpiresAt = want.CreatedAt, want.SentAt, want.ExpiresAt
-	require.Equal(t, want, got, msgAndArgs...)
+	equal(t, want, got, msgAndArgs...)
 }
 
 // oddNanos returns t moved by less than a microsecond so that its
@@ -232,17 +230,17 @@ func testStoreZeroAttemptsDistinctTimes(t *testing.T, x storeSuite) {
 	v := x.sample(x.key("zero"), "id-zero", time.Minute)
 	v.CreatedAt = oddNanos(time.Now().Add(-4*time.Minute), 3)
 	v.SentAt = oddNanos(time.Now().Add(-10*time.Second), 5)
-	require.Zero(t, v.Attempts)
+	equal(t, 0, v.Attempts)
 	x.put(t, v)
 	x.requireStored(t, v)
 
 	got, err := x.store.AddAttempt(ctx, v.Key, 5)
-	require.NoError(t, err, "AddAttempt")
+	noError(t, err, "AddAttempt")
 	v.Attempts = 1
 	requireSameVerification(t, v, got, "AddAttempt")
 
 	v.SentAt = oddNanos(time.Now(), 11)
-	require.NoError(t, x.store.MarkSent(ctx, v.Key, v.Ref.ID, v.SentAt), "MarkSent")
+	noError(t, x.store.MarkSent(ctx, v.Key, v.Ref.ID, v.SentAt), "MarkSent")
 	x.requireStored(t, v)
 }
 
@@ -254,7 +252,7 @@ func testStorePutReplaces(t *testing.T, x storeSuite) {
 	x.put(t, old)
 	for range 3 {
 		_, err := x.store.AddAttempt(ctx, old.Key, 5)
-		require.NoError(t, err, "AddAttempt")
+		noError(t, err, "AddAttempt")
 	}
 	old.Attempts = 3
 	x.requireStored(t, old)
@@ -282,7 +280,7 @@ func testStorePutReplaces(t *testing.T, x storeSuite) {
 
 	// The attempts start again from the new verification's count.
 	got, err := x.store.AddAttempt(ctx, v.Key, 5)
-	require.NoError(t, err, "AddAttempt after Put")
+	noError(t, err, "AddAttempt after Put")
 	v.Attempts = 1
 	requireSameVerification(t, v, got, "AddAttempt after Put")
 
@@ -291,10 +289,10 @@ func testStorePutReplaces(t *testing.T, x storeSuite) {
 	x.put(t, v)
 	x.requireStored(t, v)
 	got, err = x.store.AddAttempt(ctx, v.Key, 5)
-	require.NoError(t, err, "AddAttempt after Put with 4 attempts")
-	require.Equal(t, 5, got.Attempts, "AddAttempt after Put with 4 attempts")
+	noError(t, err, "AddAttempt after Put with 4 attempts")
+	equal(t, 5, got.Attempts, "AddAttempt after Put with 4 attempts")
 	_, err = x.store.AddAttempt(ctx, v.Key, 5)
-	require.ErrorIs(t, err, otp.ErrTooManyAttempts, "AddAttempt after Put with 4 attempts, twice")
+	errorIs(t, err, otp.ErrTooManyAttempts, "AddAttempt after Put with 4 attempts, twice")
 }
 
 // testStoreExpiry: after ExpiresAt, the reading methods return ErrExpired,
@@ -337,7 +335,7 @@ func testStoreExpiry(t *testing.T, x storeSuite) {
 	err = x.store.Delete(ctx, v.Key, "id-other")
 	requireNotFoundErr(t, err, "Delete of an expired verification with another ID")
 	x.requireExpired(t, v.Key)
-	require.NoError(t, x.store.Delete(ctx, v.Key, v.Ref.ID), "Delete of an expired verification")
+	noError(t, x.store.Delete(ctx, v.Key, v.Ref.ID), "Delete of an expired verification")
 	x.requireNotFound(t, v.Key)
 	err = x.store.Delete(ctx, v.Key, v.Ref.ID)
 	requireNotFoundErr(t, err, "second Delete of an expired verification")
@@ -348,7 +346,7 @@ func testStoreExpiry(t *testing.T, x storeSuite) {
 	x.put(t, w2)
 	x.requireStored(t, w2)
 	got, err := x.store.AddAttempt(ctx, w2.Key, 5)
-	require.NoError(t, err, "AddAttempt after Put over an expired verification")
+	noError(t, err, "AddAttempt after Put over an expired verification")
 	w2.Attempts = 1
 	requireSameVerification(t, w2, got, "AddAttempt after Put over an expired verification")
 }
@@ -361,22 +359,22 @@ func testStoreAddAttempt(t *testing.T, x storeSuite) {
 	x.put(t, v)
 	for i := 1; i <= 3; i++ {
 		got, err := x.store.AddAttempt(ctx, v.Key, 3)
-		require.NoError(t, err, "AddAttempt #%d of 3", i)
+		noError(t, err, "AddAttempt #%d of 3", i)
 		v.Attempts = i
 		requireSameVerification(t, v, got, "AddAttempt #%d of 3", i)
 		x.requireStored(t, v)
 	}
 	for i := range 2 {
 		_, err := x.store.AddAttempt(ctx, v.Key, 3)
-		require.ErrorIs(t, err, otp.ErrTooManyAttempts, "AddAttempt beyond max, #%d", i+1)
-		require.NotErrorIs(t, err, otp.ErrNotFound)
-		require.NotErrorIs(t, err, otp.ErrExpired)
+		errorIs(t, err, otp.ErrTooManyAttempts, "AddAttempt beyond max, #%d", i+1)
+		notErrorIs(t, err, otp.ErrNotFound)
+		notErrorIs(t, err, otp.ErrExpired)
 		x.requireStored(t, v) // still 3
 	}
 
 	// max belongs to the call, not to the verification.
 	got, err := x.store.AddAttempt(ctx, v.Key, 5)
-	require.NoError(t, err, "AddAttempt with a larger max")
+	noError(t, err, "AddAttempt with a larger max")
 	v.Attempts = 4
 	requireSameVerification(t, v, got, "AddAttempt with a larger max")
 
@@ -385,7 +383,7 @@ func testStoreAddAttempt(t *testing.T, x storeSuite) {
 	u.Attempts = 5
 	x.put(t, u)
 	_, err = x.store.AddAttempt(ctx, u.Key, 3)
-	require.ErrorIs(t, err, otp.ErrTooManyAttempts, "AddAttempt with 5 used and max 3")
+	errorIs(t, err, otp.ErrTooManyAttempts, "AddAttempt with 5 used and max 3")
 	x.requireStored(t, u)
 
 	_, err = x.store.AddAttempt(ctx, x.key("missing"), 3)
@@ -439,13 +437,13 @@ func testStoreAddAttemptConcurrent(t *testing.T, x storeSuite) {
 		for _, r := range results[i] {
 			switch {
 			case r.err == nil:
-				require.Equal(t, x.key(c.name), r.got.Key, "%s: AddAttempt returned another key's verification", c.name)
-				require.Equal(t, "id-"+c.name, r.got.Ref.ID, "%s: AddAttempt returned another verification", c.name)
+				equal(t, x.key(c.name), r.got.Key, "%s: AddAttempt returned another key's verification", c.name)
+				equal(t, "id-"+c.name, r.got.Ref.ID, "%s: AddAttempt returned another verification", c.name)
 				counts = append(counts, r.got.Attempts)
 			case errors.Is(r.err, otp.ErrTooManyAttempts):
 				tooMany++
 			default:
-				require.NoError(t, r.err, "%s: concurrent AddAttempt", c.name)
+				noError(t, r.err, "%s: concurrent AddAttempt", c.name)
 			}
 		}
 		slices.Sort(counts)
@@ -453,12 +451,12 @@ func testStoreAddAttemptConcurrent(t *testing.T, x storeSuite) {
 		for n := c.start + 1; n <= maxAttempts; n++ {
 			want = append(want, n)
 		}
-		require.Equal(t, want, counts, "%s: Attempts returned by the successful AddAttempt calls", c.name)
-		require.Equal(t, calls-len(want), tooMany, "%s: calls refused with ErrTooManyAttempts", c.name)
+		equal(t, want, counts, "%s: Attempts returned by the successful AddAttempt calls", c.name)
+		equal(t, calls-len(want), tooMany, "%s: calls refused with ErrTooManyAttempts", c.name)
 
 		got, err := x.store.Get(t.Context(), x.key(c.name))
-		require.NoError(t, err, "%s: Get", c.name)
-		require.Equal(t, maxAttempts, got.Attempts, "%s: Attempts after the race", c.name)
+		noError(t, err, "%s: Get", c.name)
+		equal(t, maxAttempts, got.Attempts, "%s: Attempts after the race", c.name)
 	}
 }
 
@@ -470,12 +468,12 @@ func testStoreMarkSent(t *testing.T, x storeSuite) {
 	x.put(t, v)
 	for range 2 {
 		_, err := x.store.AddAttempt(ctx, v.Key, 5)
-		require.NoError(t, err, "AddAttempt")
+		noError(t, err, "AddAttempt")
 	}
 	v.Attempts = 2
 
 	v.SentAt = oddNanos(time.Now(), 13)
-	require.NoError(t, x.store.MarkSent(ctx, v.Key, v.Ref.ID, v.SentAt), "MarkSent")
+	noError(t, x.store.MarkSent(ctx, v.Key, v.Ref.ID, v.SentAt), "MarkSent")
 	x.requireStored(t, v)
 
 	err := x.store.MarkSent(ctx, v.Key, "id-other", oddNanos(time.Now().Add(time.Second), 17))
@@ -485,11 +483,11 @@ func testStoreMarkSent(t *testing.T, x storeSuite) {
 	// The attempts were left alone: three more, and no further.
 	for i := 3; i <= 5; i++ {
 		got, err := x.store.AddAttempt(ctx, v.Key, 5)
-		require.NoError(t, err, "AddAttempt #%d after MarkSent", i)
-		require.Equal(t, i, got.Attempts, "AddAttempt #%d after MarkSent", i)
+		noError(t, err, "AddAttempt #%d after MarkSent", i)
+		equal(t, i, got.Attempts, "AddAttempt #%d after MarkSent", i)
 	}
 	_, err = x.store.AddAttempt(ctx, v.Key, 5)
-	require.ErrorIs(t, err, otp.ErrTooManyAttempts, "AddAttempt #6 after MarkSent")
+	errorIs(t, err, otp.ErrTooManyAttempts, "AddAttempt #6 after MarkSent")
 
 	err = x.store.MarkSent(ctx, x.key("missing"), "id-missing", time.Now())
 	requireNotFoundErr(t, err, "MarkSent on a missing key")
@@ -510,7 +508,7 @@ func testStoreDelete(t *testing.T, x storeSuite) {
 	requireNotFoundErr(t, err, "Delete with an empty ID")
 	x.requireStored(t, v)
 
-	require.NoError(t, x.store.Delete(ctx, v.Key, v.Ref.ID), "Delete")
+	noError(t, x.store.Delete(ctx, v.Key, v.Ref.ID), "Delete")
 	x.requireNotFound(t, v.Key)
 	err = x.store.Delete(ctx, v.Key, v.Ref.ID)
 	requireNotFoundErr(t, err, "second Delete")
@@ -525,8 +523,8 @@ func testStoreDelete(t *testing.T, x storeSuite) {
 	x.put(t, w)
 	x.requireStored(t, w)
 	got, err := x.store.AddAttempt(ctx, w.Key, 5)
-	require.NoError(t, err, "AddAttempt after Delete and Put")
-	require.Equal(t, 1, got.Attempts, "AddAttempt after Delete and Put")
+	noError(t, err, "AddAttempt after Delete and Put")
+	equal(t, 1, got.Attempts, "AddAttempt after Delete and Put")
 }
 
 // testStoreDeleteConcurrent: of many concurrent Deletes of one
@@ -556,7 +554,7 @@ func testStoreDeleteConcurrent(t *testing.T, x storeSuite) {
 		}
 		requireNotFoundErr(t, err, "concurrent Delete that lost")
 	}
-	require.Equal(t, 1, winners, "concurrent Deletes that returned nil")
+	equal(t, 1, winners, "concurrent Deletes that returned nil")
 	x.requireNotFound(t, v.Key)
 }
 
@@ -566,7 +564,7 @@ func testStoreKeysIsolated(t *testing.T, x storeSuite) {
 	ctx := t.Context()
 	long := x.key("long-")
 	long += strings.Repeat("x", otp.MaxKeyLen-len(long))
-	require.Len(t, long, otp.MaxKeyLen)
+	equal(t, otp.MaxKeyLen, len(long))
 	keys := []string{
 		x.key("a"),
 		x.key("a:b"),
@@ -596,11 +594,11 @@ func testStoreKeysIsolated(t *testing.T, x storeSuite) {
 	for i := range vs {
 		for range i + 1 {
 			_, err := x.store.AddAttempt(ctx, vs[i].Key, 100)
-			require.NoError(t, err, "AddAttempt(%q)", vs[i].Key)
+			noError(t, err, "AddAttempt(%q)", vs[i].Key)
 		}
 		vs[i].Attempts = i + 1
 		vs[i].SentAt = oddNanos(time.Now().Add(time.Duration(i)*time.Second), 100+i)
-		require.NoError(t, x.store.MarkSent(ctx, vs[i].Key, vs[i].Ref.ID, vs[i].SentAt), "MarkSent(%q)", vs[i].Key)
+		noError(t, x.store.MarkSent(ctx, vs[i].Key, vs[i].Ref.ID, vs[i].SentAt), "MarkSent(%q)", vs[i].Key)
 	}
 	for _, v := range vs {
 		x.requireStored(t, v)
@@ -614,7 +612,7 @@ func testStoreKeysIsolated(t *testing.T, x storeSuite) {
 
 	// Deleting every other key leaves the rest alone.
 	for i := 0; i < len(vs); i += 2 {
-		require.NoError(t, x.store.Delete(ctx, vs[i].Key, vs[i].Ref.ID), "Delete(%q)", vs[i].Key)
+		noError(t, x.store.Delete(ctx, vs[i].Key, vs[i].Ref.ID), "Delete(%q)", vs[i].Key)
 	}
 	for i, v := range vs {
 		if i%2 == 0 {

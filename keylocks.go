@@ -2,10 +2,7 @@ package otp
 
 import (
 	"hash/maphash"
-	"reflect"
 	"sync"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
 // keyLocks serialises Start, Resend and Cancel on one key within a process,
@@ -65,13 +62,3 @@ func (kl *keyLock) unlock() {
 
 var keyLockPool = sync.Pool{New: func() any { return new(keyLock) }}
 
-func isRegion(r string) bool {
-	return phonenumbers.GetSupportedRegions()[r]
-}
-
-// sameValue reports whether a and b hold the same value, without the panic
-// == raises on two values of one non-comparable type.
-func sameValue(a, b any) bool {
-	t := reflect.TypeOf(a)
-	return t == reflect.TypeOf(b) && t != nil && t.Comparable() && a == b
-}
