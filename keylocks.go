@@ -61,4 +61,3 @@ func (kl *keyLock) unlock() {
 }
 
 var keyLockPool = sync.Pool{New: func() any { return new(keyLock) }}
-

@@ -77,4 +77,3 @@ func (e *NumberTypeError) Error() string {
 func (e *NumberTypeError) Unwrap() []error {
 	return []error{ErrNumberTypeNotAllowed, ErrInvalidPhone}
 }
-
