@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,105 +153,6 @@ func TestExpiredIsUnchanged(t *testing.T) {
 	require.ErrorIs(t, s.MarkSent(ctx, v.Key, v.Ref.ID, clock.Now()), otp.ErrNotFound)
 	_, err = s.AddAttempt(ctx, v.Key, 5)
 	require.ErrorIs(t, err, otp.ErrNotFound)
-}
-
-// TestSweeper: the sweeper frees forgotten verifications, and only those.
-func TestSweeper(t *testing.T) {
-	ctx := t.Context()
-	clock := otptest.NewClock(t0)
-	const retention = time.Minute
-	s := newStore(t, memstore.Config{Clock: clock, Retention: retention, SweepInterval: time.Millisecond})
-
-	const n = 1000
-	for i := range n {
-		ttl := time.Minute // the even ones
-		if i%2 == 1 {
-			ttl = time.Hour
-		}
-		require.NoError(t, s.Put(ctx, sample(fmt.Sprint("k", i), "id", t0, ttl)))
-	}
-	require.Equal(t, n, s.Len())
-
-	// Expired but retained: a sweep must keep them. Dozens of rounds pass.
-	clock.Set(t0.Add(time.Minute + retention - time.Nanosecond))
-	time.Sleep(50 * time.Millisecond)
-	require.Equal(t, n, s.Len())
-	_, err := s.Get(ctx, "k0")
-	require.ErrorIs(t, err, otp.ErrExpired)
-
-	clock.Advance(time.Nanosecond)
-	require.Eventually(t, func() bool { return s.Len() == n/2 }, 10*time.Second, time.Millisecond)
-	for i := range n {
-		_, err := s.Get(ctx, fmt.Sprint("k", i))
-		if i%2 == 0 {
-			require.ErrorIs(t, err, otp.ErrNotFound, i)
-		} else {
-			require.NoError(t, err, i)
-		}
-	}
-
-	// A store emptied by the sweeper works as before.
-	clock.Advance(24 * time.Hour)
-	require.Eventually(t, func() bool { return s.Len() == 0 }, 10*time.Second, time.Millisecond)
-	v := sample("again", "id", clock.Now(), time.Minute)
-	require.NoError(t, s.Put(ctx, v))
-	got, err := s.Get(ctx, v.Key)
-	require.NoError(t, err)
-	requireSame(t, v, got)
-}
-
-// settledGoroutines waits until the number of goroutines is at most n and
-// reports whether it got there.
-func settledGoroutines(n int) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if runtime.NumGoroutine() <= n {
-			return true
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return false
-}
-
-func TestCloseStopsSweeper(t *testing.T) {
-	ctx := t.Context()
-	before := runtime.NumGoroutine()
-	s := memstore.New(memstore.Config{SweepInterval: time.Millisecond})
-
-	require.NoError(t, s.Close())
-	require.True(t, settledGoroutines(before), "goroutines: %d before New, %d after Close", before, runtime.NumGoroutine())
-
-	// Close again, even concurrently, is a no-op.
-	var wg sync.WaitGroup
-	for range 10 {
-		wg.Go(func() { require.NoError(t, s.Close()) })
-	}
-	wg.Wait()
-
-	// The store keeps answering after Close.
-	v := sample("k", "id", time.Now(), time.Minute)
-	require.NoError(t, s.Put(ctx, v))
-	got, err := s.AddAttempt(ctx, v.Key, 5)
-	require.NoError(t, err)
-	require.Equal(t, 1, got.Attempts)
-	require.NoError(t, s.Delete(ctx, v.Key, v.Ref.ID))
-	require.Zero(t, s.Len())
-}
-
-// TestUnclosedStoreStopsSweeper: a Store dropped without Close does not
-// leak its goroutine for ever.
-func TestUnclosedStoreStopsSweeper(t *testing.T) {
-	before := runtime.NumGoroutine()
-	func() {
-		s := memstore.New(memstore.Config{SweepInterval: time.Millisecond})
-		require.NoError(t, s.Put(t.Context(), sample("k", "id", time.Now(), time.Minute)))
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		runtime.GC()
-		time.Sleep(time.Millisecond)
-	}
-	require.LessOrEqual(t, runtime.NumGoroutine(), before)
 }
 
 // TestTimes: times keep their instant to the nanosecond and come back in
