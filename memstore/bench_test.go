@@ -170,9 +170,7 @@ func BenchmarkVerifierDuringSweep(b *testing.B) {
 			s := filledStore(b, retention, bc.sweep)
 			defer s.Close()
 			p := otptest.NewProvider(otptest.ProviderConfig{Code: "123456", History: 16})
-			v, err := otp.NewVerifier(p, s, otp.Config{Limits: otp.Limits{
-				PerNumber: otp.NoLimit, PerCountry: otp.NoLimit, Total: otp.NoLimit,
-			}})
+			v, err := otp.NewVerifier(p, s, otp.Config{Limits: otp.NoLimits})
 			if err != nil {
 				b.Fatal(err)
 			}

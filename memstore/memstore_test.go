@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,11 +13,16 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/memstore"
 	"github.com/otpkit/otp/otptest"
 )
+
+// TestMain fails the run if any test, example or benchmark leaves a
+// goroutine behind: no sweeper may outlive Close.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 
@@ -150,108 +155,8 @@ func TestExpiredIsUnchanged(t *testing.T) {
 	require.ErrorIs(t, err, otp.ErrNotFound)
 }
 
-// TestSweeper: the sweeper frees forgotten verifications, and only those.
-func TestSweeper(t *testing.T) {
-	ctx := t.Context()
-	clock := otptest.NewClock(t0)
-	const retention = time.Minute
-	s := newStore(t, memstore.Config{Clock: clock, Retention: retention, SweepInterval: time.Millisecond})
-
-	const n = 1000
-	for i := range n {
-		ttl := time.Minute // the even ones
-		if i%2 == 1 {
-			ttl = time.Hour
-		}
-		require.NoError(t, s.Put(ctx, sample(fmt.Sprint("k", i), "id", t0, ttl)))
-	}
-	require.Equal(t, n, s.Len())
-
-	// Expired but retained: a sweep must keep them. Dozens of rounds pass.
-	clock.Set(t0.Add(time.Minute + retention - time.Nanosecond))
-	time.Sleep(50 * time.Millisecond)
-	require.Equal(t, n, s.Len())
-	_, err := s.Get(ctx, "k0")
-	require.ErrorIs(t, err, otp.ErrExpired)
-
-	clock.Advance(time.Nanosecond)
-	require.Eventually(t, func() bool { return s.Len() == n/2 }, 10*time.Second, time.Millisecond)
-	for i := range n {
-		_, err := s.Get(ctx, fmt.Sprint("k", i))
-		if i%2 == 0 {
-			require.ErrorIs(t, err, otp.ErrNotFound, i)
-		} else {
-			require.NoError(t, err, i)
-		}
-	}
-
-	// A store emptied by the sweeper works as before.
-	clock.Advance(24 * time.Hour)
-	require.Eventually(t, func() bool { return s.Len() == 0 }, 10*time.Second, time.Millisecond)
-	v := sample("again", "id", clock.Now(), time.Minute)
-	require.NoError(t, s.Put(ctx, v))
-	got, err := s.Get(ctx, v.Key)
-	require.NoError(t, err)
-	requireSame(t, v, got)
-}
-
-// settledGoroutines waits until the number of goroutines is at most n and
-// reports whether it got there.
-func settledGoroutines(n int) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if runtime.NumGoroutine() <= n {
-			return true
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return false
-}
-
-func TestCloseStopsSweeper(t *testing.T) {
-	ctx := t.Context()
-	before := runtime.NumGoroutine()
-	s := memstore.New(memstore.Config{SweepInterval: time.Millisecond})
-
-	require.NoError(t, s.Close())
-	require.True(t, settledGoroutines(before), "goroutines: %d before New, %d after Close", before, runtime.NumGoroutine())
-
-	// Close again, even concurrently, is a no-op.
-	var wg sync.WaitGroup
-	for range 10 {
-		wg.Go(func() { require.NoError(t, s.Close()) })
-	}
-	wg.Wait()
-
-	// The store keeps answering after Close.
-	v := sample("k", "id", time.Now(), time.Minute)
-	require.NoError(t, s.Put(ctx, v))
-	got, err := s.AddAttempt(ctx, v.Key, 5)
-	require.NoError(t, err)
-	require.Equal(t, 1, got.Attempts)
-	require.NoError(t, s.Delete(ctx, v.Key, v.Ref.ID))
-	require.Zero(t, s.Len())
-}
-
-// TestUnclosedStoreStopsSweeper: a Store dropped without Close does not
-// leak its goroutine for ever.
-func TestUnclosedStoreStopsSweeper(t *testing.T) {
-	before := runtime.NumGoroutine()
-	func() {
-		s := memstore.New(memstore.Config{SweepInterval: time.Millisecond})
-		require.NoError(t, s.Put(t.Context(), sample("k", "id", time.Now(), time.Minute)))
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		runtime.GC()
-		time.Sleep(time.Millisecond)
-	}
-	require.LessOrEqual(t, runtime.NumGoroutine(), before)
-}
-
 // TestTimes: times keep their instant to the nanosecond and come back in
-// UTC; the zero time round-trips; times without Unix nanoseconds are
-// refused and leave what was stored alone.
+// UTC, without a monotonic reading; the zero time round-trips.
 func TestTimes(t *testing.T) {
 	ctx := t.Context()
 	clock := otptest.NewClock(t0)
@@ -266,35 +171,73 @@ func TestTimes(t *testing.T) {
 	got, err := s.Get(ctx, v.Key)
 	require.NoError(t, err)
 	requireSame(t, v, got)
-	require.True(t, got.CreatedAt.IsZero())
+	require.Equal(t, time.Time{}, got.CreatedAt)
 	require.Equal(t, time.UTC, got.SentAt.Location())
 	require.Equal(t, time.UTC, got.ExpiresAt.Location())
+	require.Equal(t, got.ExpiresAt.Round(0), got.ExpiresAt, "no monotonic reading")
 
-	for _, bad := range []time.Time{
-		time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC),
+	at := t0.In(tokyo).Add(time.Second)
+	require.NoError(t, s.MarkSent(ctx, v.Key, v.Ref.ID, at))
+	got, err = s.Get(ctx, v.Key)
+	require.NoError(t, err)
+	require.True(t, at.Equal(got.SentAt))
+	require.Equal(t, time.UTC, got.SentAt.Location())
+}
+
+// TestAnyYear: every method works with times and clocks in any year,
+// including those that Unix nanoseconds cannot count (before 1678, after
+// 2262).
+func TestAnyYear(t *testing.T) {
+	ctx := t.Context()
+	const retention = time.Minute
+	for _, base := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(1500, 6, 1, 12, 0, 0, 123456789, time.UTC),
+		t0,
+		time.Date(2500, 6, 1, 12, 0, 0, 987654321, time.UTC),
+		time.Date(99999, 12, 31, 0, 0, 0, 5, time.UTC),
 	} {
-		w := v
-		w.Ref.ID = "id-2"
-		w.CreatedAt = bad
-		err := s.Put(ctx, w)
-		require.Error(t, err)
-		require.True(t, strings.HasPrefix(err.Error(), "memstore: "), err.Error())
-		require.Error(t, s.MarkSent(ctx, v.Key, v.Ref.ID, bad))
+		t.Run(strconv.Itoa(base.Year()), func(t *testing.T) {
+			clock := otptest.NewClock(base)
+			s := newStore(t, memstore.Config{Clock: clock, Retention: retention})
+			v := sample("k", "id", base, time.Minute)
+			require.NoError(t, s.Put(ctx, v))
+			got, err := s.Get(ctx, v.Key)
+			require.NoError(t, err)
+			requireSame(t, v, got)
 
-		got, err := s.Get(ctx, v.Key)
-		require.NoError(t, err)
-		requireSame(t, v, got)
+			v.SentAt = base.Add(time.Nanosecond)
+			require.NoError(t, s.MarkSent(ctx, v.Key, v.Ref.ID, v.SentAt))
+			got, err = s.AddAttempt(ctx, v.Key, 5)
+			require.NoError(t, err)
+			v.Attempts = 1
+			requireSame(t, v, got)
+
+			clock.Set(v.ExpiresAt.Add(-time.Nanosecond))
+			_, err = s.Get(ctx, v.Key)
+			require.NoError(t, err, "live until ExpiresAt")
+			clock.Set(v.ExpiresAt)
+			_, err = s.Get(ctx, v.Key)
+			require.ErrorIs(t, err, otp.ErrExpired)
+			clock.Set(v.ExpiresAt.Add(retention))
+			_, err = s.Get(ctx, v.Key)
+			require.ErrorIs(t, err, otp.ErrNotFound)
+		})
 	}
 
-	// The extremes that do fit.
-	w := sample("extremes", "id", t0, time.Minute)
-	w.CreatedAt = time.Unix(0, math.MinInt64+1)
-	w.ExpiresAt = time.Unix(0, math.MaxInt64)
-	require.NoError(t, s.Put(ctx, w))
-	got, err = s.Get(ctx, w.Key)
+	// A verification from another century answers by the clock's year.
+	clock := otptest.NewClock(t0)
+	s := newStore(t, memstore.Config{Clock: clock})
+	old := sample("old", "id", time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute)
+	future := sample("future", "id", time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute)
+	require.NoError(t, s.Put(ctx, old))
+	require.NoError(t, s.Put(ctx, future))
+	_, err := s.Get(ctx, old.Key)
+	require.ErrorIs(t, err, otp.ErrNotFound, "forgotten centuries ago")
+	got, err := s.Get(ctx, future.Key)
 	require.NoError(t, err)
-	requireSame(t, w, got)
+	requireSame(t, future, got)
+	require.NoError(t, s.Delete(ctx, future.Key, future.Ref.ID))
 }
 
 // TestZeroExpiresAt: a verification without an expiry is long forgotten,
@@ -310,7 +253,9 @@ func TestZeroExpiresAt(t *testing.T) {
 	require.ErrorIs(t, err, otp.ErrNotFound)
 }
 
-func TestAddAttemptLimits(t *testing.T) {
+// TestAttempts: any int count round-trips, and AddAttempt neither wraps nor
+// stops short of maxAttempts.
+func TestAttempts(t *testing.T) {
 	ctx := t.Context()
 	s := newStore(t, memstore.Config{})
 	v := sample("k", "id", time.Now(), time.Minute)
@@ -322,48 +267,46 @@ func TestAddAttemptLimits(t *testing.T) {
 		require.Zero(t, got, "a refused AddAttempt returns no verification")
 	}
 
-	// The count saturates rather than wrapping.
-	v.Attempts = math.MaxInt32
-	require.NoError(t, s.Put(ctx, v))
+	for _, n := range []int{math.MinInt, -1, math.MaxInt32, math.MaxInt32 + 1, math.MaxInt - 1} {
+		v.Attempts = n
+		require.NoError(t, s.Put(ctx, v))
+		got, err := s.Get(ctx, v.Key)
+		require.NoError(t, err)
+		require.Equal(t, n, got.Attempts)
+		got, err = s.AddAttempt(ctx, v.Key, math.MaxInt)
+		require.NoError(t, err, n)
+		require.Equal(t, n+1, got.Attempts)
+	}
 	_, err := s.AddAttempt(ctx, v.Key, math.MaxInt)
 	require.ErrorIs(t, err, otp.ErrTooManyAttempts)
 	got, err := s.Get(ctx, v.Key)
 	require.NoError(t, err)
-	require.Equal(t, math.MaxInt32, got.Attempts)
+	require.Equal(t, math.MaxInt, got.Attempts)
 }
 
-// TestPutRefuses: values the entry cannot hold fail Put with a memstore
-// error, and store nothing.
-func TestPutRefuses(t *testing.T) {
+// TestLongStrings: the key, Ref.ID and To of any length round-trip, and a
+// long Ref.ID matches only itself.
+func TestLongStrings(t *testing.T) {
 	ctx := t.Context()
 	s := newStore(t, memstore.Config{})
-
-	v := sample("k", strings.Repeat("i", math.MaxUint16), time.Now(), time.Minute)
-	require.NoError(t, s.Put(ctx, v), "the longest Ref.ID")
+	id := strings.Repeat("i", 70_000)
+	v := sample(strings.Repeat("k", 70_000), id+"1", time.Now(), time.Minute)
+	v.Ref.Provider = strings.Repeat("p", 70_000)
+	v.To = strings.Repeat("t", 70_000)
+	v.Channel = otp.Channel(strings.Repeat("c", 70_000))
+	require.NoError(t, s.Put(ctx, v))
 	got, err := s.Get(ctx, v.Key)
 	require.NoError(t, err)
 	requireSame(t, v, got)
 
-	bad := []otp.Verification{sample("k", strings.Repeat("i", math.MaxUint16+1), time.Now(), time.Minute)}
-	if math.MaxInt > math.MaxInt32 {
-		w := v
-		w.Attempts = math.MaxInt32 + 1
-		bad = append(bad, w)
-		w.Attempts = math.MinInt32 - 1
-		bad = append(bad, w)
-	}
-	for _, w := range bad {
-		err := s.Put(ctx, w)
-		require.Error(t, err)
-		require.True(t, strings.HasPrefix(err.Error(), "memstore: "), err.Error())
-		got, err := s.Get(ctx, v.Key)
-		require.NoError(t, err)
-		requireSame(t, v, got)
-	}
+	require.ErrorIs(t, s.MarkSent(ctx, v.Key, id+"2", time.Now()), otp.ErrNotFound)
+	require.ErrorIs(t, s.Delete(ctx, v.Key, id), otp.ErrNotFound)
+	require.NoError(t, s.MarkSent(ctx, v.Key, v.Ref.ID, time.Now()))
+	require.NoError(t, s.Delete(ctx, v.Key, v.Ref.ID))
 }
 
-// TestProvidersAndChannels: the interned provider names and channels come
-// back right on every shard, including unusual ones.
+// TestProvidersAndChannels: provider names and channels come back as put,
+// however many distinct ones there are, even under one key (one shard).
 func TestProvidersAndChannels(t *testing.T) {
 	ctx := t.Context()
 	s := newStore(t, memstore.Config{})
@@ -380,6 +323,16 @@ func TestProvidersAndChannels(t *testing.T) {
 		want = append(want, v)
 	}
 	for _, v := range want {
+		got, err := s.Get(ctx, v.Key)
+		require.NoError(t, err)
+		requireSame(t, v, got)
+	}
+
+	for i := range 70_000 {
+		v := sample("one-key", "id", time.Now(), time.Minute)
+		v.Ref.Provider = fmt.Sprint("provider-", i)
+		v.Channel = otp.Channel(fmt.Sprint("channel-", i))
+		require.NoError(t, s.Put(ctx, v), i)
 		got, err := s.Get(ctx, v.Key)
 		require.NoError(t, err)
 		requireSame(t, v, got)
