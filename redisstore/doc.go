@@ -53,6 +53,35 @@
 // So on Cluster Start costs two sequential round trips and Check two, or
 // three when the check is made WithClient and ChecksPerClient is on.
 //
+// # Keys and personal data
+//
+// Every key starts with Config.Prefix (default "otp:"), and no key name
+// holds a raw value: where a name needs the caller's key, a number, a
+// client ID or an IP address, it holds a digest of it, the first 16 bytes
+// of HMAC-SHA256 under Config.KeySecret in unpadded base64url (22
+// characters). With the default Prefix:
+//
+//	otp:v:{<digest of the caller's key>}      a pending verification, a hash
+//	{otp:limits}:<scope>:<digest of its key>  a limit bucket, a string
+//
+// The scope of a bucket (number, client, country, range, total, checks)
+// stays readable, so that an operator can tell what a key is for. The
+// braces are hash tags: the keys of one verification share a slot, and all
+// limit buckets share another.
+//
+// The names keep personal data out of key listings, slow logs and
+// monitoring tools, but Redis still holds some as data: a verification's
+// hash holds the E.164 number (or email address) the code went to, the
+// vendor and its reference, the channel, the attempts and the times, until
+// the verification is consumed or Config.Retention after it expires. A
+// limit bucket holds a timestamp only. Secure, back up and erase this Redis
+// as you would a list of your users' phone numbers.
+//
+// Without Config.KeySecret the digests are keyed with a secret built into
+// this package: the names are unreadable at a glance, but anyone with the
+// code and a key listing can test guesses, and phone numbers are few enough
+// to try them all. Set a secret of your own, the same in every instance.
+//
 // # Limits
 //
 // The limiter is GCRA (the generic cell rate algorithm): each bucket of N
