@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -66,7 +67,7 @@ const (
 var defaultKeySecret = []byte("github.com/otpkit/otp/redisstore: default KeySecret")
 
 // Store is an [otp.Store] and [otp.Limiter] on Redis, shared by every
-// process using the same Redis and Prefix. It also implements
+// process using the same Redis, Prefix and KeySecret. It also implements
 // [otp.LimitingStore], so a Verifier built on it makes at most two round
 // trips to Redis for Start and for Check. Create it with [New]; it is safe
 // for concurrent use and holds no goroutines: close the client yourself.
@@ -74,7 +75,9 @@ type Store struct {
 	client    redis.UniversalClient
 	sharded   bool   // the keys of one call may live on different nodes
 	vprefix   string // prefix of verification keys, up to their hash tag's brace
-	lprefix   string // prefix of limit buckets: one hash tag for all
+	ltag      string // the hash tag of every limit bucket
+	lprefix   string // prefix of limit buckets: ltag and a colon
+	rprefix   string // prefix of receipts
 	retention string // milliseconds, as the scripts take it
 	clock     otp.Clock
 	macs      sync.Pool // of *mac, keyed with Config.KeySecret
@@ -122,7 +125,9 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 		client:    client,
 		sharded:   !single,
 		vprefix:   cfg.Prefix + "v:{",
+		ltag:      "{" + cfg.Prefix + "limits}",
 		lprefix:   "{" + cfg.Prefix + "limits}:",
+		rprefix:   cfg.Prefix + "r:",
 		retention: strconv.FormatInt(cfg.Retention.Milliseconds(), 10),
 		clock:     cfg.Clock,
 	}
@@ -166,6 +171,28 @@ func (s *Store) bucket(scope otp.Scope, key string) string {
 	return s.name(s.lprefix+string(scope)+":", kindBucket, scope, key, "")
 }
 
+// receipt returns the name of a new receipt, for one call of a script
+// that changes something, in the slot of the hash tag given: a random
+// token, so that a retry of the call finds what its first run left and
+// nothing else does.
+func (s *Store) receipt(tag string) string {
+	return s.rprefix + tag + ":" + rand.Text()
+}
+
+// vkeys returns the receipt and the name of the verification under key:
+// the first keys of a script that changes it.
+func (s *Store) vkeys(key string) (receipt, vkey string) {
+	vkey = s.vkey(key)
+	return s.receipt(vkey[len(s.vprefix)-1:]), vkey
+}
+
+// keys returns the keys of a script that changes the verification under
+// key and nothing else.
+func (s *Store) keys(key string) []string {
+	r, v := s.vkeys(key)
+	return []string{r, v}
+}
+
 // now returns the two leading arguments of every script.
 func (s *Store) now() (string, string) {
 	if s.clock == nil {
@@ -197,7 +224,7 @@ func (s *Store) Put(ctx context.Context, v otp.Verification) error {
 	args = appendTime(args, v.CreatedAt)
 	args = appendTime(args, v.SentAt)
 	args = appendTime(args, v.ExpiresAt)
-	if err := putScript.Run(ctx, s.client, []string{s.vkey(v.Key)}, args...).Err(); err != nil {
+	if err := putScript.Run(ctx, s.client, s.keys(v.Key), args...).Err(); err != nil {
 		return unavailable("put", err)
 	}
 	return nil
@@ -205,7 +232,7 @@ func (s *Store) Put(ctx context.Context, v otp.Verification) error {
 
 // AddAttempt implements [otp.Store].
 func (s *Store) AddAttempt(ctx context.Context, key string, max int) (otp.Verification, error) {
-	r, err := addAttemptScript.Run(ctx, s.client, []string{s.vkey(key)}, s.args(max)...).Slice()
+	r, err := addAttemptScript.Run(ctx, s.client, s.keys(key), s.args(max)...).Slice()
 	if err != nil {
 		return otp.Verification{}, unavailable("add attempt", err)
 	}
@@ -215,7 +242,7 @@ func (s *Store) AddAttempt(ctx context.Context, key string, max int) (otp.Verifi
 // MarkSent implements [otp.Store].
 func (s *Store) MarkSent(ctx context.Context, key, id string, at time.Time) error {
 	args := appendTime(s.args(id), at)
-	n, err := markSentScript.Run(ctx, s.client, []string{s.vkey(key)}, args...).Int()
+	n, err := markSentScript.Run(ctx, s.client, s.keys(key), args...).Int()
 	switch {
 	case err != nil:
 		return unavailable("mark sent", err)
@@ -229,7 +256,7 @@ func (s *Store) MarkSent(ctx context.Context, key, id string, at time.Time) erro
 
 // Delete implements [otp.Store].
 func (s *Store) Delete(ctx context.Context, key, id string) error {
-	n, err := deleteScript.Run(ctx, s.client, []string{s.vkey(key)}, s.args(id)...).Int()
+	n, err := deleteScript.Run(ctx, s.client, s.keys(key), s.args(id)...).Int()
 	if err != nil {
 		return unavailable("delete", err)
 	}
@@ -244,10 +271,17 @@ func (s *Store) Delete(ctx context.Context, key, id string) error {
 // single timestamp per bucket that Redis drops once the bucket is full
 // again. It is atomic, across processes, over all of reqs.
 func (s *Store) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
-	b, err := s.buckets(reqs, 0)
-	if err != nil || len(b.keys) == 0 {
+	b, err := s.buckets(reqs, 1)
+	if err != nil || len(b.keys) == 1 {
 		return err
 	}
+	return s.allow(ctx, b)
+}
+
+// allow runs allowScript on b, after one reserved key, which it fills
+// with a receipt.
+func (s *Store) allow(ctx context.Context, b buckets) error {
+	b.keys[0] = s.receipt(s.ltag)
 	r, err := allowScript.Run(ctx, s.client, b.keys, s.args(b.args...)...).Slice()
 	if err != nil {
 		return unavailable("allow", err)
@@ -262,14 +296,14 @@ func (s *Store) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
 // verification turns out to be the spare repeat, a second round trip gives
 // the tokens back.
 func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, reqs []otp.LimitRequest) (otp.Verification, error) {
-	b, err := s.buckets(reqs, 1)
+	b, err := s.buckets(reqs, 2)
 	if err != nil {
 		return otp.Verification{}, err
 	}
 	if s.sharded {
 		return s.getAllowSharded(ctx, key, spare, b)
 	}
-	b.keys[0] = s.vkey(key)
+	b.keys[0], b.keys[1] = s.vkeys(key)
 	args := appendTime(s.args(spare.To), spare.SentAfter)
 	r, err := getAllowScript.Run(ctx, s.client, b.keys, append(args, b.args...)...).Slice()
 	if err != nil {
@@ -286,10 +320,10 @@ func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, reqs 
 }
 
 func (s *Store) getAllowSharded(ctx context.Context, key string, spare otp.Spare, b buckets) (otp.Verification, error) {
-	b.keys = b.keys[1:]
+	b.keys = b.keys[1:] // the receipt of the limits, then the buckets
 	vkeys := []string{s.vkey(key)}
 	now := s.args()
-	if len(b.keys) == 0 {
+	if len(b.keys) == 1 {
 		v, err := s.Get(ctx, key)
 		if errors.Is(err, otp.ErrNotFound) || errors.Is(err, otp.ErrExpired) {
 			return otp.Verification{}, nil
@@ -297,6 +331,7 @@ func (s *Store) getAllowSharded(ctx context.Context, key string, spare otp.Spare
 		return v, err
 	}
 	largs := append(now[:2:2], b.args...)
+	b.keys[0] = s.receipt(s.ltag)
 	var get, allow *redis.Cmd
 	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		get = getScript.EvalSha(ctx, p, vkeys, now...)
@@ -333,6 +368,7 @@ func (s *Store) getAllowSharded(ctx context.Context, key string, spare otp.Spare
 		return v, nil
 	}
 	if deny == nil {
+		b.keys[0] = s.receipt(s.ltag) // a call of its own
 		if err := refundScript.Run(ctx, s.client, b.keys, largs...).Err(); err != nil {
 			return otp.Verification{}, unavailable("get and allow", err)
 		}
@@ -345,20 +381,21 @@ func (s *Store) getAllowSharded(ctx context.Context, key string, spare otp.Spare
 // limit that is not off, it takes the tokens first and reserves the
 // attempt in a second round trip, as the two live in different slots.
 func (s *Store) AllowAddAttempt(ctx context.Context, key string, max int, reqs []otp.LimitRequest) (otp.Verification, error) {
-	b, err := s.buckets(reqs, 1)
+	b, err := s.buckets(reqs, 2)
 	if err != nil {
 		return otp.Verification{}, err
 	}
-	if len(b.keys) == 1 {
+	if len(b.keys) == 2 {
 		return s.AddAttempt(ctx, key, max)
 	}
 	if s.sharded {
-		if err := s.Allow(ctx, reqs); err != nil {
+		b.keys = b.keys[1:]
+		if err := s.allow(ctx, b); err != nil {
 			return otp.Verification{}, err
 		}
 		return s.AddAttempt(ctx, key, max)
 	}
-	b.keys[0] = s.vkey(key)
+	b.keys[0], b.keys[1] = s.vkeys(key)
 	r, err := allowAddAttemptScript.Run(ctx, s.client, b.keys, append(s.args(max), b.args...)...).Slice()
 	if err != nil {
 		return otp.Verification{}, unavailable("allow and add attempt", err)
