@@ -121,12 +121,13 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 		secret = slices.Clone(cfg.KeySecret)
 	}
 	_, single := client.(*redis.Client)
+	ltag := "{" + cfg.Prefix + "limits}"
 	s := &Store{
 		client:    client,
 		sharded:   !single,
 		vprefix:   cfg.Prefix + "v:{",
-		ltag:      "{" + cfg.Prefix + "limits}",
-		lprefix:   "{" + cfg.Prefix + "limits}:",
+		ltag:      ltag,
+		lprefix:   ltag + ":",
 		rprefix:   cfg.Prefix + "r:",
 		retention: strconv.FormatInt(cfg.Retention.Milliseconds(), 10),
 		clock:     cfg.Clock,

@@ -30,7 +30,8 @@ const lib = `
 -- call. go-redis may run a script again when its reply is lost, so each
 -- call names a receipt, KEYS[1], after a random token, in the hash slot of
 -- its other keys. When body reports that it changed something, its reply
--- is kept there; a rerun finds it and answers the same, changing nothing.
+-- is kept there for receiptMillis, in MessagePack, which keeps strings
+-- byte for byte; a rerun finds it and answers the same, changing nothing.
 -- A body that changed nothing leaves no receipt: running it again is
 -- harmless.
 local function once(body)
