@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -42,7 +43,8 @@ func keyNames(t *testing.T, c redis.UniversalClient, match string) []string {
 
 // TestKeyNamesHoldNoPersonalData: after a Start and Check with a client
 // ID, no key name holds the number, its digits, the caller's key or the
-// client's IP; the scope of each limit bucket is still there to read.
+// client's IP; the scope of each limit bucket is still there to read, and
+// every key expires.
 func TestKeyNamesHoldNoPersonalData(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -71,6 +73,17 @@ func TestKeyNamesHoldNoPersonalData(t *testing.T) {
 			for _, scope := range []otp.Scope{otp.ScopeNumber, otp.ScopeClient, otp.ScopeCountry, otp.ScopeRange, otp.ScopeTotal, otp.ScopeChecks} {
 				assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ":"+string(scope)+":") }),
 					"a bucket of scope %s, by name, in %q", scope, names)
+			}
+			assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, cfg.Prefix+"r:") }),
+				"receipts in %q", names)
+			// Nothing lives for ever; a receipt for 30 seconds at most.
+			for _, n := range names {
+				ttl, err := c.PTTL(ctx, n).Result()
+				require.NoError(t, err)
+				assert.Positive(t, ttl, "%s expires", n)
+				if strings.HasPrefix(n, cfg.Prefix+"r:") {
+					assert.LessOrEqual(t, ttl, 30*time.Second, "receipt %s", n)
+				}
 			}
 			digits := strings.TrimPrefix(ukMobile, "+")
 			for _, n := range names {
