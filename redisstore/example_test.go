@@ -15,11 +15,18 @@ import (
 )
 
 // A Verifier keeping its verifications and limits in Redis. Every process
-// built like this, on the same Redis and Prefix, behaves as one Verifier.
+// built like this, on the same Redis, Prefix and KeySecret, behaves as one
+// Verifier.
 func Example() {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer client.Close()
-	store, err := redisstore.New(client, redisstore.Config{Prefix: "myapp:otp:"})
+	store, err := redisstore.New(client, redisstore.Config{
+		Prefix: "myapp:otp:",
+		// 32 random bytes, the same in every instance: key names then
+		// give away no number, IP or user ID, even to someone with the code.
+		// An unset variable is an empty secret, which New refuses.
+		KeySecret: []byte(os.Getenv("OTP_REDIS_KEY_SECRET")),
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -2,10 +2,17 @@ package redisstore
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,25 +37,57 @@ type Config struct {
 	// removes keys in real time whatever the Clock says. Default: nil, the
 	// server's TIME, one clock for every instance.
 	Clock otp.Clock
+	// KeySecret keys the HMAC-SHA256 that stands, in key names, for the
+	// caller's key of each verification and for the number, client ID,
+	// calling code or range of each limit bucket, so that no name holds a
+	// raw number, IP address or user ID (the package doc shows the names).
+	// Every instance sharing the Redis and Prefix must use the same
+	// secret: changing it strands the pending verifications and the
+	// limits' state under names no instance looks up again, until Redis
+	// drops them as they expire. Use 32 random bytes from your secret
+	// store; shorter than 16 bytes is refused.
+	//
+	// Default: a key built into this package. It keeps the names
+	// unreadable at a glance (in a key listing, a monitoring tool, a slow
+	// log), but not to someone who has the code and the names: phone
+	// numbers are few enough to hash every candidate and compare. Set a
+	// secret of your own.
+	KeySecret []byte
 }
 
 const (
 	defaultPrefix = "otp:"
 	minRetention  = time.Second
+	minKeySecret  = 16
+	digestLen     = 16 // bytes of HMAC-SHA256 kept in a name
 )
 
+// defaultKeySecret keys the names when Config.KeySecret is unset. It is
+// public: it hides the raw values from a glance, not from a search.
+var defaultKeySecret = []byte("github.com/otpkit/otp/redisstore: default KeySecret")
+
 // Store is an [otp.Store] and [otp.Limiter] on Redis, shared by every
-// process using the same Redis and Prefix. It also implements
+// process using the same Redis, Prefix and KeySecret. It also implements
 // [otp.LimitingStore], so a Verifier built on it makes at most two round
 // trips to Redis for Start and for Check. Create it with [New]; it is safe
 // for concurrent use and holds no goroutines: close the client yourself.
 type Store struct {
 	client    redis.UniversalClient
 	sharded   bool   // the keys of one call may live on different nodes
-	vprefix   string // prefix of verification keys
-	lprefix   string // prefix of limit buckets: one hash tag for all
+	vprefix   string // prefix of verification keys, up to their hash tag's brace
+	ltag      string // the hash tag of every limit bucket
+	lprefix   string // prefix of limit buckets: ltag and a colon
+	rprefix   string // prefix of receipts
 	retention string // milliseconds, as the scripts take it
 	clock     otp.Clock
+	macs      sync.Pool // of *mac, keyed with Config.KeySecret
+}
+
+// mac computes the digests of key names.
+type mac struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
 }
 
 var (
@@ -74,15 +113,85 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 		return nil, errors.New("redisstore: Retention must not be negative")
 	}
 	cfg.Retention = max(cfg.Retention, minRetention)
+	secret := defaultKeySecret
+	if cfg.KeySecret != nil {
+		if len(cfg.KeySecret) < minKeySecret {
+			return nil, fmt.Errorf("redisstore: KeySecret must be at least %d bytes", minKeySecret)
+		}
+		secret = slices.Clone(cfg.KeySecret)
+	}
 	_, single := client.(*redis.Client)
-	return &Store{
+	ltag := "{" + cfg.Prefix + "limits}"
+	s := &Store{
 		client:    client,
 		sharded:   !single,
-		vprefix:   cfg.Prefix + "v:",
-		lprefix:   "{" + cfg.Prefix + "limits}:",
+		vprefix:   cfg.Prefix + "v:{",
+		ltag:      ltag,
+		lprefix:   ltag + ":",
+		rprefix:   cfg.Prefix + "r:",
 		retention: strconv.FormatInt(cfg.Retention.Milliseconds(), 10),
 		clock:     cfg.Clock,
-	}, nil
+	}
+	s.macs.New = func() any { return &mac{h: hmac.New(sha256.New, secret)} }
+	return s, nil
+}
+
+// Kinds of value a digest stands for, so that equal strings of different
+// kinds get different names.
+const (
+	kindVerification = 'v'
+	kindBucket       = 'l'
+)
+
+// name returns head, the digest of the value key of the kind and scope
+// given, and tail: the digest is HMAC-SHA256 under the KeySecret,
+// truncated to digestLen bytes, in unpadded base64url.
+func (s *Store) name(head string, kind byte, scope otp.Scope, key, tail string) string {
+	m := s.macs.Get().(*mac)
+	defer s.macs.Put(m)
+	// NUL ends the scope; the key, last, may hold anything.
+	m.buf = append(append(append(append(m.buf[:0], kind, 0), scope...), 0), key...)
+	m.h.Reset()
+	m.h.Write(m.buf)
+	sum := m.h.Sum(m.sum[:0])
+	m.buf = append(m.buf[:0], head...)
+	m.buf = base64.RawURLEncoding.AppendEncode(m.buf, sum[:digestLen])
+	m.buf = append(m.buf, tail...)
+	return string(m.buf)
+}
+
+// vkey returns the name of the verification under key. Its hash tag is
+// the digest, so that the keys of one verification share its slot.
+func (s *Store) vkey(key string) string {
+	return s.name(s.vprefix, kindVerification, "", key, "}")
+}
+
+// bucket returns the name of the limit bucket of scope and key. The scope
+// stays readable, for operators.
+func (s *Store) bucket(scope otp.Scope, key string) string {
+	return s.name(s.lprefix+string(scope)+":", kindBucket, scope, key, "")
+}
+
+// receipt returns the name of a new receipt, for one call of a script
+// that changes something, in the slot of the hash tag given: a random
+// token, so that a retry of the call finds what its first run left and
+// nothing else does.
+func (s *Store) receipt(tag string) string {
+	return s.rprefix + tag + ":" + rand.Text()
+}
+
+// vkeys returns the receipt and the name of the verification under key:
+// the first keys of a script that changes it.
+func (s *Store) vkeys(key string) (receipt, vkey string) {
+	vkey = s.vkey(key)
+	return s.receipt(vkey[len(s.vprefix)-1:]), vkey
+}
+
+// keys returns the keys of a script that changes the verification under
+// key and nothing else.
+func (s *Store) keys(key string) []string {
+	r, v := s.vkeys(key)
+	return []string{r, v}
 }
 
 // now returns the two leading arguments of every script.
@@ -102,7 +211,7 @@ func (s *Store) args(more ...any) []any {
 
 // Get implements [otp.Store].
 func (s *Store) Get(ctx context.Context, key string) (otp.Verification, error) {
-	r, err := getScript.Run(ctx, s.client, []string{s.vprefix + key}, s.args()...).Slice()
+	r, err := getScript.Run(ctx, s.client, []string{s.vkey(key)}, s.args()...).Slice()
 	if err != nil {
 		return otp.Verification{}, unavailable("get", err)
 	}
@@ -116,7 +225,7 @@ func (s *Store) Put(ctx context.Context, v otp.Verification) error {
 	args = appendTime(args, v.CreatedAt)
 	args = appendTime(args, v.SentAt)
 	args = appendTime(args, v.ExpiresAt)
-	if err := putScript.Run(ctx, s.client, []string{s.vprefix + v.Key}, args...).Err(); err != nil {
+	if err := putScript.Run(ctx, s.client, s.keys(v.Key), args...).Err(); err != nil {
 		return unavailable("put", err)
 	}
 	return nil
@@ -124,7 +233,7 @@ func (s *Store) Put(ctx context.Context, v otp.Verification) error {
 
 // AddAttempt implements [otp.Store].
 func (s *Store) AddAttempt(ctx context.Context, key string, max int) (otp.Verification, error) {
-	r, err := addAttemptScript.Run(ctx, s.client, []string{s.vprefix + key}, s.args(max)...).Slice()
+	r, err := addAttemptScript.Run(ctx, s.client, s.keys(key), s.args(max)...).Slice()
 	if err != nil {
 		return otp.Verification{}, unavailable("add attempt", err)
 	}
@@ -134,7 +243,7 @@ func (s *Store) AddAttempt(ctx context.Context, key string, max int) (otp.Verifi
 // MarkSent implements [otp.Store].
 func (s *Store) MarkSent(ctx context.Context, key, id string, at time.Time) error {
 	args := appendTime(s.args(id), at)
-	n, err := markSentScript.Run(ctx, s.client, []string{s.vprefix + key}, args...).Int()
+	n, err := markSentScript.Run(ctx, s.client, s.keys(key), args...).Int()
 	switch {
 	case err != nil:
 		return unavailable("mark sent", err)
@@ -148,7 +257,7 @@ func (s *Store) MarkSent(ctx context.Context, key, id string, at time.Time) erro
 
 // Delete implements [otp.Store].
 func (s *Store) Delete(ctx context.Context, key, id string) error {
-	n, err := deleteScript.Run(ctx, s.client, []string{s.vprefix + key}, s.args(id)...).Int()
+	n, err := deleteScript.Run(ctx, s.client, s.keys(key), s.args(id)...).Int()
 	if err != nil {
 		return unavailable("delete", err)
 	}
@@ -163,10 +272,17 @@ func (s *Store) Delete(ctx context.Context, key, id string) error {
 // single timestamp per bucket that Redis drops once the bucket is full
 // again. It is atomic, across processes, over all of reqs.
 func (s *Store) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
-	b, err := s.buckets(reqs, 0)
-	if err != nil || len(b.keys) == 0 {
+	b, err := s.buckets(reqs, 1)
+	if err != nil || len(b.keys) == 1 {
 		return err
 	}
+	return s.allow(ctx, b)
+}
+
+// allow runs allowScript on b, after one reserved key, which it fills
+// with a receipt.
+func (s *Store) allow(ctx context.Context, b buckets) error {
+	b.keys[0] = s.receipt(s.ltag)
 	r, err := allowScript.Run(ctx, s.client, b.keys, s.args(b.args...)...).Slice()
 	if err != nil {
 		return unavailable("allow", err)
@@ -181,14 +297,14 @@ func (s *Store) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
 // verification turns out to be the spare repeat, a second round trip gives
 // the tokens back.
 func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, reqs []otp.LimitRequest) (otp.Verification, error) {
-	b, err := s.buckets(reqs, 1)
+	b, err := s.buckets(reqs, 2)
 	if err != nil {
 		return otp.Verification{}, err
 	}
 	if s.sharded {
 		return s.getAllowSharded(ctx, key, spare, b)
 	}
-	b.keys[0] = s.vprefix + key
+	b.keys[0], b.keys[1] = s.vkeys(key)
 	args := appendTime(s.args(spare.To), spare.SentAfter)
 	r, err := getAllowScript.Run(ctx, s.client, b.keys, append(args, b.args...)...).Slice()
 	if err != nil {
@@ -205,10 +321,10 @@ func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, reqs 
 }
 
 func (s *Store) getAllowSharded(ctx context.Context, key string, spare otp.Spare, b buckets) (otp.Verification, error) {
-	b.keys = b.keys[1:]
-	vkeys := []string{s.vprefix + key}
+	b.keys = b.keys[1:] // the receipt of the limits, then the buckets
+	vkeys := []string{s.vkey(key)}
 	now := s.args()
-	if len(b.keys) == 0 {
+	if len(b.keys) == 1 {
 		v, err := s.Get(ctx, key)
 		if errors.Is(err, otp.ErrNotFound) || errors.Is(err, otp.ErrExpired) {
 			return otp.Verification{}, nil
@@ -216,6 +332,7 @@ func (s *Store) getAllowSharded(ctx context.Context, key string, spare otp.Spare
 		return v, err
 	}
 	largs := append(now[:2:2], b.args...)
+	b.keys[0] = s.receipt(s.ltag)
 	var get, allow *redis.Cmd
 	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		get = getScript.EvalSha(ctx, p, vkeys, now...)
@@ -252,6 +369,7 @@ func (s *Store) getAllowSharded(ctx context.Context, key string, spare otp.Spare
 		return v, nil
 	}
 	if deny == nil {
+		b.keys[0] = s.receipt(s.ltag) // a call of its own
 		if err := refundScript.Run(ctx, s.client, b.keys, largs...).Err(); err != nil {
 			return otp.Verification{}, unavailable("get and allow", err)
 		}
@@ -264,20 +382,21 @@ func (s *Store) getAllowSharded(ctx context.Context, key string, spare otp.Spare
 // limit that is not off, it takes the tokens first and reserves the
 // attempt in a second round trip, as the two live in different slots.
 func (s *Store) AllowAddAttempt(ctx context.Context, key string, max int, reqs []otp.LimitRequest) (otp.Verification, error) {
-	b, err := s.buckets(reqs, 1)
+	b, err := s.buckets(reqs, 2)
 	if err != nil {
 		return otp.Verification{}, err
 	}
-	if len(b.keys) == 1 {
+	if len(b.keys) == 2 {
 		return s.AddAttempt(ctx, key, max)
 	}
 	if s.sharded {
-		if err := s.Allow(ctx, reqs); err != nil {
+		b.keys = b.keys[1:]
+		if err := s.allow(ctx, b); err != nil {
 			return otp.Verification{}, err
 		}
 		return s.AddAttempt(ctx, key, max)
 	}
-	b.keys[0] = s.vprefix + key
+	b.keys[0], b.keys[1] = s.vkeys(key)
 	r, err := allowAddAttemptScript.Run(ctx, s.client, b.keys, append(s.args(max), b.args...)...).Slice()
 	if err != nil {
 		return otp.Verification{}, unavailable("allow and add attempt", err)
@@ -308,7 +427,7 @@ func (s *Store) buckets(reqs []otp.LimitRequest, reserved int) (buckets, error) 
 			return buckets{}, fmt.Errorf("redisstore: limit %d per %v needs a positive N and Per", l.N, l.Per)
 		}
 		interval := max(1, l.Per.Microseconds()/int64(l.N))
-		b.keys = append(b.keys, s.lprefix+string(r.Scope)+":"+r.Key)
+		b.keys = append(b.keys, s.bucket(r.Scope, r.Key))
 		b.args = append(b.args, interval, interval*int64(l.N-1))
 		b.scopes = append(b.scopes, r.Scope)
 	}

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,14 +39,47 @@ func TestNewValidatesConfig(t *testing.T) {
 		"open brace":         {Prefix: "app{"},
 		"close brace":        {Prefix: "}app"},
 		"negative retention": {Retention: -time.Second},
+		"short key secret":   {KeySecret: []byte("fifteen bytes!!")},
+		"empty key secret":   {KeySecret: []byte{}},
 	} {
 		_, err := redisstore.New(c, cfg)
 		assert.Error(t, err, name)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "fifteen", "%s: the error holds no secret", name)
+		}
 	}
 	_, err := redisstore.New(nil, redisstore.Config{})
 	assert.Error(t, err, "nil client")
 	_, err = redisstore.New(c, redisstore.Config{Prefix: "app:", Retention: time.Millisecond})
 	assert.NoError(t, err)
+}
+
+// TestKeySecret: instances with the same KeySecret share verifications and
+// limits; an instance with another finds neither.
+func TestKeySecret(t *testing.T) {
+	c := standalone(t)
+	pre := prefix()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	a := newStore(t, c, redisstore.Config{Prefix: pre, KeySecret: secret})
+	same := newStore(t, c, redisstore.Config{Prefix: pre, KeySecret: slices.Clone(secret)})
+	other := newStore(t, c, redisstore.Config{Prefix: pre, KeySecret: []byte("another secret, 32 bytes long!!!")})
+	builtin := newStore(t, c, redisstore.Config{Prefix: pre})
+	ctx := t.Context()
+	now := time.Now()
+	v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
+		CreatedAt: now, SentAt: now, ExpiresAt: now.Add(time.Minute)}
+	require.NoError(t, a.Put(ctx, v))
+	_, err := same.Get(ctx, "k")
+	require.NoError(t, err, "the same secret")
+	for name, s := range map[string]*redisstore.Store{"another secret": other, "the built-in secret": builtin} {
+		_, err = s.Get(ctx, "k")
+		assert.ErrorIs(t, err, otp.ErrNotFound, name)
+	}
+
+	r := []otp.LimitRequest{{Scope: otp.ScopeNumber, Key: ukMobile, Limit: otp.Limit{N: 1, Per: time.Hour}}}
+	require.NoError(t, a.Allow(ctx, r))
+	require.ErrorIs(t, same.Allow(ctx, r), otp.ErrRateLimited, "the same secret")
+	require.NoError(t, other.Allow(ctx, r), "another secret")
 }
 
 // flow is two Verifiers, as in two processes, each with its own client,
@@ -221,17 +255,17 @@ func TestRoundTrips(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.backend.name, func(t *testing.T) {
 			client := c.backend.client(t)
-			pre := prefix()
+			store := newStore(t, client, redisstore.Config{})
 			if cc, ok := client.(*redis.ClusterClient); ok {
 				// A prefix that puts the verification and the limits on
 				// different nodes, as for most keys on a cluster of three.
-				for i := 0; sameNode(t, cc, pre+"v:k", "{"+pre+"limits}:"); i++ {
+				for i := 0; sameNode(t, cc, store.VerificationKey("k"), store.BucketKey(otp.ScopeTotal, "")); i++ {
 					require.Less(t, i, 100)
-					pre = prefix()
+					store = newStore(t, client, redisstore.Config{})
 				}
 			}
 			p := otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode})
-			v, err := otp.NewVerifier(p, newStore(t, client, redisstore.Config{Prefix: pre}), otp.Config{})
+			v, err := otp.NewVerifier(p, store, otp.Config{})
 			require.NoError(t, err)
 			steps, nodes := counted(client)
 			ctx := t.Context()
@@ -286,14 +320,13 @@ func TestExpiryByTTL(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
 			c := be.client(t)
-			cfg := redisstore.Config{Prefix: prefix()}
-			s := newStore(t, c, cfg)
+			s := newStore(t, c, redisstore.Config{})
 			ctx := t.Context()
 			now := time.Now()
 			v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
 				CreatedAt: now, SentAt: now, ExpiresAt: now.Add(300 * time.Millisecond)}
 			require.NoError(t, s.Put(ctx, v))
-			ttl, err := c.PTTL(ctx, cfg.Prefix+"v:k").Result()
+			ttl, err := c.PTTL(ctx, s.VerificationKey("k")).Result()
 			require.NoError(t, err)
 			assert.Greater(t, ttl, time.Second, "the key outlives ExpiresAt by Retention")
 			assert.LessOrEqual(t, ttl, 1300*time.Millisecond, "the key outlives ExpiresAt by Retention at most")
@@ -309,7 +342,7 @@ func TestExpiryByTTL(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			time.Sleep(time.Until(v.ExpiresAt.Add(time.Second + 20*time.Millisecond)))
-			n, err := c.Exists(ctx, cfg.Prefix+"v:k").Result()
+			n, err := c.Exists(ctx, s.VerificationKey("k")).Result()
 			require.NoError(t, err)
 			assert.Zero(t, n, "the key outlived ExpiresAt by more than a second")
 			_, err = s.Get(ctx, "k")
@@ -368,10 +401,9 @@ func TestBadLimitChargesNothing(t *testing.T) {
 // verification, and a cancelled context, are ErrStoreUnavailable.
 func TestRedisErrorsAreUnavailable(t *testing.T) {
 	c := standalone(t)
-	cfg := redisstore.Config{Prefix: prefix()}
-	s := newStore(t, c, cfg)
+	s := newStore(t, c, redisstore.Config{})
 	ctx := t.Context()
-	require.NoError(t, c.Set(ctx, cfg.Prefix+"v:k", "not a hash", time.Minute).Err())
+	require.NoError(t, c.Set(ctx, s.VerificationKey("k"), "not a hash", time.Minute).Err())
 	_, err := s.Get(ctx, "k")
 	assert.ErrorIs(t, err, otp.ErrStoreUnavailable)
 	_, err = s.AddAttempt(ctx, "k", 5)
@@ -412,10 +444,9 @@ func TestBucketTTL(t *testing.T) {
 		for _, be := range backends {
 			t.Run(be.name, func(t *testing.T) {
 				c := be.client(t)
-				cfg := redisstore.Config{Prefix: prefix(), Clock: clock}
-				s := newStore(t, c, cfg)
+				s := newStore(t, c, redisstore.Config{Clock: clock})
 				ctx := t.Context()
-				bucket := "{" + cfg.Prefix + "limits}:" + string(otp.ScopeNumber) + ":" + ukMobile
+				bucket := s.BucketKey(otp.ScopeNumber, ukMobile)
 				r := []otp.LimitRequest{{Scope: otp.ScopeNumber, Key: ukMobile, Limit: limit}}
 				ttl := func() time.Duration {
 					t.Helper()
