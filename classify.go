@@ -16,34 +16,54 @@ import (
 // matches it twice on every use, which made these two calls cost more than
 // the rest of a Start; TestClassifyMatchesPhonenumbers holds the two
 // implementations equal.
-func classify(num *phonenumbers.PhoneNumber) (region string, typ phonenumbers.PhoneNumberType) {
+//
+// It returns the region's compiled metadata, nil where GetRegionCodeForNumber
+// would return "".
+func classify(num *phonenumbers.PhoneNumber) (*regionMetadata, phonenumbers.PhoneNumberType) {
 	cc := int(num.GetCountryCode())
 	regions := callingCodeMetadata(cc)
 	if len(regions) == 0 {
-		return "", phonenumbers.UNKNOWN
+		return nil, phonenumbers.UNKNOWN
 	}
 	var buf [32]byte
 	nsn := appendNationalNumber(buf[:0], num)
 	if len(regions) == 1 {
-		return regions[0].region, regions[0].numberType(nsn)
+		return regions[0], regions[0].numberType(nsn)
 	}
 	// Several regions share the code: the first whose leading digits match,
 	// or, for one without leading digits, whose patterns know the number.
 	for _, m := range regions {
 		if m.leading != nil {
 			if m.leading.Match(nsn) {
-				return m.region, m.numberType(nsn)
+				return m, m.numberType(nsn)
 			}
 		} else if typ := m.numberType(nsn); typ != phonenumbers.UNKNOWN {
-			return m.region, typ
+			return m, typ
 		}
 	}
-	return "", phonenumbers.UNKNOWN
+	return nil, phonenumbers.UNKNOWN
+}
+
+// nonGeographic is the region of non-geographic calling codes (800, 870,
+// 881, 882, 883, ...).
+const nonGeographic = "001"
+
+// regionInfo returns the compiled metadata of region, nil if unknown.
+func regionInfo(region string) *regionMetadata {
+	for _, m := range callingCodeMetadata(phonenumbers.GetCountryCodeForRegion(region)) {
+		if m.region == region {
+			return m
+		}
+	}
+	return nil
 }
 
 // regionMetadata is one region's number patterns, compiled.
 type regionMetadata struct {
 	region          string
+	callingCode     string         // "44"
+	group           string         // "+1" for a region that shares its code with a main one (CA, JM), else ""
+	rangeDigits     int            // the default Guard.RangeDigits
 	leading         *regexp.Regexp // nil when the region has no leading digits
 	sameMobileFixed bool
 	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
@@ -146,7 +166,12 @@ func callingCodeMetadata(cc int) []*regionMetadata {
 			regions = nil
 			break
 		}
-		regions = append(regions, compileRegion(r, m))
+		rm := compileRegion(r, m)
+		rm.callingCode = strconv.Itoa(cc)
+		if len(regions) > 0 { // the first is the code's main region
+			rm.group = "+" + rm.callingCode
+		}
+		regions = append(regions, rm)
 	}
 	compiled.Store(cc, regions)
 	return regions
@@ -173,6 +198,12 @@ func compileRegion(region string, m *phonenumbers.PhoneMetadata) *regionMetadata
 	}
 	if ld := m.GetLeadingDigits(); ld != "" {
 		rm.leading = regexp.MustCompile("^(?:" + ld + ")")
+	}
+	// Blocks of 10,000 where numbers are long enough to hold many, of 1,000
+	// in the short numbering plans of small countries.
+	rm.rangeDigits = 3
+	if slices.Max(append([]int32{0}, rm.general.lengths...)) >= 9 {
+		rm.rangeDigits = 4
 	}
 	return rm
 }

@@ -49,7 +49,11 @@ func TestClassifyMatchesPhonenumbers(t *testing.T) {
 			if err != nil {
 				continue
 			}
-			region, typ := classify(num)
+			m, typ := classify(num)
+			region := ""
+			if m != nil {
+				region = m.region
+			}
 			require.Equal(t, phonenumbers.GetRegionCodeForNumber(num), region, "+%s %s", cc, v)
 			require.Equal(t, phonenumbers.GetNumberType(num), typ, "+%s %s", cc, v)
 			require.Equal(t, phonenumbers.IsValidNumber(num), typ != phonenumbers.UNKNOWN, "+%s %s", cc, v)

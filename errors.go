@@ -43,6 +43,17 @@ var (
 	// ErrRateLimited means a limit denied the call before any provider was
 	// asked. The error is a *RateLimitError with the scope and RetryAfter.
 	ErrRateLimited = errors.New("otp: rate limited")
+	// ErrChallengeRequired means the abuse defence would refuse this Start
+	// on a range or region signal (an unverified budget, a conversion
+	// breaker, an override) unless the person passes a challenge: show a
+	// CAPTCHA or another check and call Start again
+	// [WithChallengePassed]. Nothing was sent. The error is a
+	// *ChallengeError with the scope and RetryAfter.
+	ErrChallengeRequired = errors.New("otp: challenge required")
+	// ErrDestinationBlocked means an operator's [Override] blocks the
+	// destination's region, calling code or range. The error is a
+	// *BlockedError.
+	ErrDestinationBlocked = errors.New("otp: destination blocked")
 	// ErrResendTooSoon means Resend was called inside the resend cooldown.
 	// The error is a *RateLimitError with Scope ScopeCooldown and RetryAfter.
 	ErrResendTooSoon = errors.New("otp: resend too soon")
@@ -60,6 +71,10 @@ var (
 	// ErrStoreUnavailable means the Store could not be reached. Stores wrap
 	// their transport errors with it.
 	ErrStoreUnavailable = errors.New("otp: store unavailable")
+	// ErrSendInFlight means another caller holds the key's claim: a send
+	// for it is in flight. Stores return it from Claim and GetAllow; the
+	// Verifier waits for the send and answers with its verification.
+	ErrSendInFlight = errors.New("otp: a send for this key is in flight")
 )
 
 // WrongCodeError is returned by [Verifier.Check] for a wrong code that left
@@ -80,15 +95,19 @@ func (e *WrongCodeError) Unwrap() error { return ErrWrongCode }
 // Scope names the limit that denied a call.
 type Scope string
 
-// Limit scopes, as found in [RateLimitError] and [Event].
+// Limit scopes, as found in [RateLimitError], [ChallengeError] and [Event].
 const (
-	ScopeNumber   Scope = "number"   // sends per destination
-	ScopeClient   Scope = "client"   // sends per client ID
-	ScopeCountry  Scope = "country"  // sends per country calling code
-	ScopeTotal    Scope = "total"    // sends in total
-	ScopeRange    Scope = "range"    // sends per number range (see Limits.PerRange)
-	ScopeChecks   Scope = "checks"   // checks per client ID
-	ScopeCooldown Scope = "cooldown" // the resend cooldown of one verification
+	ScopeNumber     Scope = "number"     // sends per destination
+	ScopeClient     Scope = "client"     // sends per client ID
+	ScopeRegion     Scope = "region"     // sends per ISO region (Limits.PerRegion, Elsewhere)
+	ScopeTotal      Scope = "total"      // sends in total
+	ScopeRange      Scope = "range"      // unverified sends per number range
+	ScopeChallenged Scope = "challenged" // unverified sends that passed a challenge, per range or region
+	ScopeConversion Scope = "conversion" // the conversion breaker of a region or calling code
+	ScopeOverride   Scope = "override"   // an operator's Override
+	ScopeChecks     Scope = "checks"     // checks per client ID
+	ScopeCooldown   Scope = "cooldown"   // the resend cooldown of one verification
+	ScopeCapacity   Scope = "capacity"   // the limiter has no room for a new bucket: it fails closed
 )
 
 // RateLimitError is returned when a limit denies a call. It matches
@@ -118,6 +137,39 @@ func (e *RateLimitError) Unwrap() error {
 	}
 	return ErrRateLimited
 }
+
+// ChallengeError is returned by Start when the abuse defence asks for a
+// challenge. It matches [ErrChallengeRequired].
+type ChallengeError struct {
+	Scope Scope // ScopeRange, ScopeConversion or ScopeOverride
+	// RetryAfter is when the same Start may pass without a challenge, 0 if
+	// unknown (a breaker closes when its region recovers).
+	RetryAfter time.Duration
+}
+
+// Error names the scope.
+func (e *ChallengeError) Error() string {
+	msg := "otp: challenge required (" + string(e.Scope) + ")"
+	if e.RetryAfter > 0 {
+		msg += ", or retry after " + e.RetryAfter.Round(time.Millisecond).String()
+	}
+	return msg
+}
+
+// Unwrap returns [ErrChallengeRequired].
+func (e *ChallengeError) Unwrap() error { return ErrChallengeRequired }
+
+// BlockedError is returned when an [Override] blocks the destination. It
+// matches [ErrDestinationBlocked].
+type BlockedError struct {
+	Target Target // the override's target: a region, calling code or range
+}
+
+// Error names the target, which holds no whole number.
+func (e *BlockedError) Error() string { return "otp: destination blocked (" + e.Target.Key() + ")" }
+
+// Unwrap returns [ErrDestinationBlocked].
+func (e *BlockedError) Unwrap() error { return ErrDestinationBlocked }
 
 // ProviderKind says what kind of failure a *[ProviderError] is.
 type ProviderKind int
@@ -206,12 +258,17 @@ func (e *ProviderError) Unwrap() []error {
 }
 
 // RetryAfter reports how long to wait before retrying the call that returned
-// err, when err carries that information: a *RateLimitError, or a
-// *ProviderError whose vendor sent a Retry-After.
+// err, when err carries that information: a *RateLimitError, a
+// *ChallengeError with a RetryAfter, or a *ProviderError whose vendor sent a
+// Retry-After.
 func RetryAfter(err error) (time.Duration, bool) {
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
 		return rl.RetryAfter, true
+	}
+	var ce *ChallengeError
+	if errors.As(err, &ce) && ce.RetryAfter > 0 {
+		return ce.RetryAfter, true
 	}
 	var pe *ProviderError
 	if errors.As(err, &pe) && pe.RetryAfter > 0 {

@@ -12,14 +12,15 @@ type EventKind string
 
 // Event kinds.
 const (
-	EventStarted  EventKind = "started"  // Start accepted its input
-	EventSent     EventKind = "sent"     // the provider accepted a send (Start or Resend)
-	EventChecked  EventKind = "checked"  // a code was verified
-	EventFailed   EventKind = "failed"   // an operation failed; Class says why
-	EventLimited  EventKind = "limited"  // a limit denied the operation; Scope says which
-	EventBurned   EventKind = "burned"   // the last attempt was used; the verification is gone
-	EventCanceled EventKind = "canceled" // Cancel removed a verification
-	EventFlagged  EventKind = "flagged"  // Guard.RecordOnly: a guard rule would have denied the call; Err says which
+	EventStarted    EventKind = "started"    // Start accepted its input
+	EventSent       EventKind = "sent"       // the provider accepted a send (Start or Resend)
+	EventChecked    EventKind = "checked"    // a code was verified
+	EventFailed     EventKind = "failed"     // an operation failed; Class says why
+	EventLimited    EventKind = "limited"    // a limit denied the operation; Scope says which
+	EventBurned     EventKind = "burned"     // the last attempt was used; the verification is gone
+	EventCanceled   EventKind = "canceled"   // Cancel removed a verification
+	EventFlagged    EventKind = "flagged"    // a record-only rule would have refused the call; Err and Scope say which
+	EventChallenged EventKind = "challenged" // Start needs a challenge (ErrChallengeRequired); Scope says why
 )
 
 // Op names the Verifier operation an Event belongs to.
@@ -38,19 +39,26 @@ const (
 type Event struct {
 	Kind     EventKind
 	Op       Op
-	Provider string        // provider name, the one that served for EventSent
-	Channel  Channel       // empty when unknown (a Check of nothing)
-	To       string        // destination masked by [MaskPhone], empty when unknown
-	Region   string        // ISO 3166 region of To, empty when unknown
-	Scope    Scope         // for EventLimited, and EventFlagged by a limit
-	Class    string        // for EventFailed, EventLimited and EventFlagged: see [ErrorClass]
-	Duration time.Duration // time spent in the provider, when it was asked
-	Err      error         // for EventFailed, EventLimited and EventFlagged
+	Provider string  // provider name, the one that served for EventSent
+	Channel  Channel // empty when unknown (a Check of nothing)
+	To       string  // destination masked by [MaskPhone], empty when unknown
+	Region   string  // ISO 3166 region of To, empty when unknown
+	// CallingCode ("44") and Range ("+44740012xxxx": the number range, its
+	// last digits hidden) group traffic for dashboards without revealing a
+	// number: they show which range is being pumped, and Range is what
+	// RangeTarget takes to block it. Set by Start and Resend.
+	CallingCode string
+	Range       string
+	Scope       Scope         // for EventLimited, EventChallenged, and EventFlagged by a limit
+	Class       string        // for EventFailed, EventLimited and EventFlagged: see [ErrorClass]
+	Duration    time.Duration // time spent in the provider, when it was asked
+	Err         error         // for EventFailed, EventLimited and EventFlagged
 }
 
 // ErrorClass names the class of err, for metric labels:
 // "refused_destination" (the Guard refused the number's region, calling
-// code or type: what a pumping attempt looks like), "invalid_input" (a
+// code or type, or an override blocks it: what a pumping attempt looks
+// like), "challenge_required", "invalid_input" (a
 // typo, a bad key or code), "wrong_code", "expired", "not_found",
 // "too_many_attempts", "rate_limited", "resend_too_soon",
 // "provider_rejected", "provider_unavailable", "provider_account" (the
@@ -61,8 +69,10 @@ func ErrorClass(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, ErrRegionNotAllowed), errors.Is(err, ErrNumberTypeNotAllowed):
+	case errors.Is(err, ErrRegionNotAllowed), errors.Is(err, ErrNumberTypeNotAllowed), errors.Is(err, ErrDestinationBlocked):
 		return "refused_destination"
+	case errors.Is(err, ErrChallengeRequired):
+		return "challenge_required"
 	case errors.Is(err, ErrInvalidKey), errors.Is(err, ErrInvalidPhone),
 		errors.Is(err, ErrInvalidCode), errors.Is(err, ErrUnsupportedChannel):
 		return "invalid_input"
@@ -92,16 +102,32 @@ func ErrorClass(err error) string {
 	return "other"
 }
 
-// fail reports err as an EventFailed (or EventLimited) and returns it.
+// fail reports err as an EventFailed, EventLimited or EventChallenged and
+// returns it.
 func (v *Verifier) fail(ctx context.Context, ev Event, err error) error {
-	ev.Err, ev.Class = err, ErrorClass(err)
+	ev.Err, ev.Class, ev.Scope = err, ErrorClass(err), scopeOf(err)
 	kind := EventFailed
-	var rl *RateLimitError
-	if errors.As(err, &rl) && rl.Scope != ScopeCooldown {
-		kind, ev.Scope = EventLimited, rl.Scope
+	switch {
+	case errors.Is(err, ErrChallengeRequired):
+		kind = EventChallenged
+	case errors.Is(err, ErrRateLimited):
+		kind = EventLimited
 	}
 	v.emit(ctx, kind, ev)
 	return err
+}
+
+// scopeOf returns the scope of a *RateLimitError or *ChallengeError.
+func scopeOf(err error) Scope {
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return rl.Scope
+	}
+	var ce *ChallengeError
+	if errors.As(err, &ce) {
+		return ce.Scope
+	}
+	return ""
 }
 
 func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
@@ -109,7 +135,7 @@ func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
 	switch {
 	case kind == EventStarted:
 		level = slog.LevelDebug
-	case kind == EventFlagged:
+	case kind == EventFlagged, ev.Scope == ScopeCapacity:
 		level = slog.LevelWarn
 	case errors.Is(ev.Err, ErrProviderUnavailable), errors.Is(ev.Err, ErrProviderRejected),
 		errors.Is(ev.Err, ErrProviderAccount), errors.Is(ev.Err, ErrStoreUnavailable):
@@ -134,6 +160,9 @@ func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
 	}
 	if ev.To != "" {
 		attrs = append(attrs, slog.String("to", ev.To), slog.String("region", ev.Region))
+	}
+	if ev.Range != "" {
+		attrs = append(attrs, slog.String("range", ev.Range))
 	}
 	if ev.Duration > 0 {
 		attrs = append(attrs, slog.Duration("duration", ev.Duration))

@@ -8,13 +8,15 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// Guard holds the rules against SMS pumping and other abuse that a number
-// must pass before any limit is charged or any provider asked. Pumping is
-// the fraud where an attacker has a site send codes to numbers whose
+// Guard holds the rules against SMS pumping and other abuse. Pumping is the
+// fraud where an attacker has a site send codes to numbers whose
 // termination fees it shares: premium-rate and other costly number types,
-// or ranges of ordinary mobile numbers in one country leased from a
-// carrier. The zero Guard applies the defaults documented on each field;
-// the matching limits (PerRange, PerCountry, Total) are in [Limits].
+// satellite and international-network numbers, or ranges of ordinary
+// mobile numbers leased from a carrier. The static rules here (number
+// types, region and calling-code lists) refuse a number before any limit
+// is charged; the conversion breaker and the unverified budgets of
+// [Limits] read whether sends are verified. The zero Guard applies the
+// defaults documented on each field.
 type Guard struct {
 	// NumberTypes lists, per channel, the number types a code may go to; a
 	// channel missing from the map takes its default. SMS and WhatsApp:
@@ -36,11 +38,34 @@ type Guard struct {
 	// 882 and 883 are international networks). Default: none.
 	AllowedCallingCodes, DeniedCallingCodes []int
 
+	// AllowedNetworkCodes lists the non-geographic calling codes that phone
+	// channels may reach. All others (satellite: 870 Inmarsat, 881 Iridium
+	// and Globalstar; international networks: 882, 883; 888 and the rest)
+	// are refused with ErrRegionNotAllowed: their termination fees are the
+	// highest there are and real sign-ups almost never use them. Default:
+	// none.
+	AllowedNetworkCodes []int
+
+	// RangeDigits sets, per ISO region, how many trailing digits a number
+	// range leaves out: carriers allocate, and pumping schemes lease,
+	// numbers in such blocks. Regions not listed take 4 (blocks of 10,000)
+	// where their numbers are 9 digits or longer and 3 where they are
+	// shorter. Allowed 1 to 8.
+	RangeDigits map[string]int
+
+	// Conversion sets the conversion breaker; see [Conversion] for its
+	// defaults. MinSends: -1 switches it off.
+	Conversion Conversion
+
 	// RecordOnly turns every guard rule into an observer: the number-type
-	// gate, the region and calling-code lists, and the PerRange, PerCountry
-	// and Total limits. What they would deny is logged at Warn and reported
-	// as an [EventFlagged], and the call goes on. Use it to measure a new
-	// policy on real traffic before enforcing it. Default: false.
+	// gate, the region, calling-code and network lists, the conversion
+	// breaker, and the PerRegion, Elsewhere, Total, unverified and
+	// challenged limits. What they would deny is logged at Warn and
+	// reported as an [EventFlagged], and the call goes on. Use it to
+	// measure a new policy on real traffic before enforcing it; each limit
+	// and the breaker also have a RecordOnly of their own. PerNumber,
+	// PerClient, ChecksPerClient and operators' overrides are always
+	// enforced. Default: false.
 	RecordOnly bool
 }
 
@@ -49,11 +74,24 @@ type guard struct {
 	types                   map[Channel]map[NumberType]bool
 	allowRegion, denyRegion map[string]bool
 	allowCode, denyCode     map[string]bool
+	allowNetwork            map[string]bool
+	rangeDigits             map[string]int
+	conversion              Conversion
 	recordOnly              bool
 }
 
 func newGuard(g Guard) (*guard, error) {
-	c := &guard{types: map[Channel]map[NumberType]bool{}, recordOnly: g.RecordOnly}
+	c := &guard{types: map[Channel]map[NumberType]bool{}, recordOnly: g.RecordOnly,
+		conversion: g.Conversion.withDefaults(), rangeDigits: map[string]int{}}
+	if err := c.conversion.validate(); err != nil {
+		return nil, err
+	}
+	for r, n := range g.RangeDigits {
+		if !isRegion(r) || n < 1 || n > 8 {
+			return nil, errorf("Guard.RangeDigits: %q: %d is not a region and 1 to 8 digits", r, n)
+		}
+		c.rangeDigits[r] = n
+	}
 	for ch, def := range defaultNumberTypes {
 		types := def
 		if given, ok := g.NumberTypes[ch]; ok {
@@ -82,6 +120,9 @@ func newGuard(g Guard) (*guard, error) {
 		return nil, err
 	}
 	if c.denyCode, err = codeSet("DeniedCallingCodes", g.DeniedCallingCodes); err != nil {
+		return nil, err
+	}
+	if c.allowNetwork, err = codeSet("AllowedNetworkCodes", g.AllowedNetworkCodes); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -125,6 +166,8 @@ func (g *guard) check(d destination, c Channel) error {
 		return fmt.Errorf("%w: %s", ErrRegionNotAllowed, d.region)
 	case len(g.allowCode) > 0 && !g.allowCode[d.callingCode], g.denyCode[d.callingCode]:
 		return fmt.Errorf("%w: calling code %s", ErrRegionNotAllowed, d.callingCode)
+	case d.region == nonGeographic && !g.allowNetwork[d.callingCode]:
+		return fmt.Errorf("%w: calling code %s is a satellite or international network", ErrRegionNotAllowed, d.callingCode)
 	case !g.types[c][d.typ]:
 		return &NumberTypeError{Type: d.typ, Channel: c}
 	}

@@ -2,11 +2,7 @@ package otp
 
 import (
 	"context"
-	"hash/maphash"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Limit allows N events per Per, as a token bucket: a burst of N, refilled
@@ -15,28 +11,42 @@ import (
 type Limit struct {
 	N   int
 	Per time.Duration
+	// RecordOnly makes the limit an observer: a send it would deny is
+	// reported as an [EventFlagged] and goes on. With N and Per zero the
+	// default's are kept, so Limit{RecordOnly: true} records the default.
+	RecordOnly bool
 }
 
 // NoLimit turns a limit off.
 var NoLimit = Limit{N: -1}
 
 // NoLimits turns every limit off: for load tests and trusted callers. The
-// Guard's number rules still apply.
-var NoLimits = Limits{PerNumber: NoLimit, PerClient: NoLimit, PerCountry: NoLimit, PerRange: NoLimit,
-	Total: NoLimit, ChecksPerClient: NoLimit}
+// Guard's number rules and its conversion breaker still apply.
+var NoLimits = Limits{PerNumber: NoLimit, PerClient: NoLimit, PerRegion: NoLimit, Elsewhere: NoLimit,
+	Total: NoLimit, UnverifiedPerRange: NoLimit, ChallengedPerRange: NoLimit, ChallengedPerRegion: NoLimit,
+	ChecksPerClient: NoLimit}
 
 func (l Limit) off() bool { return l.N < 0 }
 
 func (l Limit) or(def Limit) Limit {
-	if l == (Limit{}) {
+	if l.N == 0 && l.Per == 0 {
+		def.RecordOnly = l.RecordOnly
 		return def
 	}
 	return l
 }
 
-// Limits are the abuse limits a Verifier applies before asking the provider.
+// Limits are the budgets a Verifier applies before asking the provider.
 // Each zero field takes the default shown; set a field to [NoLimit] to turn
-// it off. Denials are *[RateLimitError] values naming the scope.
+// it off, or its RecordOnly to watch it without enforcing it. Denials are
+// *[RateLimitError] values naming the scope, except the unverified budgets,
+// whose denials ask for a challenge (*[ChallengeError]).
+//
+// The ceilings (PerRegion, Elsewhere, Total) are there against runaway
+// spend and are sized so that a busy real site does not meet them: what
+// stops pumping is the unverified budget per range and the Guard's
+// conversion breaker, which read whether sends are verified. Set them from
+// your own traffic: a little above your peak hour.
 type Limits struct {
 	// PerNumber caps sends (Start and Resend) to one destination.
 	// Default: 5 per hour.
@@ -44,42 +54,74 @@ type Limits struct {
 	// PerClient caps sends per client ID (see [WithClient]); calls without
 	// a client ID skip it. Default: 10 per hour.
 	PerClient Limit
-	// PerCountry caps sends per country calling code. Default: 500 per hour.
-	PerCountry Limit
-	// PerRange caps sends per number range: the numbers that share all but
-	// their last RangeDigits digits. Carriers allocate numbers, and pumping
-	// schemes lease them, in such blocks, so an attack on many numbers of
-	// one range meets this limit long before PerCountry, while real people
-	// almost never share a range. Default: 10 per hour.
-	PerRange Limit
-	// RangeDigits is how many trailing digits a range leaves out: 4 makes
-	// blocks of 10,000 numbers. Default 4; allowed 1 to 8.
-	RangeDigits int
-	// Total caps all sends: a budget. Default: 2,000 per hour.
+	// PerRegion caps sends per ISO region (the US, Canada and Jamaica are
+	// three regions, though they share calling code 1). Regions overrides
+	// it for the regions it lists. Default: 10,000 per hour.
+	PerRegion Limit
+	// Regions gives some regions ("GB") their own PerRegion.
+	Regions map[string]Limit
+	// ExpectedRegions, if not empty, lists the regions a site serves:
+	// PerRegion (or Regions) applies to each of them, and all other regions
+	// share the one Elsewhere budget. Default: none, every region is
+	// expected.
+	ExpectedRegions []string
+	// Elsewhere caps sends to all regions outside ExpectedRegions together,
+	// when ExpectedRegions is set. Default: 100 per hour.
+	Elsewhere Limit
+	// Total caps all sends: a budget. Default: 30,000 per hour.
 	Total Limit
+	// UnverifiedPerRange caps the sends to one number range (see
+	// Guard.RangeDigits) that were not verified: each send takes a token,
+	// and a send that is verified gives it back. Real people verify; a
+	// range leased for pumping never does, so it runs dry after a few sends
+	// while the people of that range, and of every other, go on. A Start it
+	// denies fails with a *ChallengeError: a person who passes the
+	// challenge goes on (see [WithChallengePassed]). Default: 3 per day.
+	UnverifiedPerRange Limit
+	// ChallengedPerRange and ChallengedPerRegion cap the unverified sends
+	// of Starts made [WithChallengePassed], per range and per region; a
+	// verified send gives its token back. They bound what an attacker who
+	// can pass the challenge (a solving farm) can spend. Defaults: 3 per
+	// hour per range, 100 per hour per region.
+	ChallengedPerRange, ChallengedPerRegion Limit
 	// ChecksPerClient caps Check calls per client ID, across keys; calls
 	// without a client ID skip it. Default: 30 per 10 minutes.
 	ChecksPerClient Limit
 }
 
 func (l Limits) withDefaults() Limits {
-	l.PerNumber = l.PerNumber.or(Limit{5, time.Hour})
-	l.PerClient = l.PerClient.or(Limit{10, time.Hour})
-	l.PerCountry = l.PerCountry.or(Limit{500, time.Hour})
-	l.PerRange = l.PerRange.or(Limit{10, time.Hour})
-	if l.RangeDigits == 0 {
-		l.RangeDigits = 4
+	l.PerNumber = l.PerNumber.or(Limit{N: 5, Per: time.Hour})
+	l.PerClient = l.PerClient.or(Limit{N: 10, Per: time.Hour})
+	l.PerRegion = l.PerRegion.or(Limit{N: 10_000, Per: time.Hour})
+	l.Elsewhere = l.Elsewhere.or(Limit{N: 100, Per: time.Hour})
+	l.Total = l.Total.or(Limit{N: 30_000, Per: time.Hour})
+	l.UnverifiedPerRange = l.UnverifiedPerRange.or(Limit{N: 3, Per: 24 * time.Hour})
+	l.ChallengedPerRange = l.ChallengedPerRange.or(Limit{N: 3, Per: time.Hour})
+	l.ChallengedPerRegion = l.ChallengedPerRegion.or(Limit{N: 100, Per: time.Hour})
+	l.ChecksPerClient = l.ChecksPerClient.or(Limit{N: 30, Per: 10 * time.Minute})
+	regions := make(map[string]Limit, len(l.Regions))
+	for r, lim := range l.Regions {
+		regions[r] = lim.or(l.PerRegion)
 	}
-	l.Total = l.Total.or(Limit{2000, time.Hour})
-	l.ChecksPerClient = l.ChecksPerClient.or(Limit{30, 10 * time.Minute})
+	l.Regions = regions
 	return l
 }
 
 func (l Limits) validate() error {
-	if l.RangeDigits < 1 || l.RangeDigits > 8 {
-		return errorf("RangeDigits %d is outside 1..8", l.RangeDigits)
+	all := []Limit{l.PerNumber, l.PerClient, l.PerRegion, l.Elsewhere, l.Total, l.UnverifiedPerRange,
+		l.ChallengedPerRange, l.ChallengedPerRegion, l.ChecksPerClient}
+	for r, lim := range l.Regions {
+		if !isRegion(r) {
+			return errorf("Limits.Regions: %q is not a supported region", r)
+		}
+		all = append(all, lim)
 	}
-	for _, x := range []Limit{l.PerNumber, l.PerClient, l.PerCountry, l.PerRange, l.Total, l.ChecksPerClient} {
+	for _, r := range l.ExpectedRegions {
+		if !isRegion(r) {
+			return errorf("Limits.ExpectedRegions: %q is not a supported region", r)
+		}
+	}
+	for _, x := range all {
 		if !x.off() && (x.N == 0 || x.Per <= 0) {
 			return errorf("limit %d per %v needs a positive N and Per", x.N, x.Per)
 		}
@@ -87,159 +129,112 @@ func (l Limits) validate() error {
 	return nil
 }
 
-// LimitRequest names one bucket a call must take a token from.
+// region returns the budget of sends to region and the bucket key it is
+// charged to.
+func (l Limits) region(region string, expected map[string]bool) (Limit, string) {
+	if len(expected) > 0 && !expected[region] {
+		return l.Elsewhere, elsewhereKey
+	}
+	if lim, ok := l.Regions[region]; ok {
+		return lim, region
+	}
+	return l.PerRegion, region
+}
+
+// elsewhereKey is the ScopeRegion bucket that the regions outside
+// Limits.ExpectedRegions share.
+const elsewhereKey = "*"
+
+// LimitKind says what a [LimitRequest] asks of the Limiter.
+type LimitKind int
+
+// Limit request kinds.
+const (
+	// LimitBucket takes one token from the bucket Scope and Key name,
+	// sized by Limit.
+	LimitBucket LimitKind = iota
+	// LimitBreaker reads the conversion breaker Key names (a region, or a
+	// calling code's group of regions), set by Breaker. A breaker keeps four
+	// counts (sends, verified, refused, passed) for the current fixed window
+	// of Breaker.Window (Unix microseconds / Window) and the one before; at
+	// a fraction f into the current window each count is estimated as
+	// prev*(1-f) + cur. The breaker is open when demand = sent +
+	// max(0, refused-passed) is at least MinSends and verified is below
+	// MinShare*demand; Allow counts a refusal when it refuses for an open
+	// breaker (not for a RecordOnly one).
+	LimitBreaker
+	// LimitOverride looks up the runtime override of Key (a
+	// [Target.Key]).
+	LimitOverride
+)
+
+// LimitRequest is one thing a send or check must pass, or one counter its
+// outcome feeds: a token bucket, a conversion breaker or an override.
 type LimitRequest struct {
+	Kind  LimitKind
 	Scope Scope
-	Key   string // the number, client ID or calling code; "" for ScopeTotal
+	// Key names the bucket within Scope: a number, a client ID, a region,
+	// a range; "" for ScopeTotal. For a breaker, the region or calling-code
+	// group; for an override, the target's key ("region:GB").
+	Key string
+	// Limit sizes a bucket.
 	Limit Limit
+	// Breaker sets a breaker.
+	Breaker Conversion
+	// Challenge says that an empty bucket asks for a challenge
+	// (*ChallengeError) instead of refusing (*RateLimitError). Breakers
+	// always ask for one.
+	Challenge bool
+	// Refund says that Record(OutcomeVerified) gives back the token this
+	// bucket gave the send: an unverified budget.
+	Refund bool
 }
 
-// Limiter decides whether a call may proceed. The default is an in-process
-// limiter built on golang.org/x/time/rate; a shared one (redisstore) makes
-// the limits hold across processes.
+// Outcome is what happened to a send, for [Limiter.Record].
+type Outcome int
+
+// Outcomes.
+const (
+	// OutcomeSent: a code went out. Breakers count a send.
+	OutcomeSent Outcome = iota + 1
+	// OutcomeSentChallenged: a code went out for a Start made
+	// WithChallengePassed. Breakers count a send that passed a challenge.
+	OutcomeSentChallenged
+	// OutcomeVerified: a send was verified. Breakers count a
+	// verification; buckets with Refund get their token back.
+	OutcomeVerified
+)
+
+// Limiter keeps the budgets, the conversion breakers and the runtime
+// overrides. The default is the in-process [MemoryLimiter]; a shared one
+// (redisstore, pgstore) makes them hold across processes. Implementations
+// must be safe for concurrent use and must not keep reqs after a call
+// returns; otptest.TestLimiter checks every rule here.
 type Limiter interface {
-	// Allow takes one token from the bucket of every request, or from none:
-	// if any bucket is empty it charges nothing and returns a
-	// *RateLimitError for that scope, with the RetryAfter of the longest
-	// wait among the empty buckets. Requests with an off Limit are skipped.
-	// Allow must not keep reqs after it returns. Safe for concurrent use.
+	// Allow decides a send or check, atomically over all of reqs:
+	//   - an override that blocks fails it with a *BlockedError;
+	//   - an empty bucket without Challenge fails it with a *RateLimitError
+	//     for the scope with the longest wait, and that wait as RetryAfter;
+	//   - otherwise, unless an override allows the destination, an empty
+	//     bucket with Challenge, an open breaker (which counts the refusal)
+	//     or an override that challenges fails it with a *ChallengeError;
+	//   - otherwise it takes one token from every bucket (an override that
+	//     allows skips the buckets with Challenge) and returns nil.
+	// A call that fails takes no token and creates no state but a breaker's
+	// count of refusals. Requests with an off Limit, or a Breaker with
+	// MinSends < 0, are skipped. A limiter that cannot hold a new bucket
+	// fails closed with a *RateLimitError of ScopeCapacity.
 	Allow(ctx context.Context, reqs []LimitRequest) error
-}
 
-// MemoryLimiter is the in-process [Limiter]. Its memory is bounded: a key
-// whose bucket has refilled is forgotten (which changes nothing), and when
-// its table is still full an eighth of it is dropped, chosen arbitrarily, so
-// a flood of distinct numbers or client IDs cannot grow it without limit. A
-// dropped key starts again with a full bucket: under such a flood a limit
-// may let a few more calls through, never fewer.
-type MemoryLimiter struct {
-	clock    Clock
-	perShard int
-	seed     maphash.Seed
-	shards   [limiterShards]limiterShard
-}
+	// Record feeds an outcome to the breakers and buckets of reqs (see
+	// [Outcome]). It never fails for lack of tokens.
+	Record(ctx context.Context, o Outcome, reqs []LimitRequest) error
 
-const limiterShards = 64
+	// SetOverride puts o in force on every instance sharing the Limiter,
+	// replacing any override of o.Target; an Action of OverrideNone
+	// removes it.
+	SetOverride(ctx context.Context, o Override) error
 
-type limiterShard struct {
-	mu sync.Mutex
-	m  map[bucketKey]*bucket
-}
-
-type bucketKey struct {
-	scope Scope
-	key   string
-}
-
-type bucket struct {
-	lim     *rate.Limiter
-	limit   Limit
-	touched time.Time // last token taken
-}
-
-// NewMemoryLimiter returns an in-process limiter holding at most about
-// maxKeys buckets (default 100,000 when maxKeys <= 0), reading time from
-// clock (default [SystemClock]).
-func NewMemoryLimiter(clock Clock, maxKeys int) *MemoryLimiter {
-	if clock == nil {
-		clock = SystemClock
-	}
-	if maxKeys <= 0 {
-		maxKeys = 100_000
-	}
-	l := &MemoryLimiter{clock: clock, seed: maphash.MakeSeed()}
-	l.perShard = max(1, maxKeys/limiterShards)
-	for i := range l.shards {
-		l.shards[i].m = make(map[bucketKey]*bucket)
-	}
-	return l
-}
-
-// Allow implements [Limiter].
-func (l *MemoryLimiter) Allow(_ context.Context, reqs []LimitRequest) error {
-	now := l.clock.Now()
-	var buf [8]*rate.Limiter
-	taken := buf[:0]
-	for i, r := range reqs {
-		if r.Limit.off() {
-			continue
-		}
-		lim := l.bucket(r, now)
-		if lim.AllowN(now, 1) {
-			taken = append(taken, lim)
-			continue
-		}
-		// Give back what the earlier requests took. A negative n returns
-		// tokens: x/time/rate's only other undo is a Reservation, which costs
-		// an allocation on every call; TestMemoryLimiterAllOrNothing holds
-		// the library to it.
-		for _, t := range taken {
-			t.AllowN(now, -1)
-		}
-		denied := &RateLimitError{Scope: r.Scope, RetryAfter: wait(lim, now)}
-		for _, rest := range reqs[i+1:] {
-			if rest.Limit.off() {
-				continue
-			}
-			if d := wait(l.bucket(rest, now), now); d > denied.RetryAfter {
-				denied.Scope, denied.RetryAfter = rest.Scope, d
-			}
-		}
-		return denied
-	}
-	return nil
-}
-
-// wait returns how long until lim has a token, without taking one.
-func wait(lim *rate.Limiter, now time.Time) time.Duration {
-	r := lim.ReserveN(now, 1)
-	defer r.CancelAt(now)
-	return r.DelayFrom(now)
-}
-
-// bucket returns the limiter for r, creating it if needed.
-func (l *MemoryLimiter) bucket(r LimitRequest, now time.Time) *rate.Limiter {
-	k := bucketKey{r.Scope, r.Key}
-	sh := &l.shards[maphash.String(l.seed, r.Key)%limiterShards]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	b := sh.m[k]
-	if b == nil || b.limit != r.Limit {
-		if len(sh.m) >= l.perShard {
-			sh.evict(now, l.perShard)
-		}
-		b = &bucket{lim: rate.NewLimiter(rate.Every(r.Limit.Per/time.Duration(r.Limit.N)), r.Limit.N), limit: r.Limit}
-		sh.m[k] = b
-	}
-	b.touched = now
-	return b.lim
-}
-
-// evict drops every bucket that has refilled (forgetting it changes
-// nothing). If that frees too little it drops an eighth of the shard in map
-// order, so that the cost of a sweep is spread over many inserts.
-func (sh *limiterShard) evict(now time.Time, max int) {
-	for k, b := range sh.m {
-		if now.Sub(b.touched) >= b.limit.Per {
-			delete(sh.m, k)
-		}
-	}
-	for k := range sh.m {
-		if len(sh.m) <= max-max/8-1 {
-			break
-		}
-		delete(sh.m, k)
-	}
-}
-
-// size reports how many buckets are held; for tests.
-func (l *MemoryLimiter) size() int {
-	n := 0
-	for i := range l.shards {
-		sh := &l.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
+	// Overrides lists the overrides in force.
+	Overrides(ctx context.Context) ([]Override, error)
 }

@@ -2,9 +2,11 @@ package otp
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -31,9 +33,13 @@ type Config struct {
 	// MaxAttempts is how many checks one verification allows; the last
 	// wrong one burns it. Default 5.
 	MaxAttempts int
-	// ResendCooldown is how long after a send Resend is refused, and during
-	// which Start with the same key and number sends nothing. Default 30s.
-	ResendCooldown time.Duration
+	// ResendCooldowns are how long after a send Resend is refused, and
+	// during which Start with the same key and number sends nothing: the
+	// first entry after the first code, the second after the second, and
+	// so on, the last one for every later code. Growing waits, as Auth0 and
+	// GitLab have, make a number cost an attacker more with each code.
+	// Default 30s, 1m, 2m, 5m, 10m.
+	ResendCooldowns []time.Duration
 	// Limits are the abuse limits; see [Limits] for their defaults.
 	Limits Limits
 	// TestNumbers are numbers whose codes are fixed and never sent, so that
@@ -67,6 +73,7 @@ type Verifier struct {
 	state    LimitingStore // the Store, and the Limiter beside it or in it
 	cfg      Config
 	guard    *guard
+	expected map[string]bool // Limits.ExpectedRegions
 	tests    *testNumbers // nil when Config.TestNumbers is empty
 	log      *slog.Logger
 	locks    keyLocks
@@ -87,9 +94,10 @@ func NewVerifier(provider Provider, store Store, cfg Config) (*Verifier, error) 
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 5
 	}
-	if cfg.ResendCooldown == 0 {
-		cfg.ResendCooldown = 30 * time.Second
+	if len(cfg.ResendCooldowns) == 0 {
+		cfg.ResendCooldowns = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
 	}
+	cfg.ResendCooldowns = slices.Clone(cfg.ResendCooldowns)
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock
 	}
@@ -97,15 +105,16 @@ func NewVerifier(provider Provider, store Store, cfg Config) (*Verifier, error) 
 	switch {
 	case cfg.CodeLength < 4 || cfg.CodeLength > 10:
 		return nil, errorf("CodeLength %d is outside 4..10", cfg.CodeLength)
-	case cfg.TTL < 0 || cfg.MaxAttempts < 0 || cfg.ResendCooldown < 0:
-		return nil, errorf("TTL, MaxAttempts and ResendCooldown must not be negative")
+	case cfg.TTL < 0 || cfg.MaxAttempts < 0 || slices.ContainsFunc(cfg.ResendCooldowns, func(d time.Duration) bool { return d < 0 }):
+		return nil, errorf("TTL, MaxAttempts and ResendCooldowns must not be negative")
 	case cfg.DefaultRegion != "" && !isRegion(cfg.DefaultRegion):
 		return nil, errorf("DefaultRegion %q is not a supported region", cfg.DefaultRegion)
 	}
 	if err := cfg.Limits.validate(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{provider: provider, state: limitingStore(store, cfg), cfg: cfg, log: cfg.Logger}
+	v := &Verifier{provider: provider, state: limitingStore(store, cfg), cfg: cfg, log: cfg.Logger,
+		expected: set(cfg.Limits.ExpectedRegions)}
 	var err error
 	if v.guard, err = newGuard(cfg.Guard); err != nil {
 		return nil, err
@@ -135,7 +144,7 @@ func limitingStore(store Store, cfg Config) LimitingStore {
 		lim = l
 	}
 	if lim == nil {
-		lim = NewMemoryLimiter(cfg.Clock, 0)
+		lim = NewMemoryLimiter(MemoryLimiterConfig{Clock: cfg.Clock})
 	}
 	return storeAndLimiter{store, lim}
 }
@@ -158,8 +167,9 @@ type callOptions struct {
 
 type startOptions struct {
 	callOptions
-	channel Channel
-	locale  string
+	channel    Channel
+	locale     string
+	challenged bool
 }
 
 type clientOption string
@@ -174,6 +184,21 @@ func (o channelOption) applyStart(s *startOptions) { s.channel = Channel(o) }
 type localeOption string
 
 func (o localeOption) applyStart(s *startOptions) { s.locale = string(o) }
+
+type challengePassed struct{}
+
+func (challengePassed) applyStart(s *startOptions) { s.challenged = true }
+
+// WithChallengePassed tells Start that the person has just passed a
+// challenge (a CAPTCHA, or another check of your own) after a Start that
+// failed with ErrChallengeRequired. The Start then skips the signal rules
+// that asked for it (the unverified budget of the range, the conversion
+// breakers, an override that challenges) and takes instead from the small
+// budgets of challenged sends (Limits.ChallengedPerRange and
+// ChallengedPerRegion); PerNumber, PerClient, the ceilings and blocks still
+// apply. Only pass it after a challenge really passed: it is a step up,
+// not a bypass.
+func WithChallengePassed() StartOption { return challengePassed{} }
 
 // WithChannel picks the channel for Start (default [SMS]).
 func WithChannel(c Channel) StartOption { return channelOption(c) }
@@ -221,7 +246,7 @@ func (v *Verifier) status(p Verification) Status {
 		AttemptsLeft: max(0, v.cfg.MaxAttempts-p.Attempts),
 		CreatedAt:    p.CreatedAt,
 		SentAt:       p.SentAt,
-		ResendAt:     p.SentAt.Add(v.cfg.ResendCooldown),
+		ResendAt:     p.SentAt.Add(Cooldown(v.cfg.ResendCooldowns, p.Sends)),
 		ExpiresAt:    p.ExpiresAt,
 	}
 }
@@ -233,8 +258,12 @@ func (v *Verifier) status(p Verification) Status {
 // WithChannel, WithClient, WithLocale.
 //
 // Bad input fails with ErrInvalidKey, ErrInvalidPhone, ErrRegionNotAllowed
-// or ErrUnsupportedChannel before anything else happens; a limit fails with
-// a *RateLimitError before the provider is asked.
+// or ErrUnsupportedChannel before anything else happens. Before the
+// provider is asked, a budget fails it with a *RateLimitError, an
+// operator's block with a *BlockedError, and the pumping defence's signal
+// rules with a *ChallengeError (ErrChallengeRequired): show the person a
+// challenge and Start again WithChallengePassed. Option:
+// WithChallengePassed.
 func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOption) (Status, error) {
 	o := startOpts(opts)
 	ev := Event{Op: OpStart, Channel: o.channel, Provider: v.provider.Name()}
@@ -244,7 +273,7 @@ func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOptio
 	if !o.channel.Valid() || !v.provider.Supports(o.channel) {
 		return Status{}, v.fail(ctx, ev, fmt.Errorf("%w: %q", ErrUnsupportedChannel, o.channel))
 	}
-	p, err := v.plan(ctx, &ev, to, o.channel, o.client)
+	p, err := v.plan(ctx, &ev, to, o.channel, o.client, o.challenged)
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
@@ -252,22 +281,55 @@ func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOptio
 	v.emit(ctx, EventStarted, ev)
 
 	defer v.locks.lock(key).unlock()
-	spare := Spare{To: p.dest.to, SentAfter: v.cfg.Clock.Now().Add(-v.cfg.ResendCooldown)}
-	old, err := v.state.GetAllow(ctx, key, spare, p.enforce)
+	claim := Claim{Token: rand.Text()}
+	old, spare, err := v.getAllow(ctx, key, p, claim)
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	if spare.Matches(old) {
+	if spare {
 		return v.status(old), nil
 	}
 	v.record(ctx, ev, p)
-	return v.replace(ctx, ev, old, Verification{Key: key, To: p.dest.to, Channel: o.channel}, p.dest.test, o.locale)
+	st, err := v.replace(ctx, ev, old, p, Verification{Key: key, To: p.dest.to, Channel: o.channel}, o.locale)
+	if err != nil {
+		_ = v.state.Release(ctx, key, claim.Token) // let another Start send
+	}
+	return st, err
 }
 
-// replace sends a new code for next (Key, To and Channel set), stores it
-// and withdraws old, if old has a Ref. The caller holds the key's lock and
-// has applied the limits; test says next.To is a live test number.
-func (v *Verifier) replace(ctx context.Context, ev Event, old, next Verification, test bool, locale string) (Status, error) {
+// claimFor is how long a Start's claim on its key lasts if it is never
+// released: longer than any send, retries and fail-overs included.
+const claimFor = time.Minute
+
+// getAllow reads the verification under key, claims the key and takes p's
+// tokens (GetAllow), waiting while another instance's send for the key is
+// in flight; spare reports that the verification is the repeat that sends
+// nothing.
+func (v *Verifier) getAllow(ctx context.Context, key string, p *plan, c Claim) (old Verification, spare bool, err error) {
+	wait := 10 * time.Millisecond
+	for {
+		now := v.cfg.Clock.Now()
+		s := Spare{To: p.dest.to, Now: now, Cooldowns: v.cfg.ResendCooldowns}
+		c.Until = now.Add(claimFor)
+		old, err = v.state.GetAllow(ctx, key, s, c, p.enforce)
+		if !errors.Is(err, ErrSendInFlight) {
+			return old, err == nil && s.Matches(old), err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Verification{}, false, fmt.Errorf("otp: waiting for a send in flight: %w", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// replace sends a new code for next (Key, To and Channel set) as p
+// planned, stores it and withdraws old, if old has a Ref. The caller holds
+// the key's lock and has applied p's limits.
+func (v *Verifier) replace(ctx context.Context, ev Event, old Verification, p *plan, next Verification, locale string) (Status, error) {
 	// Vendors refuse a second verification to a number while one is
 	// pending, so an old one to the same number goes first; an old one to
 	// another number goes only once its replacement is stored, so that a
@@ -276,13 +338,17 @@ func (v *Verifier) replace(ctx context.Context, ev Event, old, next Verification
 	if sameNumber {
 		v.cancel(ctx, old.Ref)
 	}
-	ref, err := v.send(ctx, ev, SendRequest{To: next.To, Channel: next.Channel, CodeLength: v.cfg.CodeLength, Locale: locale}, test)
+	ref, err := v.send(ctx, ev, SendRequest{To: next.To, Channel: next.Channel, CodeLength: v.cfg.CodeLength, Locale: locale}, p.dest.test)
 	if err != nil {
 		return Status{}, err
 	}
 	now := v.cfg.Clock.Now()
 	next.Ref, next.CreatedAt, next.SentAt, next.ExpiresAt = ref, now, now, now.Add(v.cfg.TTL)
-	if err := v.state.Put(ctx, next); err != nil {
+	next.Region, next.Challenged, next.Sends = p.dest.region, p.challenged, 1
+	if sameNumber {
+		next.Sends = max(old.Sends, 1) + 1 // the cooldown keeps growing
+	}
+	if err := v.state.PutRecord(ctx, next, sentOutcome(p.challenged), p.outcome); err != nil {
 		// The code went out but cannot be checked: withdraw it.
 		v.cancel(ctx, ref)
 		return Status{}, v.fail(ctx, ev, err)
@@ -291,6 +357,13 @@ func (v *Verifier) replace(ctx context.Context, ev Event, old, next Verification
 		v.cancel(ctx, old.Ref)
 	}
 	return v.status(next), nil
+}
+
+func sentOutcome(challenged bool) Outcome {
+	if challenged {
+		return OutcomeSentChallenged
+	}
+	return OutcomeSent
 }
 
 // send asks the provider to deliver, or for a live test number makes the
@@ -351,7 +424,7 @@ func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) 
 	ev.Duration = time.Since(begin)
 	switch {
 	case err == nil:
-		if err := v.state.Delete(ctx, key, p.Ref.ID); err != nil {
+		if err := v.consume(ctx, p); err != nil {
 			// Another check consumed it first, or it was replaced.
 			return Status{}, v.fail(ctx, ev, err)
 		}
@@ -382,13 +455,24 @@ func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) 
 	}
 }
 
+// consume deletes the verified p and feeds its success to the breakers and
+// unverified budgets its send took from, in one step.
+func (v *Verifier) consume(ctx context.Context, p Verification) error {
+	pl := newPlan()
+	defer pl.release()
+	if p.Region != "" {
+		pl.outcome = v.outcomes(pl.outcome, p.Region, v.guard.place(p.To, regionInfo(p.Region)), p.Challenged)
+	}
+	return v.state.DeleteRecord(ctx, p.Key, p.Ref.ID, OutcomeVerified, pl.outcome)
+}
+
 // reserveAttempt takes the checks-per-client token, if client is set, and
 // reserves one attempt on the verification under key, in one step.
 func (v *Verifier) reserveAttempt(ctx context.Context, key, client string) (Verification, error) {
 	p := newPlan()
 	defer p.release()
 	if client != "" {
-		p.enforce = append(p.enforce, LimitRequest{Scope: ScopeChecks, Key: client, Limit: v.cfg.Limits.ChecksPerClient})
+		p.enforce = append(p.enforce, LimitRequest{Scope: ScopeChecks, Key: clientKey(client), Limit: v.cfg.Limits.ChecksPerClient})
 	}
 	return v.state.AllowAddAttempt(ctx, key, v.cfg.MaxAttempts, p.enforce)
 }
@@ -431,14 +515,15 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 		return Status{}, v.fail(ctx, ev, err)
 	}
 	ev.Provider, ev.Channel = old.Ref.Provider, old.Channel
-	if wait := old.SentAt.Add(v.cfg.ResendCooldown).Sub(v.cfg.Clock.Now()); wait > 0 {
+	if wait := old.SentAt.Add(Cooldown(v.cfg.ResendCooldowns, old.Sends)).Sub(v.cfg.Clock.Now()); wait > 0 {
 		ev.To = old.To
 		return Status{}, v.fail(ctx, ev, &RateLimitError{Scope: ScopeCooldown, RetryAfter: wait})
 	}
 	// The stored number goes through the policy again, not trusted: a
 	// resend is a send, and must pass the rules in force now (an
-	// allow-list may have changed since Start).
-	p, err := v.plan(ctx, &ev, old.To, old.Channel, o.client)
+	// allow-list may have changed since Start). A challenge passed for the
+	// Start holds for its resends.
+	p, err := v.plan(ctx, &ev, old.To, old.Channel, o.client, old.Challenged)
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
@@ -452,17 +537,17 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 	switch {
 	case isTestRef(old.Ref) != p.dest.test:
 		// The number became, or stopped being, a test number.
-		return v.replace(ctx, ev, old, next, p.dest.test, "")
+		return v.replace(ctx, ev, old, p, next, "")
 	case p.dest.test:
 	case !canResend:
-		return v.replace(ctx, ev, old, next, false, "")
+		return v.replace(ctx, ev, old, p, next, "")
 	default:
 		begin := time.Now()
 		err := r.Resend(ctx, old.Ref)
 		ev.Duration = time.Since(begin)
 		if errors.Is(err, errors.ErrUnsupported) {
 			// A wrapper (Failover) whose provider cannot resend.
-			return v.replace(ctx, ev, old, next, false, "")
+			return v.replace(ctx, ev, old, p, next, "")
 		}
 		if err != nil {
 			return Status{}, v.fail(ctx, ev, err)
@@ -470,9 +555,11 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 	}
 	v.emit(ctx, EventSent, ev)
 	old.SentAt = v.cfg.Clock.Now()
+	old.Sends++ // as MarkSent does in the store
 	if err := v.state.MarkSent(ctx, key, old.Ref.ID, old.SentAt); err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
+	_ = v.state.Record(ctx, sentOutcome(p.challenged), p.outcome) // best effort: the code went out
 	return v.status(old), nil
 }
 

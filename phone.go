@@ -12,14 +12,39 @@ import (
 // maxDestinationLen bounds what is handed to the parsers.
 const maxDestinationLen = 254
 
-// destination is a normalised To with what the limits need.
+// destination is a normalised To with what the rules read: what
+// DESIGN.md calls what a destination is.
 type destination struct {
 	to          string     // E.164 or email address
 	limitKey    string     // the per-number limit's key: to, or the mailbox an address reaches
-	region      string     // ISO 3166 region, "" for email
+	region      string     // ISO 3166 region; "001" for non-geographic codes, "" for email
 	callingCode string     // "44", "" for email
 	typ         NumberType // "" for email
 	test        bool       // a live Config.TestNumbers entry
+	place
+}
+
+// place is where a number sits for the range and breaker rules.
+type place struct {
+	rangeKey string // to without its last range digits: "+44740012"
+	rangeID  string // rangeKey with an x for each digit left out, for events: "+44740012xxxx"
+	group    string // the calling code's breaker group ("+1") for a region that shares its code, else ""
+}
+
+// place returns where to, a number of region m (nil if unknown), sits.
+func (g *guard) place(to string, m *regionMetadata) place {
+	k, group, cc := 4, "", 0
+	if m != nil {
+		k, group, cc = m.rangeDigits, m.group, len(m.callingCode)
+		if n, ok := g.rangeDigits[m.region]; ok {
+			k = n
+		}
+	}
+	end := max(cc+2, len(to)-k) // "+", the code and a digit stay
+	if end >= len(to) {
+		return place{rangeKey: to, rangeID: to, group: group}
+	}
+	return place{rangeKey: to[:end], rangeID: to[:end] + strings.Repeat("x", len(to)-end), group: group}
 }
 
 // normalize validates raw for channel c and returns it normalised; the
@@ -36,16 +61,19 @@ func (v *Verifier) normalize(raw string, c Channel) (destination, error) {
 	if err != nil {
 		return destination{}, fmt.Errorf("%w: cannot parse", ErrInvalidPhone)
 	}
-	region, typ := classify(num)
+	m, typ := classify(num)
 	e164 := phonenumbers.Format(num, phonenumbers.E164)
 	d := destination{
 		to:          e164,
 		limitKey:    e164,
-		region:      region,
 		callingCode: strconv.Itoa(int(num.GetCountryCode())),
 		typ:         numberType(typ),
+		place:       v.guard.place(e164, m),
 	}
-	d.test = v.tests != nil && v.tests.live(d.to)
+	if m != nil {
+		d.region = m.region
+	}
+	d.test = v.tests.live(d.to)
 	// The type is UNKNOWN exactly when phonenumbers.IsValidNumber is false,
 	// so one call answers both questions. Test numbers may be fictional.
 	if typ == phonenumbers.UNKNOWN && !d.test {
@@ -115,4 +143,10 @@ func MaskPhone(s string) string {
 // isRegion reports whether r is an ISO 3166 region phonenumbers knows.
 func isRegion(r string) bool {
 	return phonenumbers.GetSupportedRegions()[r]
+}
+
+// isCallingCode reports whether c is a country calling code ("44").
+func isCallingCode(c string) bool {
+	n, err := strconv.Atoi(c)
+	return err == nil && strconv.Itoa(n) == c && len(phonenumbers.GetRegionCodesForCountryCode(n)) > 0
 }

@@ -2,19 +2,23 @@ package otp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"sync"
 )
 
-// plan is what one send must pass, as the policy decided it: the
-// destination, the limits to enforce and, in record-only mode, the limits
-// only to record.
+// plan is what one send must pass, as the policy decided it.
 type plan struct {
-	dest    destination
-	enforce []LimitRequest // taken with the read of the pending verification, all or none
-	record  []LimitRequest // charged apart; a denial is only flagged
-	buf     [8]LimitRequest
+	dest       destination
+	challenged bool           // the Start passed a challenge
+	enforce    []LimitRequest // decided with the read of the pending verification, all or none
+	record     []LimitRequest // record-only: decided apart; a denial is only flagged
+	outcome    []LimitRequest // the breakers and unverified budgets the send's outcome feeds
+
+	enforceBuf, recordBuf [12]LimitRequest
+	outcomeBuf            [4]LimitRequest
 }
 
 // plans recycles plans: their requests are handed to interface methods,
@@ -23,7 +27,7 @@ var plans = sync.Pool{New: func() any { return new(plan) }}
 
 func newPlan() *plan {
 	p := plans.Get().(*plan)
-	p.enforce, p.record = p.buf[:0], nil
+	p.enforce, p.record, p.outcome = p.enforceBuf[:0], p.recordBuf[:0], p.outcomeBuf[:0]
 	return p
 }
 
@@ -32,13 +36,28 @@ func (p *plan) release() {
 	plans.Put(p)
 }
 
-// plan is the policy: it normalises raw for channel c, applies the Guard's
-// number rules, and returns the limits one send to it by client takes, or
-// the error that refuses the send. In record-only mode a rule that would
-// refuse is flagged here and the send goes on. It sets ev's To and Region.
-func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, client string) (*plan, error) {
+// maxClientLen is the longest client ID kept as it is; longer ones are
+// hashed to a fixed size, so that no caller's input sizes the limiter.
+const maxClientLen = 64
+
+// clientKey returns the per-client bucket key of id.
+func clientKey(id string) string {
+	if len(id) <= maxClientLen {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "sha256:" + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// plan is the policy, the one place that decides what a send must pass: it
+// normalises raw for channel c, applies the Guard's static rules, and lists
+// the overrides, budgets, unverified budgets and breakers one send to it by
+// client takes, each to enforce or, in record-only mode, only to record; or
+// it returns the error that refuses the send. A record-only static rule
+// that would refuse is flagged here. It fills ev's destination fields.
+func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, client string, challenged bool) (*plan, error) {
 	d, err := v.normalize(raw, c)
-	ev.To, ev.Region = d.to, d.region
+	ev.To, ev.Region, ev.CallingCode, ev.Range = d.to, d.region, d.callingCode, d.rangeID
 	if err != nil {
 		return nil, err
 	}
@@ -50,27 +69,72 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 	}
 	l := v.cfg.Limits
 	p := newPlan()
-	p.dest = d
-	p.enforce = append(p.enforce, LimitRequest{Scope: ScopeNumber, Key: d.limitKey, Limit: l.PerNumber})
+	p.dest, p.challenged = d, challenged
+	if d.region != "" {
+		for _, t := range []Target{RegionTarget(d.region), {"code", d.callingCode}, {"range", d.rangeKey}} {
+			p.enforce = append(p.enforce, LimitRequest{Kind: LimitOverride, Scope: ScopeOverride, Key: t.Key()})
+		}
+	}
+	p.add(false, LimitRequest{Scope: ScopeNumber, Key: d.limitKey, Limit: l.PerNumber})
 	if client != "" {
-		p.enforce = append(p.enforce, LimitRequest{Scope: ScopeClient, Key: client, Limit: l.PerClient})
+		p.add(false, LimitRequest{Scope: ScopeClient, Key: clientKey(client), Limit: l.PerClient})
 	}
-	n := len(p.enforce)
-	p.enforce = append(p.enforce, LimitRequest{Scope: ScopeTotal, Limit: l.Total})
-	if d.callingCode != "" {
-		p.enforce = append(p.enforce,
-			LimitRequest{Scope: ScopeCountry, Key: d.callingCode, Limit: l.PerCountry},
-			LimitRequest{Scope: ScopeRange, Key: d.to[:max(len(d.callingCode)+1, len(d.to)-l.RangeDigits)], Limit: l.PerRange})
+	guarded := v.guard.recordOnly
+	if d.region != "" {
+		lim, key := l.region(d.region, v.expected)
+		p.add(guarded, LimitRequest{Scope: ScopeRegion, Key: key, Limit: lim})
 	}
-	if v.guard.recordOnly {
-		// The guard's limits: recorded apart, so their denials never deny.
-		p.enforce, p.record = p.enforce[:n:n], p.enforce[n:]
+	p.add(guarded, LimitRequest{Scope: ScopeTotal, Limit: l.Total})
+	if d.region == "" {
+		return p, nil
+	}
+	p.outcome = v.outcomes(p.outcome, d.region, d.place, challenged)
+	for _, r := range p.outcome {
+		// What a send's outcome feeds is what it must pass: the unverified
+		// budgets ask for a challenge, unless it passed one; the breakers
+		// do when open.
+		r.Challenge = r.Kind == LimitBucket && !challenged
+		p.add(guarded, r)
 	}
 	return p, nil
 }
 
-// record charges p's record-only limits and flags a denial without failing
-// the call.
+// add puts r among the requests to enforce or, if r is record-only (its
+// own or, for the Guard's rules, guarded), among those to record.
+func (p *plan) add(guarded bool, r LimitRequest) {
+	if r.Limit.RecordOnly || r.Breaker.RecordOnly || guarded {
+		r.Limit.RecordOnly, r.Breaker.RecordOnly = true, true
+		p.record = append(p.record, r)
+		return
+	}
+	p.enforce = append(p.enforce, r)
+}
+
+// outcomes appends the breakers and unverified budgets that the outcome of
+// a send to a number of region at pl feeds. Start and Check both build
+// them here, so that a verified send gives its token back to the very
+// bucket that the send took it from.
+func (v *Verifier) outcomes(reqs []LimitRequest, region string, pl place, challenged bool) []LimitRequest {
+	l, conv := v.cfg.Limits, v.guard.conversion
+	if !challenged {
+		reqs = append(reqs, LimitRequest{Scope: ScopeRange, Key: pl.rangeKey, Limit: l.UnverifiedPerRange, Refund: true})
+	} else {
+		reqs = append(reqs,
+			LimitRequest{Scope: ScopeChallenged, Key: pl.rangeKey, Limit: l.ChallengedPerRange, Refund: true},
+			LimitRequest{Scope: ScopeChallenged, Key: region, Limit: l.ChallengedPerRegion, Refund: true})
+	}
+	if conv.off() {
+		return reqs
+	}
+	reqs = append(reqs, LimitRequest{Kind: LimitBreaker, Scope: ScopeConversion, Key: region, Breaker: conv})
+	if pl.group != "" {
+		reqs = append(reqs, LimitRequest{Kind: LimitBreaker, Scope: ScopeConversion, Key: pl.group, Breaker: conv})
+	}
+	return reqs
+}
+
+// record decides p's record-only requests and flags what they would have
+// refused, without failing the call.
 func (v *Verifier) record(ctx context.Context, ev Event, p *plan) {
 	if len(p.record) == 0 {
 		return
@@ -78,51 +142,56 @@ func (v *Verifier) record(ctx context.Context, ev Event, p *plan) {
 	err := v.state.Allow(ctx, p.record)
 	switch {
 	case err == nil:
-	case errors.As(err, new(*RateLimitError)):
+	case errors.As(err, new(*RateLimitError)), errors.As(err, new(*ChallengeError)):
 		v.flag(ctx, ev, err)
 	default:
 		v.log.LogAttrs(ctx, slog.LevelWarn, "otp: record-only limits failed", slog.String("error", err.Error()))
 	}
 }
 
-// flag reports what the guard would have denied in record-only mode.
+// flag reports what the guard would have refused in record-only mode.
 func (v *Verifier) flag(ctx context.Context, ev Event, err error) {
-	ev.Err, ev.Class = err, ErrorClass(err)
-	var rl *RateLimitError
-	if errors.As(err, &rl) {
-		ev.Scope = rl.Scope
-	}
+	ev.Err, ev.Class, ev.Scope = err, ErrorClass(err), scopeOf(err)
 	v.emit(ctx, EventFlagged, ev)
 }
 
 // storeAndLimiter is a Store beside a separate Limiter, as one
 // LimitingStore: what the Verifier works through when the store does not
-// keep the limits itself.
+// keep the limits itself. Its steps are not atomic with each other, which
+// in one process the Verifier's key locks make up for, and the outcome it
+// records after a Put or Delete is best effort: a Limiter that fails then
+// does not undo a send that was stored.
 type storeAndLimiter struct {
 	Store
 	Limiter
 }
 
-// GetAllow implements LimitingStore in two steps.
-func (s storeAndLimiter) GetAllow(ctx context.Context, key string, spare Spare, reqs []LimitRequest) (Verification, error) {
-	old, err := s.Get(ctx, key)
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired):
-		old = Verification{}
-	default:
+// GetAllow implements LimitingStore: Claim, then Allow.
+func (s storeAndLimiter) GetAllow(ctx context.Context, key string, spare Spare, c Claim, reqs []LimitRequest) (Verification, error) {
+	old, err := s.Claim(ctx, key, c)
+	if err != nil {
 		return Verification{}, err
 	}
 	if spare.Matches(old) {
-		return old, nil
+		return old, s.Release(ctx, key, c.Token)
 	}
 	if err := s.Allow(ctx, reqs); err != nil {
+		_ = s.Release(ctx, key, c.Token) // the denial is the answer
 		return Verification{}, err
 	}
 	return old, nil
 }
 
-// AllowAddAttempt implements LimitingStore in two steps.
+// PutRecord implements LimitingStore: Put, then Record.
+func (s storeAndLimiter) PutRecord(ctx context.Context, v Verification, o Outcome, reqs []LimitRequest) error {
+	if err := s.Put(ctx, v); err != nil {
+		return err
+	}
+	_ = s.Record(ctx, o, reqs)
+	return nil
+}
+
+// AllowAddAttempt implements LimitingStore: Allow, then AddAttempt.
 func (s storeAndLimiter) AllowAddAttempt(ctx context.Context, key string, max int, reqs []LimitRequest) (Verification, error) {
 	if len(reqs) > 0 {
 		if err := s.Allow(ctx, reqs); err != nil {
@@ -130,4 +199,13 @@ func (s storeAndLimiter) AllowAddAttempt(ctx context.Context, key string, max in
 		}
 	}
 	return s.AddAttempt(ctx, key, max)
+}
+
+// DeleteRecord implements LimitingStore: Delete, then Record.
+func (s storeAndLimiter) DeleteRecord(ctx context.Context, key, id string, o Outcome, reqs []LimitRequest) error {
+	if err := s.Delete(ctx, key, id); err != nil {
+		return err
+	}
+	_ = s.Record(ctx, o, reqs)
+	return nil
 }

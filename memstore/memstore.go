@@ -104,8 +104,9 @@ type shards struct {
 
 // shard is one lock's worth of the store.
 type shard struct {
-	mu sync.Mutex
-	m  map[string]otp.Verification
+	mu     sync.Mutex
+	m      map[string]otp.Verification
+	claims map[string]otp.Claim // sends in flight, by key
 	// peak is the largest len(m) since m was made; Go maps never shrink,
 	// so the sweeper remakes m once it has emptied out.
 	peak int
@@ -134,6 +135,7 @@ func New(cfg Config) *Store {
 	}
 	for i := range sh.s {
 		sh.s[i].m = make(map[string]otp.Verification)
+		sh.s[i].claims = make(map[string]otp.Claim)
 	}
 	go sh.sweep(max(cfg.SweepInterval/numShards, time.Microsecond))
 	s := &Store{shards: sh}
@@ -179,8 +181,40 @@ func (s *Store) Get(_ context.Context, key string) (otp.Verification, error) {
 	return s.live(sh, key, now)
 }
 
-// Put stores v under v.Key, replacing whatever was there, until v.ExpiresAt
-// plus Config.Retention. It always returns nil.
+// Claim returns the live verification under key, or a zero Verification,
+// and claims key for c unless another unexpired claim holds it:
+// [otp.ErrSendInFlight].
+func (s *Store) Claim(_ context.Context, key string, c otp.Claim) (otp.Verification, error) {
+	now := s.clock.Now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if held, ok := sh.claims[key]; ok && held.Token != c.Token && now.Before(held.Until) {
+		return otp.Verification{}, otp.ErrSendInFlight
+	}
+	v, err := s.live(sh, key, now)
+	if err != nil {
+		v = otp.Verification{}
+	}
+	c.Token = strings.Clone(c.Token)
+	sh.claims[strings.Clone(key)] = c
+	return v, nil
+}
+
+// Release drops the claim on key if token holds it.
+func (s *Store) Release(_ context.Context, key, token string) error {
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.claims[key].Token == token {
+		delete(sh.claims, key)
+	}
+	return nil
+}
+
+// Put stores v under v.Key, replacing whatever was there (a claim
+// included), until v.ExpiresAt plus Config.Retention. It always returns
+// nil.
 func (s *Store) Put(_ context.Context, v otp.Verification) error {
 	// Copies, so that the store never pins a larger buffer that one of the
 	// caller's strings points into (a request body, a cookie header).
@@ -189,12 +223,14 @@ func (s *Store) Put(_ context.Context, v otp.Verification) error {
 	v.Ref.ID = strings.Clone(v.Ref.ID)
 	v.To = strings.Clone(v.To)
 	v.Channel = otp.Channel(strings.Clone(string(v.Channel)))
+	v.Region = strings.Clone(v.Region)
 	v.CreatedAt, v.SentAt, v.ExpiresAt = v.CreatedAt.UTC(), v.SentAt.UTC(), v.ExpiresAt.UTC()
 
 	sh := s.shard(v.Key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.m[v.Key] = v
+	delete(sh.claims, v.Key)
 	sh.peak = max(sh.peak, len(sh.m))
 	return nil
 }
@@ -221,10 +257,10 @@ func (s *Store) AddAttempt(_ context.Context, key string, maxAttempts int) (otp.
 	return v, nil
 }
 
-// MarkSent sets SentAt to at on the verification under key with Ref.ID id,
-// leaving everything else alone. It returns [otp.ErrNotFound] if there is
-// no such verification and [otp.ErrExpired], changing nothing, if it has
-// expired.
+// MarkSent records a resend on the verification under key with Ref.ID id:
+// SentAt becomes at and Sends grows by one; the rest is left alone. It
+// returns [otp.ErrNotFound] if there is no such verification and
+// [otp.ErrExpired], changing nothing, if it has expired.
 func (s *Store) MarkSent(_ context.Context, key, id string, at time.Time) error {
 	now := s.clock.Now()
 	sh := s.shard(key)
@@ -238,6 +274,7 @@ func (s *Store) MarkSent(_ context.Context, key, id string, at time.Time) error 
 		return otp.ErrExpired
 	}
 	v.SentAt = at.UTC()
+	v.Sends++
 	sh.m[key] = v
 	return nil
 }
@@ -327,6 +364,11 @@ func (s *shards) sweep(tick time.Duration) {
 func (s *shards) sweepShard(sh *shard, now time.Time) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	for key, c := range sh.claims {
+		if !now.Before(c.Until) { // a claim whose Start never ended
+			delete(sh.claims, key)
+		}
+	}
 	n := 0
 	for key, v := range sh.m {
 		if s.forgotten(v, now) {

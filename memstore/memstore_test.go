@@ -208,6 +208,7 @@ func TestAnyYear(t *testing.T) {
 
 			v.SentAt = base.Add(time.Nanosecond)
 			require.NoError(t, s.MarkSent(ctx, v.Key, v.Ref.ID, v.SentAt))
+			v.Sends++
 			got, err = s.AddAttempt(ctx, v.Key, 5)
 			require.NoError(t, err)
 			v.Attempts = 1

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,13 +37,8 @@ import (
 // so two stores sharing limit state would share it.
 func TestLimitingStore(t *testing.T, newStore func() otp.LimitingStore) {
 	runRules(t, newStore, func(s otp.LimitingStore, prefix string) limitSuite {
-		return limitSuite{storeSuite: storeSuite{store: s, prefix: prefix}, ls: s}
-	}, []rule[limitSuite]{
-		{"AllowAllOrNothing", testAllowAllOrNothing},
-		{"AllowRetryAfter", testAllowRetryAfter},
-		{"AllowRefill", testAllowRefill},
-		{"AllowBucketsIsolated", testAllowBucketsIsolated},
-		{"AllowConcurrent", testAllowConcurrent},
+		return limitSuite{storeSuite: storeSuite{store: s, prefix: prefix}, lim: s, ls: s}
+	}, append(slices.Clone(limiterRules), []rule[limitSuite]{
 		{"GetAllowMissing", testGetAllowMissing},
 		{"GetAllowLive", testGetAllowLive},
 		{"GetAllowSpare", testGetAllowSpare},
@@ -54,180 +48,21 @@ func TestLimitingStore(t *testing.T, newStore func() otp.LimitingStore) {
 		{"AllowAddAttempt", testAllowAddAttempt},
 		{"AllowAddAttemptErrors", testAllowAddAttemptErrors},
 		{"AllowAddAttemptConcurrent", testAllowAddAttemptConcurrent},
-	})
+		{"GetAllowClaims", testGetAllowClaims},
+		{"PutRecordDeleteRecord", testPutRecordDeleteRecord},
+	}...))
 }
 
-// limitSuite is what each rule of TestLimitingStore works with.
-type limitSuite struct {
-	storeSuite
-	ls otp.LimitingStore
+// spareAfter is the Spare that matches a verification to to sent after
+// sentAfter.
+func spareAfter(to string, sentAfter time.Time) otp.Spare {
+	return otp.Spare{To: to, Now: sentAfter.Add(time.Minute), Cooldowns: []time.Duration{time.Minute}}
 }
 
-// req returns a request for the bucket name of scope, unique to this run
-// and rule, allowing n per per.
-func (x limitSuite) req(scope otp.Scope, name string, n int, per time.Duration) otp.LimitRequest {
-	return otp.LimitRequest{Scope: scope, Key: x.prefix + name, Limit: otp.Limit{N: n, Per: per}}
-}
-
-// reqs makes a slice of requests.
-func reqs(r ...otp.LimitRequest) []otp.LimitRequest { return r }
-
-// requireLimited fails the test unless err is a *otp.RateLimitError for
-// scope whose RetryAfter is in (0, most].
-func requireLimited(t *testing.T, err error, scope otp.Scope, most time.Duration, msgAndArgs ...any) *otp.RateLimitError {
-	t.Helper()
-	var rl *otp.RateLimitError
-	if !errors.As(err, &rl) {
-		fail(t, fmt.Sprintf("%v is not a *otp.RateLimitError", err), msgAndArgs)
-	}
-	errorIs(t, err, otp.ErrRateLimited, msgAndArgs...)
-	equal(t, scope, rl.Scope, msgAndArgs...)
-	if rl.RetryAfter <= 0 || rl.RetryAfter > most {
-		fail(t, fmt.Sprintf("RetryAfter %v is outside (0, %v]", rl.RetryAfter, most), msgAndArgs)
-	}
-	return rl
-}
-
-// drain takes every token of r's bucket and fails the test unless the
-// next Allow is denied.
-func (x limitSuite) drain(t *testing.T, r otp.LimitRequest) {
-	t.Helper()
-	for i := range r.Limit.N {
-		noError(t, x.ls.Allow(t.Context(), reqs(r)), "Allow #%d of %d", i+1, r.Limit.N)
-	}
-	requireLimited(t, x.ls.Allow(t.Context(), reqs(r)), r.Scope, r.Limit.Per, "Allow on a drained bucket")
-}
-
-// testAllowAllOrNothing: a call takes a token from every bucket or from
-// none, and requests whose limit is off are skipped.
-func testAllowAllOrNothing(t *testing.T, x limitSuite) {
-	ctx := t.Context()
-	a := x.req(otp.ScopeNumber, "a", 1, time.Hour)
-	b := x.req(otp.ScopeClient, "b", 1, time.Hour)
-	c := x.req(otp.ScopeCountry, "c", 1, time.Hour)
-
-	noError(t, x.ls.Allow(ctx, reqs(a, b)), "Allow(a, b)")
-	requireLimited(t, x.ls.Allow(ctx, reqs(c, a)), otp.ScopeNumber, time.Hour, "Allow(c, a) with a empty")
-	// c was not charged by the denied call.
-	noError(t, x.ls.Allow(ctx, reqs(c)), "Allow(c) after a denied Allow(c, a)")
-	requireLimited(t, x.ls.Allow(ctx, reqs(c)), otp.ScopeCountry, time.Hour, "Allow(c) twice")
-
-	off := a
-	off.Limit = otp.NoLimit
-	noError(t, x.ls.Allow(ctx, reqs(off)), "Allow with the limit off")
-	noError(t, x.ls.Allow(ctx, nil), "Allow with no requests")
-	requireLimited(t, x.ls.Allow(ctx, reqs(off, b)), otp.ScopeClient, time.Hour, "Allow(off, b) with b empty")
-}
-
-// testAllowRetryAfter: RetryAfter is the wait for one token of the bucket
-// with the longest wait among the empty ones.
-func testAllowRetryAfter(t *testing.T, x limitSuite) {
-	ctx := t.Context()
-	two := x.req(otp.ScopeNumber, "two-per-hour", 2, time.Hour)
-	x.drain(t, two)
-	rl := requireLimited(t, x.ls.Allow(ctx, reqs(two)), otp.ScopeNumber, 30*time.Minute, "Allow of 2 per hour, third")
-	isTrue(t, rl.RetryAfter > 29*time.Minute, "a token of 2 per hour comes back after about 30 minutes: RetryAfter %v", rl.RetryAfter)
-
-	long := x.req(otp.ScopeTotal, "", 1, time.Hour)
-	short := x.req(otp.ScopeClient, "one-per-minute", 1, time.Minute)
-	fresh := x.req(otp.ScopeCountry, "fresh", 1, time.Minute)
-	x.drain(t, long)
-	x.drain(t, short)
-	rl = requireLimited(t, x.ls.Allow(ctx, reqs(fresh, short, long)), otp.ScopeTotal, time.Hour, "Allow(fresh, short, long)")
-	isTrue(t, rl.RetryAfter > 59*time.Minute, "RetryAfter is the longest wait: RetryAfter %v", rl.RetryAfter)
-	rl = requireLimited(t, x.ls.Allow(ctx, reqs(long, short)), otp.ScopeTotal, time.Hour, "Allow(long, short)")
-	isTrue(t, rl.RetryAfter > 59*time.Minute, "RetryAfter is the longest wait, whatever the order: RetryAfter %v", rl.RetryAfter)
-	noError(t, x.ls.Allow(ctx, reqs(fresh)), "the fresh bucket was not charged")
-}
-
-// testAllowRefill: an empty bucket gets a token back after Per/N.
-func testAllowRefill(t *testing.T, x limitSuite) {
-	ctx := t.Context()
-	r := x.req(otp.ScopeChecks, "refill", 2, time.Second)
-	x.drain(t, r)
-	rl := requireLimited(t, x.ls.Allow(ctx, reqs(r)), otp.ScopeChecks, 500*time.Millisecond, "Allow on an empty bucket")
-	time.Sleep(rl.RetryAfter)
-	// A store reading another clock (a Redis server's) may lag a little.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := x.ls.Allow(ctx, reqs(r))
-		if err == nil {
-			break
-		}
-		isTrue(t, time.Now().Before(deadline), "no token came back: %v", err)
-		requireLimited(t, err, otp.ScopeChecks, 500*time.Millisecond, "Allow while refilling")
-		time.Sleep(10 * time.Millisecond)
-	}
-	requireLimited(t, x.ls.Allow(ctx, reqs(r)), otp.ScopeChecks, 500*time.Millisecond, "one token came back, not two")
-}
-
-// testAllowBucketsIsolated: a bucket is its scope and key; keys are
-// arbitrary strings.
-func testAllowBucketsIsolated(t *testing.T, x limitSuite) {
-	ctx := t.Context()
-	names := []string{"k", "k:x", "{tag}", "with space", "ключ 🔑", "nul\x00byte", "line\nbreak", ""}
-	scopes := []otp.Scope{otp.ScopeNumber, otp.ScopeClient, otp.ScopeCountry, otp.ScopeChecks}
-	for _, scope := range scopes {
-		for _, name := range names {
-			r := x.req(scope, name, 1, time.Hour)
-			noError(t, x.ls.Allow(ctx, reqs(r)), "Allow(%s %q), first", scope, name)
-		}
-	}
-	for _, scope := range scopes {
-		for _, name := range names {
-			r := x.req(scope, name, 1, time.Hour)
-			requireLimited(t, x.ls.Allow(ctx, reqs(r)), scope, time.Hour, "Allow(%s %q), second", scope, name)
-		}
-	}
-	total := otp.LimitRequest{Scope: otp.ScopeTotal, Limit: otp.Limit{N: 1, Per: time.Hour}}
-	noError(t, x.ls.Allow(ctx, reqs(total)), "Allow(total)")
-	requireLimited(t, x.ls.Allow(ctx, reqs(total)), otp.ScopeTotal, time.Hour, "Allow(total), second")
-}
-
-// testAllowConcurrent: of concurrent calls on a bucket of N, exactly N are
-// granted.
-func testAllowConcurrent(t *testing.T, x limitSuite) {
-	const calls, n = 100, 7
-	r := x.req(otp.ScopeNumber, "race", n, time.Hour)
-	other := x.req(otp.ScopeClient, "race-other", calls, time.Hour)
-	errs := race(calls, func(int) error { return x.ls.Allow(t.Context(), reqs(other, r)) })
-	requireGranted(t, errs, n, otp.ScopeNumber)
-	// The denied calls took nothing from the other bucket.
-	for i := range calls - n {
-		noError(t, x.ls.Allow(t.Context(), reqs(other)), "Allow(other) #%d after the race", i+1)
-	}
-	requireLimited(t, x.ls.Allow(t.Context(), reqs(other)), otp.ScopeClient, time.Hour, "Allow(other) once too many")
-}
-
-// race runs f(i) for i in [0, calls) concurrently, released together.
-func race(calls int, f func(i int) error) []error {
-	errs := make([]error, calls)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range calls {
-		wg.Go(func() {
-			<-start
-			errs[i] = f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return errs
-}
-
-// requireGranted fails the test unless exactly n of errs are nil and the
-// others are rate-limit errors for scope.
-func requireGranted(t *testing.T, errs []error, n int, scope otp.Scope) {
-	t.Helper()
-	granted := 0
-	for _, err := range errs {
-		if err == nil {
-			granted++
-			continue
-		}
-		requireLimited(t, err, scope, time.Hour, "a concurrent call that was denied")
-	}
-	equal(t, n, granted, "concurrent calls granted")
+// claim is the suite's claim: one token for the whole rule, so that its
+// calls never wait for themselves.
+func (x limitSuite) claim() otp.Claim {
+	return otp.Claim{Token: "suite-" + x.prefix, Until: time.Now().Add(time.Hour)}
 }
 
 // testGetAllowMissing: with nothing under the key, GetAllow returns a zero
@@ -235,15 +70,15 @@ func requireGranted(t *testing.T, errs []error, n int, scope otp.Scope) {
 func testGetAllowMissing(t *testing.T, x limitSuite) {
 	ctx := t.Context()
 	r := x.req(otp.ScopeNumber, "missing", 1, time.Hour)
-	spare := otp.Spare{To: "+447911123456", SentAfter: time.Now().Add(-time.Hour)}
-	v, err := x.ls.GetAllow(ctx, x.key("missing"), spare, reqs(r))
+	spare := spareAfter("+447911123456", time.Now().Add(-time.Hour))
+	v, err := x.ls.GetAllow(ctx, x.key("missing"), spare, x.claim(), reqs(r))
 	noError(t, err, "GetAllow on a missing key")
 	equal(t, otp.Verification{}, v, "GetAllow on a missing key")
-	_, err = x.ls.GetAllow(ctx, x.key("missing-2"), spare, reqs(r))
+	_, err = x.ls.GetAllow(ctx, x.key("missing-2"), spare, x.claim(), reqs(r))
 	requireLimited(t, err, otp.ScopeNumber, time.Hour, "GetAllow after the bucket's one token was taken")
 	x.requireNotFound(t, x.key("missing"))
 
-	v, err = x.ls.GetAllow(ctx, x.key("missing"), spare, nil)
+	v, err = x.ls.GetAllow(ctx, x.key("missing"), spare, x.claim(), nil)
 	noError(t, err, "GetAllow without requests")
 	equal(t, otp.Verification{}, v, "GetAllow without requests")
 }
@@ -259,16 +94,16 @@ func testGetAllowLive(t *testing.T, x limitSuite) {
 		name  string
 		spare otp.Spare
 	}{
-		{"another number", otp.Spare{To: "+14155550123", SentAfter: v.SentAt.Add(-time.Second)}},
-		{"sent at the edge of the cooldown", otp.Spare{To: v.To, SentAfter: v.SentAt}},
-		{"sent before the cooldown", otp.Spare{To: v.To, SentAfter: v.SentAt.Add(time.Nanosecond)}},
+		{"another number", spareAfter("+14155550123", v.SentAt.Add(-time.Second))},
+		{"sent at the edge of the cooldown", spareAfter(v.To, v.SentAt)},
+		{"sent before the cooldown", spareAfter(v.To, v.SentAt.Add(time.Nanosecond))},
 	}
 	for _, c := range cases {
 		r := x.req(otp.ScopeNumber, c.name, 1, time.Hour)
-		got, err := x.ls.GetAllow(ctx, v.Key, c.spare, reqs(r))
+		got, err := x.ls.GetAllow(ctx, v.Key, c.spare, x.claim(), reqs(r))
 		noError(t, err, "GetAllow, %s", c.name)
 		requireSameVerification(t, v, got, "GetAllow, %s", c.name)
-		requireLimited(t, x.ls.Allow(ctx, reqs(r)), otp.ScopeNumber, time.Hour, "Allow after GetAllow, %s: the token was taken", c.name)
+		requireLimited(t, x.lim.Allow(ctx, reqs(r)), otp.ScopeNumber, time.Hour, "Allow after GetAllow, %s: the token was taken", c.name)
 	}
 	x.requireStored(t, v)
 }
@@ -279,18 +114,18 @@ func testGetAllowSpare(t *testing.T, x limitSuite) {
 	ctx := t.Context()
 	v := x.sample(x.key("spare"), "id-spare", time.Minute)
 	x.put(t, v)
-	spare := otp.Spare{To: v.To, SentAfter: v.SentAt.Add(-time.Nanosecond)}
+	spare := spareAfter(v.To, v.SentAt.Add(-time.Nanosecond))
 	a := x.req(otp.ScopeNumber, "spare-a", 1, time.Hour)
 	b := x.req(otp.ScopeTotal, "spare-b", 1, time.Hour)
 	for i := range 3 {
-		got, err := x.ls.GetAllow(ctx, v.Key, spare, reqs(a, b))
+		got, err := x.ls.GetAllow(ctx, v.Key, spare, x.claim(), reqs(a, b))
 		noError(t, err, "GetAllow of the repeat #%d", i+1)
 		requireSameVerification(t, v, got, "GetAllow of the repeat #%d", i+1)
 	}
-	noError(t, x.ls.Allow(ctx, reqs(a, b)), "Allow after GetAllow of the repeat: no token was taken")
+	noError(t, x.lim.Allow(ctx, reqs(a, b)), "Allow after GetAllow of the repeat: no token was taken")
 
 	// With the buckets empty the repeat is still returned.
-	got, err := x.ls.GetAllow(ctx, v.Key, spare, reqs(a, b))
+	got, err := x.ls.GetAllow(ctx, v.Key, spare, x.claim(), reqs(a, b))
 	noError(t, err, "GetAllow of the repeat with empty buckets")
 	requireSameVerification(t, v, got, "GetAllow of the repeat with empty buckets")
 	x.requireStored(t, v)
@@ -303,7 +138,7 @@ func testGetAllowExpired(t *testing.T, x limitSuite) {
 	v := x.sample(x.key("expiring"), "id-expiring", 300*time.Millisecond)
 	v.SentAt = oddNanos(time.Now(), 3)
 	x.put(t, v)
-	spare := otp.Spare{To: v.To, SentAfter: v.SentAt.Add(-time.Minute)}
+	spare := spareAfter(v.To, v.SentAt.Add(-time.Minute))
 	r := x.req(otp.ScopeNumber, "expiring", 1, time.Hour)
 	time.Sleep(time.Until(v.ExpiresAt))
 	deadline := time.Now().Add(5 * time.Second)
@@ -316,10 +151,10 @@ func testGetAllowExpired(t *testing.T, x limitSuite) {
 		isTrue(t, time.Now().Before(deadline), "the verification never expired")
 		time.Sleep(10 * time.Millisecond)
 	}
-	got, err := x.ls.GetAllow(ctx, v.Key, spare, reqs(r))
+	got, err := x.ls.GetAllow(ctx, v.Key, spare, x.claim(), reqs(r))
 	noError(t, err, "GetAllow on an expired verification")
 	equal(t, otp.Verification{}, got, "GetAllow on an expired verification")
-	requireLimited(t, x.ls.Allow(ctx, reqs(r)), otp.ScopeNumber, time.Hour, "Allow after GetAllow on an expired verification")
+	requireLimited(t, x.lim.Allow(ctx, reqs(r)), otp.ScopeNumber, time.Hour, "Allow after GetAllow on an expired verification")
 	x.requireExpired(t, v.Key)
 }
 
@@ -332,10 +167,10 @@ func testGetAllowDenied(t *testing.T, x limitSuite) {
 	empty := x.req(otp.ScopeClient, "empty", 1, time.Hour)
 	fresh := x.req(otp.ScopeNumber, "fresh", 1, time.Hour)
 	x.drain(t, empty)
-	got, err := x.ls.GetAllow(ctx, v.Key, otp.Spare{To: "+14155550123"}, reqs(fresh, empty))
+	got, err := x.ls.GetAllow(ctx, v.Key, spareAfter("+14155550123", time.Time{}), x.claim(), reqs(fresh, empty))
 	requireLimited(t, err, otp.ScopeClient, time.Hour, "GetAllow with an empty bucket")
 	equal(t, otp.Verification{}, got, "GetAllow denied")
-	noError(t, x.ls.Allow(ctx, reqs(fresh)), "the denied GetAllow took nothing")
+	noError(t, x.lim.Allow(ctx, reqs(fresh)), "the denied GetAllow took nothing")
 	x.requireStored(t, v)
 }
 
@@ -346,13 +181,13 @@ func testGetAllowConcurrent(t *testing.T, x limitSuite) {
 	v := x.sample(x.key("race-live"), "id-race-live", time.Minute)
 	x.put(t, v)
 	r := x.req(otp.ScopeTotal, "race", n, time.Hour)
-	spare := otp.Spare{To: "+14155550123"}
+	spare := spareAfter("+14155550123", time.Time{})
 	errs := race(calls, func(i int) error {
 		key := v.Key
 		if i%2 == 0 {
 			key = x.key("race-missing")
 		}
-		got, err := x.ls.GetAllow(t.Context(), key, spare, reqs(r))
+		got, err := x.ls.GetAllow(t.Context(), key, spare, x.claim(), reqs(r))
 		if err == nil && got.Ref.ID != "" && got.Ref.ID != v.Ref.ID {
 			return errors.New("GetAllow returned another verification")
 		}
@@ -398,7 +233,7 @@ func testAllowAddAttemptErrors(t *testing.T, x limitSuite) {
 	r := x.req(otp.ScopeChecks, "missing", 1, time.Hour)
 	_, err := x.ls.AllowAddAttempt(ctx, x.key("missing"), 5, reqs(r))
 	requireNotFoundErr(t, err, "AllowAddAttempt on a missing key")
-	requireLimited(t, x.ls.Allow(ctx, reqs(r)), otp.ScopeChecks, time.Hour, "Allow after AllowAddAttempt on a missing key: the token was taken")
+	requireLimited(t, x.lim.Allow(ctx, reqs(r)), otp.ScopeChecks, time.Hour, "Allow after AllowAddAttempt on a missing key: the token was taken")
 	x.requireNotFound(t, x.key("missing"))
 
 	u := x.sample(x.key("used-up"), "id-used-up", time.Minute)
@@ -473,4 +308,67 @@ func testAllowAddAttemptConcurrent(t *testing.T, x limitSuite) {
 		v.Attempts = c.granted
 		x.requireStored(t, v)
 	}
+}
+
+// testGetAllowClaims: a GetAllow that passes claims the key; another's
+// GetAllow then waits (ErrSendInFlight) and takes nothing, even for the
+// repeat; a denied GetAllow claims nothing; Put drops the claim.
+func testGetAllowClaims(t *testing.T, x limitSuite) {
+	ctx := t.Context()
+	key := x.key("claims")
+	r := x.req(otp.ScopeNumber, "claims", 2, time.Hour)
+	other := otp.Claim{Token: "other-" + x.prefix, Until: time.Now().Add(time.Hour)}
+	_, err := x.ls.GetAllow(ctx, key, spareAfter("+447911123456", time.Now()), x.claim(), reqs(r))
+	noError(t, err, "GetAllow of a free key")
+	_, err = x.ls.GetAllow(ctx, key, spareAfter("+447911123456", time.Now()), other, reqs(r))
+	errorIs(t, err, otp.ErrSendInFlight, "GetAllow of a claimed key")
+	_, err = x.ls.Claim(ctx, key, other)
+	errorIs(t, err, otp.ErrSendInFlight, "Claim of a key GetAllow claimed")
+
+	v := x.sample(key, "id-claims", time.Minute)
+	x.put(t, v)
+	got, err := x.ls.GetAllow(ctx, key, spareAfter(v.To, v.SentAt.Add(-time.Second)), other, reqs(r))
+	noError(t, err, "GetAllow of the repeat once Put dropped the claim")
+	requireSameVerification(t, v, got, "GetAllow of the repeat")
+	_, err = x.ls.Claim(ctx, key, x.claim())
+	noError(t, err, "the repeat claimed nothing")
+
+	_, err = x.ls.GetAllow(ctx, key, spareAfter(v.To, v.SentAt.Add(-time.Second)), other, reqs(r))
+	errorIs(t, err, otp.ErrSendInFlight, "a claim is checked before the repeat")
+	noError(t, x.ls.Allow(ctx, reqs(r)), "the waiting GetAllow took no token")
+	requireLimited(t, x.ls.Allow(ctx, reqs(r)), otp.ScopeNumber, time.Hour, "the first GetAllow took one")
+
+	denied := x.key("claims-denied")
+	_, err = x.ls.GetAllow(ctx, denied, spareAfter("+447911123456", time.Now()), x.claim(), reqs(r))
+	requireLimited(t, err, otp.ScopeNumber, time.Hour, "GetAllow with an empty bucket")
+	_, err = x.ls.Claim(ctx, denied, other)
+	noError(t, err, "a denied GetAllow claimed nothing")
+}
+
+// testPutRecordDeleteRecord: PutRecord stores and feeds a sent outcome;
+// DeleteRecord consumes and feeds a verified one, only when it removed
+// the verification.
+func testPutRecordDeleteRecord(t *testing.T, x limitSuite) {
+	ctx := t.Context()
+	b := x.breaker("put-record")
+	refund := x.req(otp.ScopeRange, "put-record", 1, 24*time.Hour)
+	refund.Refund = true
+	noError(t, x.ls.Allow(ctx, reqs(refund)), "Allow(refund)")
+	vs := make([]otp.Verification, 4)
+	for i := range vs {
+		vs[i] = x.sample(x.key(fmt.Sprint("put-record-", i)), fmt.Sprint("id-", i), time.Minute)
+		noError(t, x.ls.PutRecord(ctx, vs[i], otp.OutcomeSent, reqs(b, refund)), "PutRecord #%d", i)
+		x.requireStored(t, vs[i])
+	}
+	requireChallenge(t, x.ls.Allow(ctx, reqs(b)), otp.ScopeConversion, "4 sends recorded, none verified")
+
+	err := x.ls.DeleteRecord(ctx, vs[0].Key, "id-other", otp.OutcomeVerified, reqs(b, refund))
+	requireNotFoundErr(t, err, "DeleteRecord with another ID")
+	x.requireStored(t, vs[0])
+	requireLimited(t, x.ls.Allow(ctx, reqs(refund)), otp.ScopeRange, 24*time.Hour, "a DeleteRecord that removed nothing recorded nothing")
+	for i := range 3 {
+		noError(t, x.ls.DeleteRecord(ctx, vs[i].Key, vs[i].Ref.ID, otp.OutcomeVerified, reqs(b, refund)), "DeleteRecord #%d", i)
+		x.requireNotFound(t, vs[i].Key)
+	}
+	noError(t, x.ls.Allow(ctx, reqs(b, refund)), "3 of 5 verified (one refusal), and the token back")
 }

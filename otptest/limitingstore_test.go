@@ -14,45 +14,64 @@ import (
 // MemoryLimiter, the combined methods made atomic by one mutex.
 type lockedStore struct {
 	*memstore.Store
-	lim *otp.MemoryLimiter
-	mu  sync.Mutex
+	*otp.MemoryLimiter
+	mu sync.Mutex
 }
 
 var _ otp.LimitingStore = (*lockedStore)(nil)
 
-func (s *lockedStore) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
-	return s.lim.Allow(ctx, reqs)
-}
-
-func (s *lockedStore) GetAllow(ctx context.Context, key string, spare otp.Spare, reqs []otp.LimitRequest) (otp.Verification, error) {
+func (s *lockedStore) GetAllow(ctx context.Context, key string, spare otp.Spare, c otp.Claim, reqs []otp.LimitRequest) (otp.Verification, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, err := s.Get(ctx, key)
-	if err != nil {
-		v = otp.Verification{}
+	v, err := s.Claim(ctx, key, c)
+	switch {
+	case err != nil:
+		return otp.Verification{}, err
+	case spare.Matches(v):
+		return v, s.Release(ctx, key, c.Token)
 	}
-	if spare.Matches(v) {
-		return v, nil
-	}
-	if err := s.lim.Allow(ctx, reqs); err != nil {
+	if err := s.Allow(ctx, reqs); err != nil {
+		_ = s.Release(ctx, key, c.Token)
 		return otp.Verification{}, err
 	}
 	return v, nil
 }
 
+func (s *lockedStore) PutRecord(ctx context.Context, v otp.Verification, o otp.Outcome, reqs []otp.LimitRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.Put(ctx, v); err != nil {
+		return err
+	}
+	return s.Record(ctx, o, reqs)
+}
+
 func (s *lockedStore) AllowAddAttempt(ctx context.Context, key string, max int, reqs []otp.LimitRequest) (otp.Verification, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.lim.Allow(ctx, reqs); err != nil {
+	if err := s.Allow(ctx, reqs); err != nil {
 		return otp.Verification{}, err
 	}
 	return s.AddAttempt(ctx, key, max)
+}
+
+func (s *lockedStore) DeleteRecord(ctx context.Context, key, id string, o otp.Outcome, reqs []otp.LimitRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.Delete(ctx, key, id); err != nil {
+		return err
+	}
+	return s.Record(ctx, o, reqs)
 }
 
 func TestLimitingStoreInMemory(t *testing.T) {
 	otptest.TestLimitingStore(t, func() otp.LimitingStore {
 		s := memstore.New(memstore.Config{})
 		t.Cleanup(func() { s.Close() })
-		return &lockedStore{Store: s, lim: otp.NewMemoryLimiter(nil, 0)}
+		return &lockedStore{Store: s, MemoryLimiter: otp.NewMemoryLimiter(otp.MemoryLimiterConfig{})}
 	})
+}
+
+func TestLimiterInMemory(t *testing.T) {
+	otptest.TestLimiter(t, func() otp.Limiter { return otp.NewMemoryLimiter(otp.MemoryLimiterConfig{}) })
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -60,6 +61,9 @@ func TestStore(t *testing.T, newStore func() otp.Store) {
 		{"Delete", testStoreDelete},
 		{"DeleteConcurrent", testStoreDeleteConcurrent},
 		{"KeysIsolated", testStoreKeysIsolated},
+		{"Claim", testStoreClaim},
+		{"ClaimConcurrent", testStoreClaimConcurrent},
+		{"ConcurrentStartsSendOnce", testStoreConcurrentStartsSendOnce},
 	})
 }
 
@@ -104,7 +108,9 @@ func (x storeSuite) sample(key, id string, ttl time.Duration) otp.Verification {
 		Key:       key,
 		Ref:       otp.Ref{Provider: "otptest", ID: id},
 		To:        "+447911123456",
+		Region:    "GB",
 		Channel:   otp.SMS,
+		Sends:     1,
 		Attempts:  0,
 		CreatedAt: oddNanos(now.Add(-2*time.Minute), 1),
 		SentAt:    oddNanos(now.Add(-time.Minute), 7),
@@ -213,8 +219,11 @@ func testStoreRoundTrip(t *testing.T, x storeSuite) {
 	v := x.sample(x.key("round-trip"), "id-round-trip-1", time.Minute)
 	v.Ref.Provider = "vonage"
 	v.To = "someone@example.com"
+	v.Region = ""
 	v.Channel = otp.Email
 	v.Attempts = 3
+	v.Sends = 4
+	v.Challenged = true
 	x.put(t, v)
 	x.requireStored(t, v)
 
@@ -241,6 +250,7 @@ func testStoreZeroAttemptsDistinctTimes(t *testing.T, x storeSuite) {
 
 	v.SentAt = oddNanos(time.Now(), 11)
 	noError(t, x.store.MarkSent(ctx, v.Key, v.Ref.ID, v.SentAt), "MarkSent")
+	v.Sends++
 	x.requireStored(t, v)
 }
 
@@ -460,8 +470,8 @@ func testStoreAddAttemptConcurrent(t *testing.T, x storeSuite) {
 	}
 }
 
-// testStoreMarkSent: MarkSent changes SentAt and nothing else, and only on
-// the verification with the given ID.
+// testStoreMarkSent: MarkSent sets SentAt and counts a send, and changes
+// nothing else, and only on the verification with the given ID.
 func testStoreMarkSent(t *testing.T, x storeSuite) {
 	ctx := t.Context()
 	v := x.sample(x.key("mark-sent"), "id-mark-sent", time.Minute)
@@ -474,6 +484,7 @@ func testStoreMarkSent(t *testing.T, x storeSuite) {
 
 	v.SentAt = oddNanos(time.Now(), 13)
 	noError(t, x.store.MarkSent(ctx, v.Key, v.Ref.ID, v.SentAt), "MarkSent")
+	v.Sends++
 	x.requireStored(t, v)
 
 	err := x.store.MarkSent(ctx, v.Key, "id-other", oddNanos(time.Now().Add(time.Second), 17))
@@ -599,6 +610,7 @@ func testStoreKeysIsolated(t *testing.T, x storeSuite) {
 		vs[i].Attempts = i + 1
 		vs[i].SentAt = oddNanos(time.Now().Add(time.Duration(i)*time.Second), 100+i)
 		noError(t, x.store.MarkSent(ctx, vs[i].Key, vs[i].Ref.ID, vs[i].SentAt), "MarkSent(%q)", vs[i].Key)
+		vs[i].Sends++
 	}
 	for _, v := range vs {
 		x.requireStored(t, v)
@@ -623,4 +635,115 @@ func testStoreKeysIsolated(t *testing.T, x storeSuite) {
 	}
 	x.requireNotFound(t, x.key(""))
 	x.requireNotFound(t, x.key("A"))
+}
+
+// testStoreClaim: a claim holds its key against other tokens until it is
+// put over, released or over; it never hides the verification under it.
+func testStoreClaim(t *testing.T, x storeSuite) {
+	ctx := t.Context()
+	key := x.key("claim")
+	hour := time.Now().Add(time.Hour)
+	v, err := x.store.Claim(ctx, key, otp.Claim{Token: "a", Until: hour})
+	noError(t, err, "Claim of a free key")
+	equal(t, otp.Verification{}, v, "Claim of a missing key returns a zero Verification")
+	_, err = x.store.Claim(ctx, key, otp.Claim{Token: "b", Until: hour})
+	errorIs(t, err, otp.ErrSendInFlight, "Claim of a claimed key")
+	_, err = x.store.Claim(ctx, key, otp.Claim{Token: "a", Until: hour})
+	noError(t, err, "Claim again by the holder")
+	x.requireNotFound(t, key)
+
+	noError(t, x.store.Release(ctx, key, "b"), "Release by another token")
+	_, err = x.store.Claim(ctx, key, otp.Claim{Token: "b", Until: hour})
+	errorIs(t, err, otp.ErrSendInFlight, "Release by another token changes nothing")
+	noError(t, x.store.Release(ctx, key, "a"), "Release by the holder")
+	_, err = x.store.Claim(ctx, key, otp.Claim{Token: "b", Until: hour})
+	noError(t, err, "Claim after Release")
+
+	// Put drops the claim and Claim returns what was put.
+	p := x.sample(key, "id-claim", time.Minute)
+	x.put(t, p)
+	got, err := x.store.Claim(ctx, key, otp.Claim{Token: "c", Until: hour})
+	noError(t, err, "Claim after Put")
+	requireSameVerification(t, p, got, "Claim after Put")
+	x.requireStored(t, p)
+
+	// A claim past its Until is free, and Release of a free key is nothing.
+	other := x.key("claim-over")
+	_, err = x.store.Claim(ctx, other, otp.Claim{Token: "a", Until: time.Now().Add(200 * time.Millisecond)})
+	noError(t, err, "a short Claim")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err = x.store.Claim(ctx, other, otp.Claim{Token: "b", Until: hour})
+		if err == nil {
+			break
+		}
+		errorIs(t, err, otp.ErrSendInFlight, "Claim while the first runs")
+		isTrue(t, time.Now().Before(deadline), "the claim never ended")
+		time.Sleep(20 * time.Millisecond)
+	}
+	noError(t, x.store.Release(ctx, x.key("never-claimed"), "x"), "Release of a free key")
+
+	// An expired verification reads as none.
+	e := x.sample(x.key("claim-expired"), "id-claim-expired", 300*time.Millisecond)
+	x.put(t, e)
+	time.Sleep(time.Until(e.ExpiresAt) + 50*time.Millisecond)
+	for {
+		got, err = x.store.Claim(ctx, e.Key, otp.Claim{Token: "a", Until: hour})
+		noError(t, err, "Claim of an expired verification")
+		if got.Ref.ID == "" || !time.Now().Before(deadline) {
+			break
+		}
+		noError(t, x.store.Release(ctx, e.Key, "a"), "Release")
+		time.Sleep(20 * time.Millisecond)
+	}
+	equal(t, otp.Verification{}, got, "Claim of an expired verification returns a zero Verification")
+}
+
+// testStoreClaimConcurrent: of concurrent Claims of one free key exactly
+// one wins.
+func testStoreClaimConcurrent(t *testing.T, x storeSuite) {
+	const calls = 100
+	key := x.key("claim-race")
+	until := time.Now().Add(time.Hour)
+	errs := race(calls, func(i int) error {
+		_, err := x.store.Claim(t.Context(), key, otp.Claim{Token: "t" + strconv.Itoa(i), Until: until})
+		return err
+	})
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+			continue
+		}
+		errorIs(t, err, otp.ErrSendInFlight, "a Claim that lost")
+	}
+	equal(t, 1, won, "Claims that won")
+}
+
+// testStoreConcurrentStartsSendOnce: two Verifiers on the store (two
+// instances, each with its own per-key locks) get 100 concurrent Starts of
+// one key and number: one code is sent, and every Start answers with that
+// verification.
+func testStoreConcurrentStartsSendOnce(t *testing.T, x storeSuite) {
+	const calls = 100
+	p := NewProvider(ProviderConfig{})
+	p.SetDelay(20 * time.Millisecond) // the sends overlap
+	var vs [2]*otp.Verifier
+	for i := range vs {
+		v, err := otp.NewVerifier(p, x.store, otp.Config{Limits: otp.NoLimits})
+		noError(t, err, "NewVerifier")
+		vs[i] = v
+	}
+	key := x.key("start-race")
+	sts := make([]otp.Status, calls)
+	errs := race(calls, func(i int) error {
+		var err error
+		sts[i], err = vs[i%2].Start(t.Context(), key, "+447400123456")
+		return err
+	})
+	for i, err := range errs {
+		noError(t, err, "Start #%d", i)
+		isTrue(t, sts[0].SentAt.Equal(sts[i].SentAt), "Start #%d answers with the one verification", i)
+	}
+	equal(t, 1, p.Calls(otp.OpStart), "codes sent by 100 concurrent Starts of one key and number")
 }

@@ -1,0 +1,118 @@
+package otp
+
+import "time"
+
+// Conversion is the conversion breaker: it watches, per region, how many of
+// the recent sends were verified, and when that share falls far below what
+// real people give, new Starts to the region need a challenge
+// (*[ChallengeError]) until it recovers. Real people verify; pumped numbers
+// never do, so an attack on a whole country shows as a collapse of that
+// country's share within a few dozen sends, whatever numbers it uses.
+//
+// Calling codes that several regions share (1, 7, 44, ...) have a second
+// breaker over the regions other than the code's main one, so that an
+// attack spread thinly over the Caribbean trips it without touching the
+// United States, and an attack on Jamaica trips Jamaica's alone.
+//
+// A Start the breaker refuses counts against the share until a challenge
+// is passed for it, so an attack that goes on keeps the breaker open; once
+// it stops, its refusals leave the window and the breaker closes. The zero
+// Conversion takes the defaults shown.
+type Conversion struct {
+	// Window is how far back the breaker looks. Default: 1 hour.
+	Window time.Duration
+	// MinSends is how many recent sends (and refusals) a region needs
+	// before its share is judged, so that a quiet region is not refused on
+	// a handful of typos. Default 30; negative turns the breaker off.
+	MinSends int
+	// MinShare is the verified share below which the breaker opens. Real
+	// sign-ups verify 70-95% of their sends; pumping verifies none.
+	// Default 0.4.
+	MinShare float64
+	// RecordOnly reports the Starts the breaker would refuse as
+	// [EventFlagged] and lets them go on.
+	RecordOnly bool
+}
+
+func (c Conversion) withDefaults() Conversion {
+	if c.Window == 0 {
+		c.Window = time.Hour
+	}
+	if c.MinSends == 0 {
+		c.MinSends = 30
+	}
+	if c.MinShare == 0 {
+		c.MinShare = 0.4
+	}
+	return c
+}
+
+func (c Conversion) validate() error {
+	if c.Window < time.Second || c.MinShare < 0 || c.MinShare > 1 {
+		return errorf("Guard.Conversion: Window must be at least 1s and MinShare within 0..1")
+	}
+	return nil
+}
+
+func (c Conversion) off() bool { return c.MinSends < 0 }
+
+// A breaker's counters.
+const (
+	countSent     = iota // codes sent
+	countVerified        // of which verified
+	countRefused         // Starts the breaker refused
+	countPassed          // Starts sent after passing a challenge
+	breakerCounts
+)
+
+// breakerState is one breaker's counters, as every Limiter keeps them: a
+// sliding window approximated by the counts of the current fixed window and
+// of the one before, the older weighted by how much of it still overlaps
+// the sliding window. Shared limiters (redisstore, pgstore) keep the same
+// fields and apply the same arithmetic (see [LimitBreaker]);
+// otptest.TestLimiter holds them to it.
+type breakerState struct {
+	Window int64 // index of the current window: Unix microseconds / Conversion.Window
+	Cur    [breakerCounts]float64
+	Prev   [breakerCounts]float64
+}
+
+// roll moves the counts to the window holding now (Unix microseconds).
+func (b *breakerState) roll(now int64, c Conversion) {
+	w := now / c.Window.Microseconds()
+	switch {
+	case w == b.Window:
+	case w == b.Window+1:
+		b.Window, b.Prev, b.Cur = w, b.Cur, [breakerCounts]float64{}
+	default:
+		b.Window, b.Prev, b.Cur = w, [breakerCounts]float64{}, [breakerCounts]float64{}
+	}
+}
+
+// estimate returns the counts over the sliding window ending at now.
+func (b *breakerState) estimate(now int64, c Conversion) [breakerCounts]float64 {
+	win := c.Window.Microseconds()
+	f := float64(now-b.Window*win) / float64(win)
+	var e [breakerCounts]float64
+	for i := range e {
+		e[i] = b.Prev[i]*(1-f) + b.Cur[i]
+	}
+	return e
+}
+
+// open reports whether the breaker refuses Starts at now: its demand (sends
+// and refusals not yet answered by a passed challenge) is at least MinSends
+// and the verified share of it is below MinShare. It rolls b to now.
+func (b *breakerState) open(now time.Time, c Conversion) bool {
+	us := now.UnixMicro()
+	b.roll(us, c)
+	e := b.estimate(us, c)
+	demand := e[countSent] + max(0, e[countRefused]-e[countPassed])
+	return !c.off() && demand >= float64(c.MinSends) && e[countVerified] < c.MinShare*demand
+}
+
+// add counts one event of kind i (countSent, ...) at now.
+func (b *breakerState) add(now time.Time, c Conversion, i int) {
+	b.roll(now.UnixMicro(), c)
+	b.Cur[i]++
+}
