@@ -74,7 +74,7 @@ type Verifier struct {
 	cfg      Config
 	guard    *guard
 	expected map[string]bool // Limits.ExpectedRegions
-	tests    *testNumbers // nil when Config.TestNumbers is empty
+	tests    *testNumbers    // nil when Config.TestNumbers is empty
 	log      *slog.Logger
 	locks    keyLocks
 }

@@ -233,7 +233,6 @@ func requireGranted(t *testing.T, errs []error, n int, scope otp.Scope) {
 	equal(t, n, granted, "concurrent calls granted")
 }
 
-
 // requireChallenge fails the test unless err is a *otp.ChallengeError for
 // scope.
 func requireChallenge(t *testing.T, err error, scope otp.Scope, msgAndArgs ...any) *otp.ChallengeError {
