@@ -33,7 +33,8 @@ func benchVerifier(b *testing.B) *otp.Verifier {
 	s := memstore.New(memstore.Config{})
 	b.Cleanup(func() { _ = s.Close() })
 	high := otp.Limit{N: 1 << 30, Per: time.Hour}
-	v, err := otp.NewVerifier(p, s, otp.Config{Limits: otp.Limits{PerNumber: high, PerClient: high, PerCountry: high, PerRange: high, Total: high}})
+	v, err := otp.NewVerifier(p, s, otp.Config{Limits: otp.Limits{PerNumber: high, PerClient: high, PerRegion: high,
+		Total: high, UnverifiedPerRange: high}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,10 +9,13 @@ import "time"
 // never do, so an attack on a whole country shows as a collapse of that
 // country's share within a few dozen sends, whatever numbers it uses.
 //
-// Calling codes that several regions share (1, 7, 44, ...) have a second
-// breaker over the regions other than the code's main one, so that an
-// attack spread thinly over the Caribbean trips it without touching the
-// United States, and an attack on Jamaica trips Jamaica's alone.
+// Each region has its breaker: an attack on Jamaica trips Jamaica's, never
+// that of the United States or Canada, though all three share calling code
+// 1. A code that several regions share also has a group breaker over the
+// regions other than its main one (for 1, all but the US), judged only for
+// a region too quiet to be judged alone: an attack spread thinly over the
+// Caribbean trips it, while Canada, busy enough for its own breaker, is
+// judged by that.
 //
 // A Start the breaker refuses counts against the share until a challenge
 // is passed for it, so an attack that goes on keeps the breaker open; once
@@ -39,7 +42,7 @@ func (c Conversion) withDefaults() Conversion {
 		c.Window = time.Hour
 	}
 	if c.MinSends == 0 {
-		c.MinSends = 30
+		c.MinSends = 20
 	}
 	if c.MinShare == 0 {
 		c.MinShare = 0.4
@@ -100,15 +103,19 @@ func (b *breakerState) estimate(now int64, c Conversion) [breakerCounts]float64 
 	return e
 }
 
-// open reports whether the breaker refuses Starts at now: its demand (sends
-// and refusals not yet answered by a passed challenge) is at least MinSends
-// and the verified share of it is below MinShare. It rolls b to now.
-func (b *breakerState) open(now time.Time, c Conversion) bool {
+// judge reports whether the breaker has the demand to be judged (sends and
+// refusals not yet answered by a passed challenge: at least MinSends) and,
+// if so, whether it is open: the verified share of that demand is below
+// MinShare. It rolls b to now.
+func (b *breakerState) judge(now time.Time, c Conversion) (judged, open bool) {
 	us := now.UnixMicro()
 	b.roll(us, c)
 	e := b.estimate(us, c)
 	demand := e[countSent] + max(0, e[countRefused]-e[countPassed])
-	return !c.off() && demand >= float64(c.MinSends) && e[countVerified] < c.MinShare*demand
+	if c.off() || demand < float64(c.MinSends) {
+		return false, false
+	}
+	return true, e[countVerified] < c.MinShare*demand
 }
 
 // add counts one event of kind i (countSent, ...) at now.

@@ -119,42 +119,12 @@ func rangeNumbers(t testing.TB, n int) []string {
 	return out
 }
 
-func TestGuardPerRangeLimit(t *testing.T) {
-	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
-	for i, to := range rangeNumbers(t, 10) {
-		_, err := f.v.Start(ctx, fmt.Sprint("k", i), to)
-		require.NoError(t, err)
-	}
-	_, err := f.v.Start(ctx, "k10", "+447400123999")
-	var rl *otp.RateLimitError
-	require.ErrorAs(t, err, &rl)
-	assert.Equal(t, otp.ScopeRange, rl.Scope, "default: 10 sends per block of 10,000 numbers per hour")
-	assert.Equal(t, 6*time.Minute, rl.RetryAfter)
-	assert.Equal(t, otp.EventLimited, f.events.last().Kind)
-
-	// The next block is another range.
-	_, err = f.v.Start(ctx, "k11", "+447400133999")
-	require.NoError(t, err)
-	assert.Equal(t, 11, f.p.Calls(otp.OpStart))
-}
-
-func TestGuardRangeDigits(t *testing.T) {
-	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
-	f.v = f.verifier(t, f.p, f.store, otp.Config{Limits: otp.Limits{RangeDigits: 2, PerRange: otp.Limit{N: 1, Per: time.Hour}}})
-	_, err := f.v.Start(ctx, "k0", "+447400123400")
-	require.NoError(t, err)
-	_, err = f.v.Start(ctx, "k1", "+447400123499")
-	require.ErrorIs(t, err, otp.ErrRateLimited, "same block of 100")
-	_, err = f.v.Start(ctx, "k2", "+447400123500")
-	require.NoError(t, err, "next block of 100")
-}
-
 func TestGuardRecordOnlyDeniesNothingAndReportsEverything(t *testing.T) {
 	var logs bytes.Buffer
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	cfg := otp.Config{
 		Guard:  otp.Guard{RecordOnly: true, DeniedRegions: []string{"GB"}},
-		Limits: otp.Limits{PerRange: otp.Limit{N: 1, Per: time.Hour}},
+		Limits: otp.Limits{UnverifiedPerRange: otp.Limit{N: 1, Per: time.Hour}},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	}
 	f.v = f.verifier(t, f.p, f.store, cfg)
@@ -164,7 +134,7 @@ func TestGuardRecordOnlyDeniesNothingAndReportsEverything(t *testing.T) {
 	_, err = f.v.Start(ctx, "k1", "+447400123001")
 	require.NoError(t, err)
 	_, err = f.v.Start(ctx, "k2", "+447400123002")
-	require.NoError(t, err, "the range limit is recorded, not enforced")
+	require.NoError(t, err, "the range budget is recorded, not enforced")
 	assert.Equal(t, 3, f.p.Calls(otp.OpStart))
 
 	var flagged []error
@@ -179,7 +149,7 @@ func TestGuardRecordOnlyDeniesNothingAndReportsEverything(t *testing.T) {
 	// and range.
 	require.Len(t, flagged, 4)
 	assert.ErrorIs(t, flagged[0], otp.ErrRegionNotAllowed)
-	assert.ErrorIs(t, flagged[3], otp.ErrRateLimited)
+	assert.ErrorIs(t, flagged[3], otp.ErrChallengeRequired)
 	assert.Equal(t, otp.ScopeRange, scopes[3])
 	assert.Contains(t, logs.String(), "level=WARN msg=\"otp: flagged\"")
 	assert.NotContains(t, logs.String(), "123002", "numbers are masked")
@@ -195,12 +165,12 @@ func TestGuardRecordOnlyDeniesNothingAndReportsEverything(t *testing.T) {
 
 func TestResendAppliesTheGuard(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
-	f.v = f.verifier(t, f.p, f.store, otp.Config{Limits: otp.Limits{PerRange: otp.Limit{N: 1, Per: time.Hour}}})
+	f.v = f.verifier(t, f.p, f.store, otp.Config{Limits: otp.Limits{UnverifiedPerRange: otp.Limit{N: 1, Per: time.Hour}}})
 	f.start(t)
 	f.clock.Advance(time.Minute)
 	_, err := f.v.Resend(ctx, sessionKey)
-	var rl *otp.RateLimitError
-	require.ErrorAs(t, err, &rl)
-	assert.Equal(t, otp.ScopeRange, rl.Scope)
+	var ce *otp.ChallengeError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, otp.ScopeRange, ce.Scope)
 	assert.Equal(t, 0, f.p.Calls(otp.OpResend))
 }

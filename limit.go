@@ -95,8 +95,8 @@ func (l Limits) withDefaults() Limits {
 	l.PerRegion = l.PerRegion.or(Limit{N: 10_000, Per: time.Hour})
 	l.Elsewhere = l.Elsewhere.or(Limit{N: 100, Per: time.Hour})
 	l.Total = l.Total.or(Limit{N: 30_000, Per: time.Hour})
-	l.UnverifiedPerRange = l.UnverifiedPerRange.or(Limit{N: 3, Per: 24 * time.Hour})
-	l.ChallengedPerRange = l.ChallengedPerRange.or(Limit{N: 3, Per: time.Hour})
+	l.UnverifiedPerRange = l.UnverifiedPerRange.or(Limit{N: 2, Per: 24 * time.Hour})
+	l.ChallengedPerRange = l.ChallengedPerRange.or(Limit{N: 10, Per: time.Hour})
 	l.ChallengedPerRegion = l.ChallengedPerRegion.or(Limit{N: 100, Per: time.Hour})
 	l.ChecksPerClient = l.ChecksPerClient.or(Limit{N: 30, Per: 10 * time.Minute})
 	regions := make(map[string]Limit, len(l.Regions))
@@ -183,11 +183,18 @@ type LimitRequest struct {
 	Breaker Conversion
 	// Challenge says that an empty bucket asks for a challenge
 	// (*ChallengeError) instead of refusing (*RateLimitError). Breakers
-	// always ask for one.
+	// always ask for one. For an override it says whether an
+	// OverrideChallenge asks for one: false for a Start that has passed a
+	// challenge.
 	Challenge bool
 	// Refund says that Record(OutcomeVerified) gives back the token this
 	// bucket gave the send: an unverified budget.
 	Refund bool
+	// Fallback says that this breaker is judged only when the breaker just
+	// before it in reqs has too little demand (below its MinSends) to be
+	// judged itself: a calling code's group breaker, for a region too
+	// quiet to be judged alone. Record counts it as any breaker.
+	Fallback bool
 }
 
 // Outcome is what happened to a send, for [Limiter.Record].
@@ -216,8 +223,9 @@ type Limiter interface {
 	//   - an empty bucket without Challenge fails it with a *RateLimitError
 	//     for the scope with the longest wait, and that wait as RetryAfter;
 	//   - otherwise, unless an override allows the destination, an empty
-	//     bucket with Challenge, an open breaker (which counts the refusal)
-	//     or an override that challenges fails it with a *ChallengeError;
+	//     bucket with Challenge, an open breaker (which counts the refusal;
+	//     see LimitBreaker and Fallback) or an override that challenges (on
+	//     a request with Challenge) fails it with a *ChallengeError;
 	//   - otherwise it takes one token from every bucket (an override that
 	//     allows skips the buckets with Challenge) and returns nil.
 	// A call that fails takes no token and creates no state but a breaker's

@@ -26,8 +26,8 @@ func TestSendLimits(t *testing.T) {
 			[][3]string{{"a", ukMobile, "x"}, {"b", ukMobile, "y"}, {"c", ukMobile, "z"}}, otp.ScopeNumber, 30 * time.Minute},
 		{"per client", otp.Limits{PerClient: otp.Limit{N: 2, Per: hour}},
 			[][3]string{{"a", ukMobile, "x"}, {"b", ukMobile2, "x"}, {"c", "+447400123458", "x"}}, otp.ScopeClient, 30 * time.Minute},
-		{"per country", otp.Limits{PerCountry: otp.Limit{N: 1, Per: 10 * time.Minute}},
-			[][3]string{{"a", ukMobile, "x"}, {"b", ukMobile2, "y"}}, otp.ScopeCountry, 10 * time.Minute},
+		{"per region", otp.Limits{PerRegion: otp.Limit{N: 1, Per: 10 * time.Minute}},
+			[][3]string{{"a", ukMobile, "x"}, {"b", ukMobile2, "y"}}, otp.ScopeRegion, 10 * time.Minute},
 		{"total", otp.Limits{Total: otp.Limit{N: 3, Per: 3 * time.Minute}},
 			[][3]string{{"a", ukMobile, "x"}, {"b", ukMobile2, "y"}, {"c", "+447400123458", "z"}, {"d", "+12015550123", "w"}}, otp.ScopeTotal, time.Minute},
 	}
@@ -113,7 +113,7 @@ func TestChecksPerClient(t *testing.T) {
 }
 
 func TestNoLimitTurnsALimitOff(t *testing.T) {
-	f := newFixture(t, otp.Config{Limits: otp.Limits{PerNumber: otp.NoLimit, Total: otp.NoLimit, PerCountry: otp.NoLimit, PerRange: otp.NoLimit}}, otptest.ProviderConfig{})
+	f := newFixture(t, otp.Config{Limits: otp.Limits{PerNumber: otp.NoLimit, Total: otp.NoLimit, PerRegion: otp.NoLimit, UnverifiedPerRange: otp.NoLimit}}, otptest.ProviderConfig{})
 	for i := range 50 {
 		_, err := f.v.Start(ctx, fmt.Sprint("k", i), ukMobile)
 		require.NoError(t, err)

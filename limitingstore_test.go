@@ -18,7 +18,7 @@ import (
 // would make.
 type lockedStore struct {
 	otp.Store
-	lim   *otp.MemoryLimiter
+	*otp.MemoryLimiter
 	mu    sync.Mutex
 	calls map[string]int
 }
@@ -26,7 +26,8 @@ type lockedStore struct {
 var _ otp.LimitingStore = (*lockedStore)(nil)
 
 func newLockedStore(f *fixture) *lockedStore {
-	return &lockedStore{Store: f.store, lim: otp.NewMemoryLimiter(f.clock, 0), calls: map[string]int{}}
+	return &lockedStore{Store: f.store, MemoryLimiter: otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: f.clock}),
+		calls: map[string]int{}}
 }
 
 func (s *lockedStore) count(op string) func() {
@@ -55,32 +56,59 @@ func (s *lockedStore) Delete(ctx context.Context, key, id string) error {
 	return s.Store.Delete(ctx, key, id)
 }
 
-func (s *lockedStore) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
-	defer s.count("Allow")()
-	return s.lim.Allow(ctx, reqs)
+func (s *lockedStore) Claim(ctx context.Context, key string, c otp.Claim) (otp.Verification, error) {
+	defer s.count("Claim")()
+	return s.Store.Claim(ctx, key, c)
 }
 
-func (s *lockedStore) GetAllow(ctx context.Context, key string, spare otp.Spare, reqs []otp.LimitRequest) (otp.Verification, error) {
+func (s *lockedStore) Release(ctx context.Context, key, token string) error {
+	defer s.count("Release")()
+	return s.Store.Release(ctx, key, token)
+}
+
+func (s *lockedStore) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
+	defer s.count("Allow")()
+	return s.MemoryLimiter.Allow(ctx, reqs)
+}
+
+func (s *lockedStore) GetAllow(ctx context.Context, key string, spare otp.Spare, c otp.Claim, reqs []otp.LimitRequest) (otp.Verification, error) {
 	defer s.count("GetAllow")()
-	v, err := s.Store.Get(ctx, key)
-	if err != nil {
-		v = otp.Verification{}
+	v, err := s.Store.Claim(ctx, key, c)
+	switch {
+	case err != nil:
+		return otp.Verification{}, err
+	case spare.Matches(v):
+		return v, s.Store.Release(ctx, key, c.Token)
 	}
-	if spare.Matches(v) {
-		return v, nil
-	}
-	if err := s.lim.Allow(ctx, reqs); err != nil {
+	if err := s.MemoryLimiter.Allow(ctx, reqs); err != nil {
+		_ = s.Store.Release(ctx, key, c.Token)
 		return otp.Verification{}, err
 	}
 	return v, nil
 }
 
+func (s *lockedStore) PutRecord(ctx context.Context, v otp.Verification, o otp.Outcome, reqs []otp.LimitRequest) error {
+	defer s.count("PutRecord")()
+	if err := s.Store.Put(ctx, v); err != nil {
+		return err
+	}
+	return s.Record(ctx, o, reqs)
+}
+
 func (s *lockedStore) AllowAddAttempt(ctx context.Context, key string, max int, reqs []otp.LimitRequest) (otp.Verification, error) {
 	defer s.count("AllowAddAttempt")()
-	if err := s.lim.Allow(ctx, reqs); err != nil {
+	if err := s.MemoryLimiter.Allow(ctx, reqs); err != nil {
 		return otp.Verification{}, err
 	}
 	return s.Store.AddAttempt(ctx, key, max)
+}
+
+func (s *lockedStore) DeleteRecord(ctx context.Context, key, id string, o otp.Outcome, reqs []otp.LimitRequest) error {
+	defer s.count("DeleteRecord")()
+	if err := s.Store.Delete(ctx, key, id); err != nil {
+		return err
+	}
+	return s.Record(ctx, o, reqs)
 }
 
 func (s *lockedStore) snapshot() map[string]int {
@@ -101,7 +129,7 @@ func TestStoreThatLimitsServesStartAndCheckInTwoCalls(t *testing.T) {
 
 	_, err := v.Start(ctx, sessionKey, ukMobile, otp.WithClient("203.0.113.9"))
 	require.NoError(t, err)
-	assert.Equal(t, map[string]int{"GetAllow": 1, "Put": 1}, s.snapshot())
+	assert.Equal(t, map[string]int{"GetAllow": 1, "PutRecord": 1}, s.snapshot())
 
 	_, err = v.Check(ctx, sessionKey, wrongCode, otp.WithClient("203.0.113.9"))
 	require.ErrorIs(t, err, otp.ErrWrongCode)
@@ -109,19 +137,19 @@ func TestStoreThatLimitsServesStartAndCheckInTwoCalls(t *testing.T) {
 
 	_, err = v.Check(ctx, sessionKey, fixedCode, otp.WithClient("203.0.113.9"))
 	require.NoError(t, err)
-	assert.Equal(t, map[string]int{"AllowAddAttempt": 1, "Delete": 1}, s.snapshot())
+	assert.Equal(t, map[string]int{"AllowAddAttempt": 1, "DeleteRecord": 1}, s.snapshot())
 }
 
 func TestStoreIsNotTheLimiterWhenAnotherIsConfigured(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	s := newLockedStore(f)
-	v := f.verifier(t, f.p, s, otp.Config{Limiter: otp.NewMemoryLimiter(f.clock, 0)})
+	v := f.verifier(t, f.p, s, otp.Config{Limiter: otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: f.clock})})
 
 	_, err := v.Start(ctx, sessionKey, ukMobile)
 	require.NoError(t, err)
 	_, err = v.Check(ctx, sessionKey, fixedCode)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]int{"Get": 1, "Put": 1, "AddAttempt": 1, "Delete": 1}, s.snapshot())
+	assert.Equal(t, map[string]int{"Claim": 1, "Put": 1, "AddAttempt": 1, "Delete": 1}, s.snapshot())
 }
 
 // The rules a LimitingStore must keep hold on both paths: the combined one
@@ -165,14 +193,26 @@ func TestLimitsOnBothPaths(t *testing.T) {
 
 func TestSpareMatches(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := otp.Spare{To: ukMobile, SentAfter: at}
-	live := otp.Verification{Ref: otp.Ref{ID: "r1"}, To: ukMobile, SentAt: at.Add(time.Nanosecond)}
+	cooldowns := []time.Duration{30 * time.Second, time.Minute}
+	s := otp.Spare{To: ukMobile, Now: at.Add(30*time.Second - time.Nanosecond), Cooldowns: cooldowns}
+	live := otp.Verification{Ref: otp.Ref{ID: "r1"}, To: ukMobile, SentAt: at, Sends: 1}
 	assert.True(t, s.Matches(live))
 	other := live
 	other.To = ukMobile2
 	assert.False(t, s.Matches(other), "another number")
-	old := live
-	old.SentAt = at
-	assert.False(t, s.Matches(old), "sent at the edge of the cooldown")
+	edge := s
+	edge.Now = at.Add(30 * time.Second)
+	assert.False(t, edge.Matches(live), "at the end of the cooldown")
+	second := live
+	second.Sends = 2
+	assert.True(t, edge.Matches(second), "the second code's cooldown is longer")
+	third := second
+	third.Sends = 9
+	late := s
+	late.Now = at.Add(time.Minute)
+	assert.False(t, late.Matches(third), "past the end of the schedule, its last entry")
+	legacy := live
+	legacy.Sends = 0
+	assert.True(t, s.Matches(legacy), "no recorded sends: the first cooldown")
 	assert.False(t, s.Matches(otp.Verification{}), "nothing pending")
 }

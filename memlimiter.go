@@ -144,7 +144,9 @@ func (l *MemoryLimiter) Allow(_ context.Context, reqs []LimitRequest) error {
 		case OverrideAllow:
 			allow = true
 		case OverrideChallenge:
-			challenge = ScopeOverride
+			if r.Challenge {
+				challenge = ScopeOverride
+			}
 		}
 	}
 	var hard *RateLimitError
@@ -170,11 +172,18 @@ func (l *MemoryLimiter) Allow(_ context.Context, reqs []LimitRequest) error {
 		return hard
 	}
 	if !allow {
+		judged := false // the last breaker's
 		for _, r := range reqs {
 			if r.Kind != LimitBreaker || r.Breaker.off() {
 				continue
 			}
-			if b := l.breakers[breakerKey{r.Key, r.Breaker.Window}]; b != nil && b.open(now, r.Breaker) {
+			b := l.breakers[breakerKey{r.Key, r.Breaker.Window}]
+			if r.Fallback && judged || b == nil {
+				judged = false
+				continue
+			}
+			var open bool
+			if judged, open = b.judge(now, r.Breaker); open {
 				challenge = ScopeConversion
 				if !r.Breaker.RecordOnly {
 					b.add(now, r.Breaker, countRefused)

@@ -72,7 +72,7 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 	p.dest, p.challenged = d, challenged
 	if d.region != "" {
 		for _, t := range []Target{RegionTarget(d.region), {"code", d.callingCode}, {"range", d.rangeKey}} {
-			p.enforce = append(p.enforce, LimitRequest{Kind: LimitOverride, Scope: ScopeOverride, Key: t.Key()})
+			p.enforce = append(p.enforce, LimitRequest{Kind: LimitOverride, Scope: ScopeOverride, Key: t.Key(), Challenge: !challenged})
 		}
 	}
 	p.add(false, LimitRequest{Scope: ScopeNumber, Key: d.limitKey, Limit: l.PerNumber})
@@ -91,9 +91,15 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 	p.outcome = v.outcomes(p.outcome, d.region, d.place, challenged)
 	for _, r := range p.outcome {
 		// What a send's outcome feeds is what it must pass: the unverified
-		// budgets ask for a challenge, unless it passed one; the breakers
-		// do when open.
-		r.Challenge = r.Kind == LimitBucket && !challenged
+		// budgets, which ask for a challenge, and the breakers; a Start that
+		// passed a challenge passes the breakers and takes from the
+		// challenged budgets, which refuse.
+		switch {
+		case r.Kind == LimitBucket:
+			r.Challenge = !challenged
+		case challenged:
+			continue
+		}
 		p.add(guarded, r)
 	}
 	return p, nil
@@ -128,7 +134,7 @@ func (v *Verifier) outcomes(reqs []LimitRequest, region string, pl place, challe
 	}
 	reqs = append(reqs, LimitRequest{Kind: LimitBreaker, Scope: ScopeConversion, Key: region, Breaker: conv})
 	if pl.group != "" {
-		reqs = append(reqs, LimitRequest{Kind: LimitBreaker, Scope: ScopeConversion, Key: pl.group, Breaker: conv})
+		reqs = append(reqs, LimitRequest{Kind: LimitBreaker, Scope: ScopeConversion, Key: pl.group, Breaker: conv, Fallback: true})
 	}
 	return reqs
 }

@@ -455,7 +455,7 @@ func TestCancelSucceedsWhenTheVendorRefuses(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	f := newFixture(t, otp.Config{MaxAttempts: 3, ResendCooldown: time.Minute, TTL: 10 * time.Minute}, otptest.ProviderConfig{})
+	f := newFixture(t, otp.Config{MaxAttempts: 3, ResendCooldowns: []time.Duration{time.Minute}, TTL: 10 * time.Minute}, otptest.ProviderConfig{})
 	_, err := f.v.Status(ctx, sessionKey)
 	require.ErrorIs(t, err, otp.ErrNotFound)
 	t0 := f.clock.Now()
@@ -640,7 +640,7 @@ func TestNewVerifierValidatesConfig(t *testing.T) {
 		"code too long":      {CodeLength: 11},
 		"negative ttl":       {TTL: -time.Second},
 		"negative attempts":  {MaxAttempts: -1},
-		"negative cooldown":  {ResendCooldown: -time.Second},
+		"negative cooldown":  {ResendCooldowns: []time.Duration{time.Second, -time.Second}},
 		"unknown region":     {DefaultRegion: "XX"},
 		"lowercase region":   {DefaultRegion: "gb"},
 		"unknown allowed":    {Guard: otp.Guard{AllowedRegions: []string{"GB", "ZZ"}}},
@@ -648,7 +648,7 @@ func TestNewVerifierValidatesConfig(t *testing.T) {
 		"unknown code":       {Guard: otp.Guard{DeniedCallingCodes: []int{999}}},
 		"unknown type":       {Guard: otp.Guard{NumberTypes: map[otp.Channel][]otp.NumberType{otp.SMS: {"landline"}}}},
 		"types for email":    {Guard: otp.Guard{NumberTypes: map[otp.Channel][]otp.NumberType{otp.Email: {otp.NumberMobile}}}},
-		"range digits":       {Limits: otp.Limits{RangeDigits: 9}},
+		"range digits":       {Guard: otp.Guard{RangeDigits: map[string]int{"GB": 9}}},
 		"bad test code":      {TestNumbers: []otp.TestNumber{{Number: "+15555550100", Code: "12"}}},
 		"bad test number":    {TestNumbers: []otp.TestNumber{{Number: "nope", Code: "123456"}}},
 		"limit without rate": {Limits: otp.Limits{PerNumber: otp.Limit{N: 3}}},

@@ -54,6 +54,7 @@ var limiterRules = []rule[limitSuite]{
 	{"BreakerMinSends", testBreakerMinSends},
 	{"BreakerRecordOnly", testBreakerRecordOnly},
 	{"BreakersIsolated", testBreakersIsolated},
+	{"BreakerFallback", testBreakerFallback},
 	{"Overrides", testOverrides},
 	{"OverrideAllow", testOverrideAllow},
 }
@@ -368,6 +369,22 @@ func testBreakersIsolated(t *testing.T, x limitSuite) {
 	noError(t, x.lim.Allow(ctx, reqs(bucket)), "a bucket of the same name")
 }
 
+// testBreakerFallback: a Fallback breaker is judged only when the breaker
+// before it has too little demand to be judged.
+func testBreakerFallback(t *testing.T, x limitSuite) {
+	ctx := t.Context()
+	group := x.breaker("+1")
+	group.Fallback = true
+	quiet, busy := x.breaker("JM"), x.breaker("CA")
+	x.record(t, otp.OutcomeSent, 4, group)
+	x.record(t, otp.OutcomeSent, 2, quiet)
+	requireChallenge(t, x.lim.Allow(ctx, reqs(quiet, group)), otp.ScopeConversion, "a quiet region falls back on its open group")
+	x.record(t, otp.OutcomeSent, 4, busy)
+	x.record(t, otp.OutcomeVerified, 4, busy)
+	noError(t, x.lim.Allow(ctx, reqs(busy, group)), "a region judged on its own skips its group")
+	noError(t, x.lim.Allow(ctx, reqs(busy, group)), "again: the skipped group counted no refusal that matters")
+}
+
 // target returns a range target unique to this run and rule.
 func (x limitSuite) target(t *testing.T, digits string) otp.Target {
 	t.Helper()
@@ -381,7 +398,7 @@ func (x limitSuite) target(t *testing.T, digits string) otp.Target {
 }
 
 func overrideReq(tg otp.Target) otp.LimitRequest {
-	return otp.LimitRequest{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: tg.Key()}
+	return otp.LimitRequest{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: tg.Key(), Challenge: true}
 }
 
 // testOverrides: a block refuses, a challenge asks for one, an override
@@ -402,7 +419,13 @@ func testOverrides(t *testing.T, x limitSuite) {
 	errorIs(t, err, otp.ErrDestinationBlocked)
 	equal(t, blocked, be.Target, "the blocked target")
 	requireChallenge(t, x.lim.Allow(ctx, reqs(fresh, overrideReq(challenged))), otp.ScopeOverride, "a challenge override")
+	passed := overrideReq(challenged)
+	passed.Challenge = false
+	passedBlock := overrideReq(blocked)
+	passedBlock.Challenge = false
+	errorIs(t, x.lim.Allow(ctx, reqs(passedBlock)), otp.ErrDestinationBlocked, "a block, for a Start that passed a challenge")
 	noError(t, x.lim.Allow(ctx, reqs(overrideReq(ended), fresh)), "an override past its Until")
+	requireLimited(t, x.lim.Allow(ctx, reqs(passed, fresh)), otp.ScopeNumber, time.Hour, "a challenge override passes a Start that passed a challenge")
 	requireLimited(t, x.lim.Allow(ctx, reqs(fresh)), otp.ScopeNumber, time.Hour, "the refused calls took nothing, the granted one its token")
 
 	list, err := x.lim.Overrides(ctx)
