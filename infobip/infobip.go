@@ -127,7 +127,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("infobip: Config.ApplicationID is required with a message ID")
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = vendorhttp.NewClient()
+		cfg.HTTPClient = vendorhttp.NewHTTPClient()
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = otp.SystemClock

@@ -90,7 +90,7 @@ func newTransport(name string, hc *http.Client, policy RetryPolicy, clock otp.Cl
 		return nil, err
 	}
 	if hc == nil {
-		hc = vendorhttp.NewClient()
+		hc = vendorhttp.NewHTTPClient()
 	}
 	t := &transport{hc: hc, name: name, policy: policy, clock: clock, throttled: throttled}
 	mk := func(op opKind) *retryablehttp.Client {

@@ -1,6 +1,10 @@
-// Package vendorhttp holds the HTTP mechanics the vendor adapters share:
-// their default client, Retry-After, backoff, and telling the transport
-// failures that no retry fixes, or that prove nothing was sent.
+// Package vendorhttp is the one HTTP layer of the vendor adapters: a
+// [Client] per provider sends each call under the provider's
+// otp.RetryPolicy on go-retryablehttp, reads answers through one size cap,
+// and answers "may the vendor have acted?" once, as
+// otp.ProviderError.NotSent. An adapter keeps only its requests, its auth
+// and its status mapping; [Text], [ValidID] and [Path] are how it quotes
+// vendor text, accepts vendor IDs and puts IDs in URLs.
 package vendorhttp
 
 import (
@@ -19,9 +23,9 @@ import (
 // every call: under load, dialling cost more CPU than the calls.
 const maxIdlePerHost = 64
 
-// NewClient returns the adapters' default client: a pool of its own and a
-// 10 s timeout per try.
-func NewClient() *http.Client {
+// NewHTTPClient returns the adapters' default HTTP client: a pool of its
+// own and a 10 s timeout per try.
+func NewHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = maxIdlePerHost
 	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
