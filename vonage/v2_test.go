@@ -253,7 +253,7 @@ func TestV2Concurrent(t *testing.T) {
 		if !errors.As(err, &ce) || ce.RequestID != first.ID {
 			t.Fatalf("%d: %v, want the in-flight id %s", status, err, first.ID)
 		}
-		if providerError(t, err).HTTPStatus != status || vonage.MaybeSent(err) {
+		if pe := providerError(t, err); pe.HTTPStatus != status || !pe.NotSent {
 			t.Fatalf("%d: %v", status, err)
 		}
 	}
