@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -81,15 +80,4 @@ func CertError(err error) bool {
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn)
-}
-
-// DialError reports whether err happened while connecting (DNS included),
-// before any byte of a request was written: the vendor surely did nothing.
-func DialError(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns)
 }

@@ -1,9 +1,6 @@
 package vendorhttp
 
 import (
-	"context"
-	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -47,25 +44,6 @@ func TestBackoff(t *testing.T) {
 	resp := &http.Response{Header: http.Header{"Retry-After": {"3"}}}
 	if got := Backoff(lo, hi, 0, resp, time.Time{}); got != 3*time.Second {
 		t.Errorf("Backoff with Retry-After 3 = %v", got)
-	}
-}
-
-func TestDialError(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, refused := (&net.Dialer{}).DialContext(context.Background(), "tcp", addr)
-	if refused == nil || !DialError(refused) {
-		t.Fatalf("a refused connection is a dial error: %v", refused)
-	}
-	if !DialError(&net.DNSError{Err: "no such host", Name: "x"}) {
-		t.Fatal("a DNS failure is a dial error")
-	}
-	if DialError(&net.OpError{Op: "read", Err: errors.New("reset")}) || DialError(context.DeadlineExceeded) {
-		t.Fatal("a read failure or a deadline is not")
 	}
 }
 
