@@ -49,9 +49,9 @@
 // values classified by HTTP status first, with the vendor status from
 // either error envelope (the legacy requestError.serviceException.messageId
 // or the newer errorCode): 400, 404 and other 4xx are rejected; 429 and
-// 5xx are temporary (otp.ErrProviderUnavailable), and so are 401 and 403:
-// they refuse the account (key, scopes), not the person, so otp.Failover
-// moves past them. An empty, HTML, truncated or oversized body is never a
+// 5xx are temporary (otp.ErrProviderUnavailable); 401 and 403 refuse the
+// account (key, scopes), not the person: Kind otp.ProviderAccount,
+// matching otp.ErrProviderAccount, and otp.Failover moves past them. An empty, HTML, truncated or oversized body is never a
 // success. A vendor's Retry-After is on ProviderError.RetryAfter.
 //
 // ProviderError.NotSent is true when Infobip surely did not act: no try

@@ -38,9 +38,9 @@ func (c *Client) statusError(op otp.Op, r vendorhttp.Reply) error {
 	case s == http.StatusBadRequest && op == opSend && ae.field("to"):
 		pe.Err = fmt.Errorf("%w: infobip rejected the destination", otp.ErrInvalidPhone)
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		// The account, not the person: Temporary (it ends when the key is
-		// fixed), so that otp.Failover moves to a provider that can send.
-		pe.Kind = otp.ProviderUnavailable
+		// The account, not the person: it ends when the key is fixed, and
+		// otp.Failover moves to a provider that can send.
+		pe.Kind = otp.ProviderAccount
 		pe.Err = errors.New("infobip: check the API key, its scopes and the base URL")
 	case s == http.StatusTooManyRequests || s >= 500:
 		pe.Kind = otp.ProviderUnavailable

@@ -28,7 +28,7 @@
 //	422 naming 'to'                           3 (number), 7, 15  otp.ErrInvalidPhone
 //	409, or 422 titled Conflict, on start     10              ErrConcurrent (*ConcurrentError with the in-flight ID)
 //	429, 5xx, 409 "try again later"           1, 5            otp.ErrProviderUnavailable
-//	401, 402 (credentials, balance)           4, 8, 9, 29     otp.ErrProviderAccount
+//	401, 402 (credentials, balance)           4, 8, 9, 29, http 401  otp.ErrProviderAccount
 //	anything else (403, 412, ...)             2, 18, 19, 20, unknown  otp.ErrProviderRejected
 //
 // A refusal of the account (bad credentials, no credit, a barred or demo

@@ -321,7 +321,11 @@ func (l *Legacy) legacyError(op otp.Op, r vendorhttp.Reply) error {
 	pe := l.http.Failure(op, r)
 	if r.Status/100 != 2 {
 		pe.Err = errors.New("vonage: unexpected http status")
-		if r.Status == http.StatusTooManyRequests || r.Status >= 500 {
+		switch {
+		case r.Status == http.StatusUnauthorized:
+			// Header credentials refused: the account, as status 4 says.
+			pe.Kind, pe.Err = otp.ProviderAccount, errAccount
+		case r.Status == http.StatusTooManyRequests || r.Status >= 500:
 			pe.Kind = otp.ProviderUnavailable
 		}
 		return pe
