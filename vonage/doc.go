@@ -27,9 +27,9 @@
 //	404 on check/cancel/next_workflow         6, 101, 3 (id)  otp.ErrNotFound (also: already verified)
 //	422 naming 'to'                           3 (number), 7, 15  otp.ErrInvalidPhone
 //	409, or 422 titled Conflict, on start     10              ErrConcurrent (*ConcurrentError with the in-flight ID)
-//	429, 5xx, 409 "try again later"           1, 5            otp.ErrProviderUnavailable
+//	429, 5xx, 409 "try again later"           1, 5, 19 (cancel in the first 30 s)  otp.ErrProviderUnavailable
 //	401, 402 (credentials, balance)           4, 8, 9, 29, http 401  otp.ErrProviderAccount
-//	anything else (403, 412, ...)             2, 18, 19, 20, unknown  otp.ErrProviderRejected
+//	anything else (403, 412, ...)             2, 18, 19 (other), 20, unknown  otp.ErrProviderRejected
 //
 // A refusal of the account (bad credentials, no credit, a barred or demo
 // account) has Kind otp.ProviderAccount: it ends when the account is
@@ -69,7 +69,9 @@
 //     ErrConcurrent until the first is verified, failed, expired or
 //     cancelled (and, as users observed, a few seconds after a cancel).
 //   - Cancel works only from 30 s after the start until the second channel
-//     or event; otherwise it is ErrProviderRejected.
+//     or event. A legacy cancel in the first 30 s is ErrProviderUnavailable
+//     with a RetryAfter (at most 30 s); a v2 one, and one after the second
+//     event, is ErrProviderRejected.
 //   - Resend moves to the next channel of the workflow: configure
 //     V2Config.Fallback (or a legacy WorkflowID with several events),
 //     otherwise it is ErrProviderRejected.

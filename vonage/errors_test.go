@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/internal/vendorhttp"
@@ -68,8 +69,9 @@ type mapRow struct {
 	header    map[string]string
 	want      []error // sentinels the error must match; nil: success
 	temporary bool
-	notSent   bool   // ProviderError.NotSent: Vonage surely did not act
-	vendor    string // VendorStatus, checked when not empty
+	notSent   bool          // ProviderError.NotSent: Vonage surely did not act
+	vendor    string        // VendorStatus, checked when not empty
+	wait      time.Duration // RetryAfter, checked when not zero
 }
 
 func runMapRows(t *testing.T, p otp.Provider, s *scripted, rows []mapRow) {
@@ -109,6 +111,9 @@ func runMapRows(t *testing.T, p otp.Provider, s *scripted, rows []mapRow) {
 			}
 			if pe.HTTPStatus != row.status || row.vendor != "" && pe.VendorStatus != row.vendor {
 				t.Fatalf("http %d vendor %q, want %d %q", pe.HTTPStatus, pe.VendorStatus, row.status, row.vendor)
+			}
+			if row.wait != 0 && pe.RetryAfter != row.wait {
+				t.Fatalf("RetryAfter %v, want %v", pe.RetryAfter, row.wait)
 			}
 			if strings.Contains(err.Error(), testSecret) {
 				t.Fatal("secret in error")
@@ -223,7 +228,8 @@ func TestLegacyErrorMapping(t *testing.T) {
 		{name: "16 wrong code", op: otp.OpCheck, status: 200, body: legacyBody("16", "The code inserted does not match the expected value"), want: []error{otp.ErrWrongCode, rej}, vendor: "16", notSent: true},
 		{name: "17 too many", op: otp.OpCheck, status: 200, body: legacyBody("17", "The wrong code was provided too many times. Request terminated"), want: []error{otp.ErrTooManyAttempts}, vendor: "17", notSent: true},
 		{name: "18 too many ids", op: otp.OpCheck, status: 200, body: legacyBody("18", "Too many request_ids provided"), want: []error{rej}, notSent: true},
-		{name: "19 cancel too soon", op: otp.OpCancel, status: 200, body: legacyBody("19", "Verification request ['abc123'] can't be cancelled within the first 30 seconds."), want: []error{rej}, vendor: "19", notSent: true},
+		{name: "19 cancel too soon", op: otp.OpCancel, status: 200, body: legacyBody("19", "Verification request ['abc123'] can't be cancelled within the first 30 seconds."), want: []error{unav}, temporary: true, vendor: "19", notSent: true, wait: 30 * time.Second},
+		{name: "19 cancel too late", op: otp.OpCancel, status: 200, body: legacyBody("19", "Verification request  ['abc123'] can't be cancelled now. Too many attempts to re-deliver have already been made."), want: []error{rej}, vendor: "19", notSent: true},
 		{name: "19 no more events", op: otp.OpResend, status: 200, body: legacyBody("19", "No more events are left to execute for the request ['abc123']"), want: []error{rej}, notSent: true},
 		{name: "20 pin_code", op: otp.OpStart, status: 200, body: legacyBody("20", "This account does not support the parameter: pin_code."), want: []error{rej}, notSent: true},
 		{name: "29 demo mode", op: otp.OpStart, status: 200, body: legacyBody("29", "Non-Permitted Destination"), want: []error{otp.ErrProviderAccount}, temporary: true, vendor: "29", notSent: true},

@@ -246,9 +246,14 @@ func (l *Legacy) Resend(ctx context.Context, ref otp.Ref) error {
 	return l.expectOK(ctx, otp.OpResend, "/control/json", url.Values{"request_id": {ref.ID}, "cmd": {"trigger_next_event"}})
 }
 
+// cancelAfter is how long after the start Vonage refuses a cancel.
+const cancelAfter = 30 * time.Second
+
 // Cancel stops the verification: POST /verify/control/json cmd=cancel.
-// Vonage allows it only from 30s after the start until the second event;
-// otherwise it answers status 19, which is ErrProviderRejected.
+// Vonage allows it only from 30s after the start until the second event.
+// Status 19 within the first 30 seconds is ErrProviderUnavailable with a
+// RetryAfter of 30s (at most that long); after the second event it is
+// ErrProviderRejected.
 func (l *Legacy) Cancel(ctx context.Context, ref otp.Ref) error {
 	if err := l.checkID(otp.OpCancel, ref); err != nil {
 		return err
@@ -375,9 +380,18 @@ func (l *Legacy) legacyError(op otp.Op, r vendorhttp.Reply) error {
 		// the account: credentials, barred, no credit, demo mode
 		pe.Kind, pe.Err = otp.ProviderAccount, withText(errAccount, lr.ErrorText)
 		return pe
-	case "2", "18", "19", "20":
-		// refusals: missing parameter, too many ids, cancel/trigger not
-		// possible now, pin_code
+	case "19":
+		if strings.Contains(text, "within the first") {
+			// A cancel in the first 30 seconds: allowed later. The other
+			// 19s (too late, no events left) are final.
+			pe.Kind, pe.Err = otp.ProviderUnavailable, withText(nil, lr.ErrorText)
+			if pe.RetryAfter == 0 {
+				pe.RetryAfter = cancelAfter
+			}
+			return pe
+		}
+	case "2", "18", "20":
+		// refusals: missing parameter, too many ids, pin_code
 	default:
 		pe.Err = withText(nil, "unknown status")
 		return pe

@@ -105,9 +105,9 @@ func TestLegacyConcurrentTooManyCancelResend(t *testing.T) {
 	if !errors.As(err, &ce) || ce.RequestID != ref.ID || providerError(t, err).VendorStatus != "10" {
 		t.Fatalf("concurrent: %v", err)
 	}
-	err = p.Cancel(ctx, ref) // within 30 s: status 19
-	mustIs(t, err, otp.ErrProviderRejected)
-	if providerError(t, err).VendorStatus != "19" {
+	err = p.Cancel(ctx, ref) // within 30 s: status 19, try again later
+	mustIs(t, err, otp.ErrProviderUnavailable)
+	if pe := providerError(t, err); pe.VendorStatus != "19" || pe.RetryAfter != 30*time.Second || !pe.NotSent {
 		t.Fatal(err)
 	}
 	if err := p.Resend(ctx, ref); err != nil { // trigger_next_event
@@ -117,7 +117,11 @@ func TestLegacyConcurrentTooManyCancelResend(t *testing.T) {
 		t.Fatalf("sends %+v", s)
 	}
 	f.clock.Advance(31 * time.Second)
-	mustIs(t, p.Cancel(ctx, ref), otp.ErrProviderRejected) // past the second event
+	err = p.Cancel(ctx, ref) // past the second event: status 19, final
+	mustIs(t, err, otp.ErrProviderRejected)
+	if providerError(t, err).VendorStatus != "19" {
+		t.Fatal(err)
+	}
 	mustIs(t, p.Check(ctx, ref, "0000"), otp.ErrWrongCode)
 	mustIs(t, p.Check(ctx, ref, "0000"), otp.ErrWrongCode)
 	err = p.Check(ctx, ref, "0000")
