@@ -259,25 +259,41 @@ func send(c *infobip.Client, to string, ch otp.Channel) error {
 	return err
 }
 
-// Pin IDs are escaped in URL paths: "../" and "?" stay inside the segment.
+// IDs are escaped in URL paths: "../", "?" and the dot segments stay
+// inside their segment.
 func TestPinIDEscaped(t *testing.T) {
 	h := &canned{status: 404}
 	c := cannedClient(t, h, nil)
 	evil := "../x?y=1#z"
 	_ = c.Check(ctx, otp.Ref{ID: "sms:" + evil}, "1234")
 	_ = c.Resend(ctx, otp.Ref{ID: "voice:" + evil})
-	want := []string{"/2fa/2/pin/..%2Fx%3Fy=1%23z/verify", "/2fa/2/pin/..%2Fx%3Fy=1%23z/resend/voice"}
+	// Dot segments, which url.PathEscape leaves and a server resolves.
+	_ = c.Check(ctx, otp.Ref{ID: "sms:.."}, "1234")
+	_ = c.Resend(ctx, otp.Ref{ID: "sms:."})
+	_, _ = c.Application(ctx, "..")
+	_, _ = c.UpdateApplication(ctx, infobip.Application{ID: "..", Name: "a"})
+	_, _ = c.Messages(ctx, "..")
+	_, _ = c.Message(ctx, "..", ".")
+	_, _ = c.CreateMessage(ctx, ".", infobip.Message{EmailTemplateID: 1})
+	_, _ = c.UpdateMessage(ctx, "..", infobip.Message{ID: "..", Text: "{{pin}}"})
+	want := []string{"/2fa/2/pin/..%2Fx%3Fy=1%23z/verify", "/2fa/2/pin/..%2Fx%3Fy=1%23z/resend/voice",
+		"/2fa/2/pin/%2E%2E/verify", "/2fa/2/pin/%2E/resend",
+		"/2fa/2/applications/%2E%2E", "/2fa/2/applications/%2E%2E", "/2fa/2/applications/%2E%2E/messages",
+		"/2fa/2/applications/%2E%2E/messages/%2E", "/2fa/2/applications/%2E/email/messages",
+		"/2fa/2/applications/%2E%2E/messages/%2E%2E"}
 	if fmt.Sprint(h.paths) != fmt.Sprint(want) {
-		t.Fatalf("paths = %q, want %q", h.paths, want)
+		t.Fatalf("paths = %q\nwant %q", h.paths, want)
 	}
 
 	// At the fake, the escaped ID reaches the verify route as one unknown pin.
 	e := newEnv(t, defaultApp, infobiptest.Config{}, nil)
-	if err := e.client.Check(ctx, otp.Ref{ID: "sms:" + evil}, "1234"); !errors.Is(err, otp.ErrNotFound) {
-		t.Fatalf("err = %v, want ErrNotFound", err)
+	for _, id := range []string{evil, ".."} {
+		if err := e.client.Check(ctx, otp.Ref{ID: "sms:" + id}, "1234"); !errors.Is(err, otp.ErrNotFound) {
+			t.Fatalf("%q: err = %v, want ErrNotFound", id, err)
+		}
 	}
-	if n := e.srv.Requests(infobiptest.OpVerify); n != 1 {
-		t.Fatalf("verify route got %d requests, want 1", n)
+	if n := e.srv.Requests(infobiptest.OpVerify); n != 2 {
+		t.Fatalf("verify route got %d requests, want 2", n)
 	}
 }
 

@@ -237,6 +237,27 @@ func TestV2EscapesIDs(t *testing.T) {
 	if c.method != "DELETE" || c.path != "/v2/verify/..%2F..%2Fx%3Fadmin=1%23f" {
 		t.Fatalf("cancel %s %q", c.method, c.path)
 	}
+	// Dot segments: url.PathEscape leaves them, and "/v2/verify/.." is /v2.
+	for id, seg := range map[string]string{"..": "%2E%2E", ".": "%2E"} {
+		mustIs(t, p.Check(ctx, otp.Ref{ID: id}, "1234"), otp.ErrNotFound)
+		if c.path != "/v2/verify/"+seg {
+			t.Fatalf("check of %q: path %q", id, c.path)
+		}
+		mustIs(t, p.Resend(ctx, otp.Ref{ID: id}), otp.ErrNotFound)
+		if c.path != "/v2/verify/"+seg+"/next_workflow" {
+			t.Fatalf("resend of %q: path %q", id, c.path)
+		}
+		mustIs(t, p.Cancel(ctx, otp.Ref{ID: id}), otp.ErrNotFound)
+		if c.path != "/v2/verify/"+seg {
+			t.Fatalf("cancel of %q: path %q", id, c.path)
+		}
+	}
+	// At the fake, ".." reaches the check route as one unknown request.
+	f := newFixture(t, vonagetest.Config{})
+	mustIs(t, f.v2(t, nil).Check(ctx, otp.Ref{ID: ".."}, "1234"), otp.ErrNotFound)
+	if f.srv.Count(vonagetest.V2Check) != 1 {
+		t.Fatalf("check route got %d requests", f.srv.Count(vonagetest.V2Check))
+	}
 }
 
 func TestV2Concurrent(t *testing.T) {
