@@ -78,7 +78,7 @@ func (c Config) Format(f fmt.State, verb rune) {
 // also creates and updates 2FA applications and message templates. It
 // does not implement [otp.Canceler]: Infobip offers no way to cancel a
 // PIN, which simply expires after its time to live. A Client is safe for
-// concurrent use and reuses connections.
+// concurrent use and reuses connections; Close releases the idle ones.
 type Client struct {
 	cfg  Config // normalised copy; cfg.APIKey is never printed
 	base string // BaseURL without a trailing slash
