@@ -38,7 +38,8 @@
 //	WRONG_PIN with 0 left; NO_MORE_PIN_ATTEMPTS; no pinError with 0 left
 //	                                        otp.ErrTooManyAttempts
 //	TTL_EXPIRED                             otp.ErrExpired
-//	HTTP 404 (unknown pin)                  otp.ErrNotFound (also from Resend)
+//	HTTP 404 (unknown pin)                  otp.ErrNotFound (also from Resend), unless an
+//	                                        earlier try was lost: otp.ErrProviderUnavailable
 //	unknown pinError                        *otp.ProviderError, rejected
 //
 // A send is a success only when the PIN went out: MESSAGE_NOT_SENT and

@@ -117,6 +117,26 @@ func TestRetryPolicy(t *testing.T) {
 	}
 }
 
+// A verify whose first try was lost and whose retry is a 404 may have
+// verified the PIN with the first: not otp.ErrNotFound, an unknown outcome.
+func TestVerifyAfterLostTryIsNotNotFound(t *testing.T) {
+	e := newEnv(t, defaultApp, infobiptest.Config{}, nil)
+	ref, err := e.client.Send(ctx, otp.SendRequest{To: phone, Channel: otp.SMS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin, _ := e.srv.LastPIN(phone)
+	e.srv.Fail(infobiptest.OpVerify, 1, infobiptest.Fault{Status: 502})
+	e.srv.Fail(infobiptest.OpVerify, 1, infobiptest.Fault{Status: 404})
+	err = e.client.Check(ctx, ref, pin)
+	if pe := providerError(t, err); pe.Kind != otp.ProviderUnavailable || pe.NotSent || errors.Is(err, otp.ErrNotFound) {
+		t.Fatalf("err = %v, want an unknown outcome", err)
+	}
+	if n := e.srv.Requests(infobiptest.OpVerify); n != 2 {
+		t.Fatalf("%d verifies, want 2", n)
+	}
+}
+
 // A refused connection is retried for a send too: no byte was written.
 func TestRetryConnectionRefused(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
