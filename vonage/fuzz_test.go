@@ -141,19 +141,28 @@ func FuzzDecodeCallback(f *testing.F) {
 }
 
 // FuzzWebhook: the handler answers 204 only when the token is a valid HS256
-// JWT under the secret, its payload_hash (if any) matches the body and the
-// body is a callback. Checked against an independent verification.
+// JWT under the secret, at most MaxAge old, with a jti not accepted before,
+// whose payload_hash matches the body, and the body is a callback. Checked
+// against an independent verification.
 func FuzzWebhook(f *testing.F) {
 	const secret = "fuzz-secret"
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	body := `{"request_id":"c11236f4","type":"event","channel":"sms","status":"completed"}`
 	sum := sha256.Sum256([]byte(body))
-	good, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iat": now.Unix(), "payload_hash": hex.EncodeToString(sum[:])}).SignedString([]byte(secret))
-	noHash, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iat": now.Unix()}).SignedString([]byte(secret))
-	other, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iat": now.Unix()}).SignedString([]byte("other"))
-	f.Add("Bearer "+good, []byte(body))
-	f.Add("Bearer "+noHash, []byte(body))
-	f.Add("Bearer "+other, []byte(body))
+	claims := func(extra jwt.MapClaims) jwt.MapClaims {
+		c := jwt.MapClaims{"iat": now.Unix(), "jti": "j", "payload_hash": hex.EncodeToString(sum[:])}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	good, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil)).SignedString([]byte(secret))
+	noHash, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iat": now.Unix(), "jti": "k"}).SignedString([]byte(secret))
+	old, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(jwt.MapClaims{"iat": now.Add(-time.Hour).Unix(), "exp": now.Add(time.Hour).Unix(), "jti": "o"})).SignedString([]byte(secret))
+	other, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(jwt.MapClaims{"jti": "p"})).SignedString([]byte("other"))
+	for _, tok := range []string{good, noHash, old, other} {
+		f.Add("Bearer "+tok, []byte(body))
+	}
 	f.Add("Bearer "+good, []byte(body+" "))
 	f.Add("Bearer eyJhbGciOiJub25lIn0.eyJpYXQiOjB9.", []byte(body))
 	f.Add("", []byte(body))
@@ -163,6 +172,7 @@ func FuzzWebhook(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	accepted := map[string]bool{} // jti
 	f.Fuzz(func(t *testing.T, auth string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
 		req.Header.Set("Authorization", auth)
@@ -182,11 +192,18 @@ func FuzzWebhook(f *testing.F) {
 		if err != nil || !tok.Valid {
 			t.Fatalf("accepted a token that does not verify: %q (%v)", auth, err)
 		}
-		if ph, ok := claims["payload_hash"]; ok {
-			s := sha256.Sum256(body)
-			if !strings.EqualFold(ph.(string), hex.EncodeToString(s[:])) {
-				t.Fatal("accepted a body that does not match payload_hash")
-			}
+		iat, err := claims.GetIssuedAt()
+		if err != nil || iat == nil || now.Sub(iat.Time) > 6*time.Minute {
+			t.Fatalf("accepted a token issued at %v", iat)
+		}
+		jti, _ := claims["jti"].(string)
+		if jti == "" || accepted[jti] {
+			t.Fatalf("accepted jti %q twice or empty", jti)
+		}
+		accepted[jti] = true
+		ph, _ := claims["payload_hash"].(string)
+		if s := sha256.Sum256(body); !strings.EqualFold(ph, hex.EncodeToString(s[:])) {
+			t.Fatal("accepted a body that does not match payload_hash")
 		}
 		if _, err := decodeCallback(body); err != nil {
 			t.Fatal("accepted a body that is not a callback")
