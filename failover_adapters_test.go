@@ -95,7 +95,7 @@ func TestFailoverAdaptersPrimaryTimesOutAfterAccepting(t *testing.T) {
 	v := vs.verifier(t)
 	_, err := v.Start(ctx, sessionKey, ukMobile)
 	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
-	assert.Equal(t, 1, vs.vonageSrv.Count(vonagetest.V2Start), "one start, never repeated")
+	assert.Equal(t, 1, vs.vonageSrv.Calls(vonagetest.V2Start), "one start, never repeated")
 	assert.Empty(t, vs.infoSrv.Sends(), "no second SMS from Infobip")
 }
 

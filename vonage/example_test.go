@@ -86,7 +86,7 @@ func ExampleV2_Send_notSent() {
 	_, err = p.Send(ctx, otp.SendRequest{To: "+447700900123", Channel: otp.SMS})
 	errors.As(err, &pe)
 	fmt.Println(errors.Is(err, otp.ErrProviderUnavailable), pe.NotSent)
-	fmt.Println(fake.Count(vonagetest.V2Start), "requests") // never re-sent
+	fmt.Println(fake.Calls(vonagetest.V2Start), "requests") // never re-sent
 	// Output:
 	// true true
 	// true false

@@ -85,8 +85,8 @@ func TestLegacyBadInputSendsNothing(t *testing.T) {
 	mustIs(t, p.Check(ctx, otp.Ref{ID: strings.Repeat("a", 33)}, "1234"), otp.ErrNotFound)
 	mustIs(t, p.Check(ctx, otp.Ref{ID: "a"}, "12"), otp.ErrInvalidCode)
 	mustIs(t, p.Cancel(ctx, otp.Ref{}), otp.ErrNotFound)
-	for _, ep := range []string{vonagetest.LegacyRequest, vonagetest.LegacyCheck, vonagetest.LegacyControl} {
-		if n := f.srv.Count(ep); n != 0 {
+	for _, ep := range []vonagetest.Op{vonagetest.LegacyRequest, vonagetest.LegacyCheck, vonagetest.LegacyControl} {
+		if n := f.srv.Calls(ep); n != 0 {
 			t.Errorf("%s got %d requests", ep, n)
 		}
 	}

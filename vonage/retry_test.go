@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -83,7 +84,7 @@ func TestSendRetriedOnlyWhenSurelyNotSent(t *testing.T) {
 			}
 			p := f.v2(t, func(c *vonage.V2Config) { c.HTTPClient = hc })
 			ref, err := p.Send(context.Background(), sms(testPhone))
-			if got := f.srv.Count(vonagetest.V2Start); got != tc.wantSends {
+			if got := f.srv.Calls(vonagetest.V2Start); got != tc.wantSends {
 				t.Fatalf("fake received %d sends, want %d (err %v)", got, tc.wantSends, err)
 			}
 			if !tc.wantErr {
@@ -114,7 +115,7 @@ func TestSendRetriedOnlyWhenSurelyNotSent(t *testing.T) {
 func TestChecksRetriedOnTransientFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		endpoint string
+		endpoint vonagetest.Op
 		faults   []vonagetest.Fault
 		perTry   time.Duration
 		wantN    int
@@ -159,7 +160,7 @@ func TestChecksRetriedOnTransientFailures(t *testing.T) {
 			default:
 				err = p.Resend(ctx, ref)
 			}
-			if n := f.srv.Count(tc.endpoint); n != tc.wantN {
+			if n := f.srv.Calls(tc.endpoint); n != tc.wantN {
 				t.Fatalf("fake received %d, want %d (err %v)", n, tc.wantN, err)
 			}
 			if tc.want == nil {
@@ -194,8 +195,8 @@ func TestCheckAfterLostAnswerIsNotNotFound(t *testing.T) {
 	if errors.Is(err, otp.ErrNotFound) || errors.Is(err, otp.ErrProviderRejected) || providerError(t, err).NotSent {
 		t.Fatalf("ambiguous 404 classed as not found: %v", err)
 	}
-	if f.srv.Count(vonagetest.V2Check) != 2 {
-		t.Fatal(f.srv.Count(vonagetest.V2Check))
+	if f.srv.Calls(vonagetest.V2Check) != 2 {
+		t.Fatal(f.srv.Calls(vonagetest.V2Check))
 	}
 }
 
@@ -207,8 +208,8 @@ func TestLegacyThrottleRetry(t *testing.T) {
 	f.srv.FailNext(vonagetest.LegacyRequest, throttled)
 	_, err := p.Send(ctx, otp.SendRequest{To: testPhone, Channel: otp.SMS, CodeLength: 4})
 	mustIs(t, err, otp.ErrProviderUnavailable)
-	if !providerError(t, err).NotSent || f.srv.Count(vonagetest.LegacyRequest) != 1 {
-		t.Fatalf("send throttled: %v, %d sends", err, f.srv.Count(vonagetest.LegacyRequest))
+	if !providerError(t, err).NotSent || f.srv.Calls(vonagetest.LegacyRequest) != 1 {
+		t.Fatalf("send throttled: %v, %d sends", err, f.srv.Calls(vonagetest.LegacyRequest))
 	}
 	ref, err := p.Send(ctx, otp.SendRequest{To: testPhone, Channel: otp.SMS, CodeLength: 4})
 	if err != nil {
@@ -218,14 +219,14 @@ func TestLegacyThrottleRetry(t *testing.T) {
 	if err := p.Check(ctx, ref, "1234"); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.srv.Count(vonagetest.LegacyCheck); n != 2 {
+	if n := f.srv.Calls(vonagetest.LegacyCheck); n != 2 {
 		t.Fatalf("checks = %d, want 2", n)
 	}
 	// A legacy send that got a 500 is not re-sent.
 	f.srv.FailNext(vonagetest.LegacyRequest, vonagetest.Fault{Status: 500})
 	_, err = p.Send(ctx, sms("+447700900002"))
-	if providerError(t, err).NotSent || f.srv.Count(vonagetest.LegacyRequest) != 3 {
-		t.Fatalf("%v, %d sends", err, f.srv.Count(vonagetest.LegacyRequest))
+	if providerError(t, err).NotSent || f.srv.Calls(vonagetest.LegacyRequest) != 3 {
+		t.Fatalf("%v, %d sends", err, f.srv.Calls(vonagetest.LegacyRequest))
 	}
 	// Nor is trigger_next_event (Resend), neither after a 500 nor after a
 	// throttled answer; a cancel is retried after both.
@@ -235,18 +236,18 @@ func TestLegacyThrottleRetry(t *testing.T) {
 	}
 	for i, fault := range []vonagetest.Fault{{Status: 500}, {Drop: true}, throttled} {
 		f.srv.FailNext(vonagetest.LegacyControl, fault)
-		before := f.srv.Count(vonagetest.LegacyControl)
+		before := f.srv.Calls(vonagetest.LegacyControl)
 		err = p.Resend(ctx, ref)
 		mustIs(t, err, otp.ErrProviderUnavailable)
-		if n := f.srv.Count(vonagetest.LegacyControl) - before; n != 1 || providerError(t, err).NotSent != (i == 2) {
+		if n := f.srv.Calls(vonagetest.LegacyControl) - before; n != 1 || providerError(t, err).NotSent != (i == 2) {
 			t.Fatalf("trigger after %+v: %d requests, %v", fault, n, err)
 		}
 	}
 	f.clock.Advance(31 * time.Second)
 	f.srv.FailNext(vonagetest.LegacyControl, vonagetest.Fault{Status: 500}, throttled)
-	before := f.srv.Count(vonagetest.LegacyControl)
-	if err := p.Cancel(ctx, ref); err != nil || f.srv.Count(vonagetest.LegacyControl)-before != 3 {
-		t.Fatalf("cancel: %v after %d requests", err, f.srv.Count(vonagetest.LegacyControl)-before)
+	before := f.srv.Calls(vonagetest.LegacyControl)
+	if err := p.Cancel(ctx, ref); err != nil || f.srv.Calls(vonagetest.LegacyControl)-before != 3 {
+		t.Fatalf("cancel: %v after %d requests", err, f.srv.Calls(vonagetest.LegacyControl)-before)
 	}
 }
 
@@ -255,12 +256,10 @@ func TestCallTimeoutBoundsRetries(t *testing.T) {
 	p := f.v2(t, func(c *vonage.V2Config) {
 		c.Retry = otp.RetryPolicy{MaxRetries: 10, MinWait: time.Millisecond, MaxWait: time.Millisecond, Timeout: 30 * time.Millisecond}
 	})
-	for range 10 {
-		f.srv.FailNext(vonagetest.V2Check, vonagetest.Fault{Delay: time.Minute})
-	}
+	f.srv.FailNext(vonagetest.V2Check, slices.Repeat([]vonagetest.Fault{{Delay: time.Minute}}, 10)...)
 	err := p.Check(context.Background(), otp.Ref{ID: "x"}, "1234")
 	mustIs(t, err, otp.ErrProviderUnavailable, context.DeadlineExceeded)
-	if n := f.srv.Count(vonagetest.V2Check); n != 1 {
+	if n := f.srv.Calls(vonagetest.V2Check); n != 1 {
 		t.Fatalf("tries = %d, want 1 within the call's timeout", n)
 	}
 }

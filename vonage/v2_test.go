@@ -210,8 +210,8 @@ func TestV2BadInputSendsNothing(t *testing.T) {
 	mustIs(t, p.Check(ctx, otp.Ref{}, "1234"), otp.ErrNotFound)
 	mustIs(t, p.Cancel(ctx, otp.Ref{}), otp.ErrNotFound)
 	mustIs(t, p.Resend(ctx, otp.Ref{}), otp.ErrNotFound)
-	for _, ep := range []string{vonagetest.V2Start, vonagetest.V2Check, vonagetest.V2Cancel, vonagetest.V2NextWorkflow} {
-		if n := f.srv.Count(ep); n != 0 {
+	for _, ep := range []vonagetest.Op{vonagetest.V2Start, vonagetest.V2Check, vonagetest.V2Cancel, vonagetest.V2NextWorkflow} {
+		if n := f.srv.Calls(ep); n != 0 {
 			t.Errorf("%s received %d requests for bad input", ep, n)
 		}
 	}
@@ -255,8 +255,8 @@ func TestV2EscapesIDs(t *testing.T) {
 	// At the fake, ".." reaches the check route as one unknown request.
 	f := newFixture(t, vonagetest.Config{})
 	mustIs(t, f.v2(t, nil).Check(ctx, otp.Ref{ID: ".."}, "1234"), otp.ErrNotFound)
-	if f.srv.Count(vonagetest.V2Check) != 1 {
-		t.Fatalf("check route got %d requests", f.srv.Count(vonagetest.V2Check))
+	if f.srv.Calls(vonagetest.V2Check) != 1 {
+		t.Fatalf("check route got %d requests", f.srv.Calls(vonagetest.V2Check))
 	}
 }
 
