@@ -69,7 +69,7 @@ func TestFailoverAdaptersPrimaryRefusesTheConnection(t *testing.T) {
 	st, err := v.Start(ctx, sessionKey, ukMobile)
 	require.NoError(t, err)
 	assert.Equal(t, "infobip", st.Provider)
-	pin, ok := vs.infoSrv.LastPIN(ukMobile)
+	pin, ok := vs.infoSrv.LastCode(ukMobile)
 	require.True(t, ok)
 	_, err = v.Check(ctx, sessionKey, pin)
 	require.NoError(t, err, "the check goes to Infobip")

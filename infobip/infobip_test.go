@@ -35,9 +35,9 @@ func TestSendAndCheckSMS(t *testing.T) {
 	if sends[0].NCNeeded != "false" {
 		t.Errorf("ncNeeded = %q, want an explicit false when NumberLookup is off", sends[0].NCNeeded)
 	}
-	pin, ok := e.srv.LastPIN(phone)
+	pin, ok := e.srv.LastCode(phone)
 	if !ok || len(pin) != 6 {
-		t.Fatalf("LastPIN = %q, %t", pin, ok)
+		t.Fatalf("LastCode = %q, %t", pin, ok)
 	}
 	var wc *otp.WrongCodeError
 	if err := e.client.Check(ctx, ref, wrong(pin)); !errors.As(err, &wc) || wc.AttemptsLeft != 2 {
@@ -73,7 +73,7 @@ func TestNumberLookup(t *testing.T) {
 	if pe := providerError(t, err); pe.VendorStatus != "NC_DESTINATION_NOT_REACHABLE" || pe.Kind == otp.ProviderUnavailable || !pe.NotSent {
 		t.Errorf("ProviderError = %+v", pe)
 	}
-	if _, ok := e.srv.LastPIN(unreachable); ok {
+	if _, ok := e.srv.LastCode(unreachable); ok {
 		t.Error("the fake delivered a PIN to an unreachable number")
 	}
 }
@@ -89,13 +89,13 @@ func TestVoiceAndEmailWithResend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			first, _ := e.srv.LastPIN(tc.to)
+			first, _ := e.srv.LastCode(tc.to)
 			if err := e.client.Resend(ctx, ref); err != nil {
 				t.Fatal(err)
 			}
 			sends := e.srv.Sends()
 			last := sends[len(sends)-1]
-			if !last.Resend || last.Channel != tc.ch || last.PIN != first {
+			if !last.Resend || last.Channel != tc.ch || last.Code != first {
 				t.Fatalf("resend = %+v, want the same PIN %q on %s", last, first, tc.ch)
 			}
 			if err := e.client.Check(ctx, ref, first); err != nil {
@@ -116,7 +116,7 @@ func TestPinRulesAtTheFake(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pin, _ := e.srv.LastPIN(phone)
+		pin, _ := e.srv.LastCode(phone)
 		return ref, pin
 	}
 
@@ -158,16 +158,16 @@ func TestVerifyLimitAndSingleVerification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pin, _ := e.srv.LastPIN(phone)
+	pin, _ := e.srv.LastCode(phone)
 	if err := e.client.Check(ctx, ref, wrong(pin)); !errors.Is(err, otp.ErrWrongCode) {
 		t.Fatal(err)
 	}
-	before := e.srv.Requests(infobiptest.OpVerify)
+	before := e.srv.Calls(infobiptest.OpVerify)
 	err = e.client.Check(ctx, ref, pin)
 	if !errors.Is(err, otp.ErrProviderUnavailable) || providerError(t, err).HTTPStatus != 429 {
 		t.Fatalf("second verify inside 3s: %v, want a 429", err)
 	}
-	if n := e.srv.Requests(infobiptest.OpVerify) - before; n != 3 {
+	if n := e.srv.Calls(infobiptest.OpVerify) - before; n != 3 {
 		t.Errorf("a throttled verify reached the server %d times, want 3 (retried twice)", n)
 	}
 	e.clock.Advance(3 * time.Second)
@@ -192,7 +192,7 @@ func TestThroughVerifier(t *testing.T) {
 	if _, err := v.Start(ctx, "session-1", phone); err != nil {
 		t.Fatal(err)
 	}
-	pin, _ := e.srv.LastPIN(phone)
+	pin, _ := e.srv.LastCode(phone)
 	st, err := v.Check(ctx, "session-1", pin)
 	if err != nil || st.To != phone {
 		t.Fatalf("Check = %+v, %v", st, err)
@@ -292,7 +292,7 @@ func TestPinIDEscaped(t *testing.T) {
 			t.Fatalf("%q: err = %v, want ErrNotFound", id, err)
 		}
 	}
-	if n := e.srv.Requests(infobiptest.OpVerify); n != 2 {
+	if n := e.srv.Calls(infobiptest.OpVerify); n != 2 {
 		t.Fatalf("verify route got %d requests, want 2", n)
 	}
 }
@@ -321,7 +321,7 @@ func TestConnectionReuse(t *testing.T) {
 		if err != nil {
 			t.Fatal(i, err)
 		}
-		pin, _ := e.srv.LastPIN(phone)
+		pin, _ := e.srv.LastCode(phone)
 		if err := e.client.Check(ctx, ref, pin); err != nil {
 			t.Fatal(i, err)
 		}
@@ -330,7 +330,7 @@ func TestConnectionReuse(t *testing.T) {
 			t.Fatal(i, err)
 		}
 	}
-	if n := e.srv.Conns(); n != 1 {
+	if n := e.srv.Connections(); n != 1 {
 		t.Fatalf("60 sequential calls opened %d connections, want 1", n)
 	}
 }
@@ -349,7 +349,7 @@ func TestConcurrentUse(t *testing.T) {
 				errs <- err
 				return
 			}
-			pin, _ := e.srv.LastPIN(to)
+			pin, _ := e.srv.LastCode(to)
 			errs <- e.client.Check(ctx, ref, pin)
 		})
 	}

@@ -26,7 +26,7 @@ func TestNoGoroutineOutlivesClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pin, _ := srv.LastPIN(phone)
+	pin, _ := srv.LastCode(phone)
 	if err := c.Check(ctx, ref, pin); err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestRetryPolicy(t *testing.T) {
 			faults:   []infobiptest.Fault{{Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}},
 			requests: 3, notSent: true},
 		{name: "send timing out after the request was written is not repeated", op: infobiptest.OpSend,
-			faults: []infobiptest.Fault{{Hang: true}}, timeout: 100 * time.Millisecond, requests: 1},
+			faults: []infobiptest.Fault{{Delay: time.Hour}}, timeout: 100 * time.Millisecond, requests: 1},
 		{name: "send dropped after the request was written is not repeated", op: infobiptest.OpSend,
 			faults: []infobiptest.Fault{{Drop: true}}, requests: 1},
 		{name: "resend 500 is not repeated", op: infobiptest.OpResend,
@@ -60,7 +60,7 @@ func TestRetryPolicy(t *testing.T) {
 		{name: "verify dropped is repeated", op: infobiptest.OpVerify,
 			faults: []infobiptest.Fault{{Drop: true}}, requests: 2, ok: true},
 		{name: "verify timing out is repeated", op: infobiptest.OpVerify,
-			faults: []infobiptest.Fault{{Hang: true}}, timeout: 100 * time.Millisecond, requests: 2, ok: true},
+			faults: []infobiptest.Fault{{Delay: time.Hour}}, timeout: 100 * time.Millisecond, requests: 2, ok: true},
 		{name: "verify 429 with a Retry-After beyond the cap is not repeated", op: infobiptest.OpVerify,
 			faults: []infobiptest.Fault{{Status: 429, RetryAfter: "120"}}, requests: 1, notSent: true},
 		{name: "verify 400 is not repeated", op: infobiptest.OpVerify,
@@ -84,11 +84,9 @@ func TestRetryPolicy(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			pin, _ := e.srv.LastPIN(phone)
-			before := e.srv.Requests(tt.op)
-			for _, f := range tt.faults {
-				e.srv.Fail(tt.op, 1, f)
-			}
+			pin, _ := e.srv.LastCode(phone)
+			before := e.srv.Calls(tt.op)
+			e.srv.FailNext(tt.op, tt.faults...)
 			var err error
 			switch tt.op {
 			case infobiptest.OpSend:
@@ -98,7 +96,7 @@ func TestRetryPolicy(t *testing.T) {
 			case infobiptest.OpVerify:
 				err = e.client.Check(ctx, ref, pin)
 			}
-			if n := e.srv.Requests(tt.op) - before; n != tt.requests {
+			if n := e.srv.Calls(tt.op) - before; n != tt.requests {
 				t.Errorf("server received %d requests, want %d (err %v)", n, tt.requests, err)
 			}
 			if tt.ok {
@@ -125,14 +123,13 @@ func TestVerifyAfterLostTryIsNotNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pin, _ := e.srv.LastPIN(phone)
-	e.srv.Fail(infobiptest.OpVerify, 1, infobiptest.Fault{Status: 502})
-	e.srv.Fail(infobiptest.OpVerify, 1, infobiptest.Fault{Status: 404})
+	pin, _ := e.srv.LastCode(phone)
+	e.srv.FailNext(infobiptest.OpVerify, infobiptest.Fault{Status: 502}, infobiptest.Fault{Status: 404})
 	err = e.client.Check(ctx, ref, pin)
 	if pe := providerError(t, err); pe.Kind != otp.ProviderUnavailable || pe.NotSent || errors.Is(err, otp.ErrNotFound) {
 		t.Fatalf("err = %v, want an unknown outcome", err)
 	}
-	if n := e.srv.Requests(infobiptest.OpVerify); n != 2 {
+	if n := e.srv.Calls(infobiptest.OpVerify); n != 2 {
 		t.Fatalf("%d verifies, want 2", n)
 	}
 }
@@ -199,12 +196,12 @@ func TestCancelledContext(t *testing.T) {
 // it was not retried through is on the error, for otp.RetryAfter.
 func TestVendorRetryAfterReachesTheCaller(t *testing.T) {
 	e := newEnv(t, defaultApp, infobiptest.Config{}, nil)
-	e.srv.Fail(infobiptest.OpSend, 1, infobiptest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "3600"})
+	e.srv.FailNext(infobiptest.OpSend, infobiptest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "3600"})
 	_, err := e.client.Send(context.Background(), otp.SendRequest{To: phone, Channel: otp.SMS, CodeLength: 6})
 	if d, ok := otp.RetryAfter(err); !ok || d != time.Hour {
 		t.Fatalf("RetryAfter = %v, %v; want 1h: %v", d, ok, err)
 	}
-	e.srv.Fail(infobiptest.OpSend, 1, infobiptest.Fault{Status: http.StatusInternalServerError})
+	e.srv.FailNext(infobiptest.OpSend, infobiptest.Fault{Status: http.StatusInternalServerError})
 	_, err = e.client.Send(context.Background(), otp.SendRequest{To: phone, Channel: otp.SMS, CodeLength: 6})
 	if _, ok := otp.RetryAfter(err); ok {
 		t.Fatalf("a 500 without Retry-After has none: %v", err)
