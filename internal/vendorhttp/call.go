@@ -88,15 +88,15 @@ func (c *Client) Close() error {
 
 // Request is one vendor call.
 type Request struct {
-	Op otp.Op
+	Op otp.Op // the operation, for errors and the retry policy
 	// Once marks a call that must not run twice although it is neither a
 	// send nor a resend (creating a resource). Sends and resends are always
 	// treated so: they are retried only when the vendor surely did not act.
 	Once        bool
-	Method, URL string
+	Method, URL string // URL with its path built by Path
 	ContentType string // of Body; empty for none
 	Auth        string // the Authorization header; empty for none
-	Body        []byte
+	Body        []byte // sent again on each try; nil for none
 	// Refused, if set, reports a 2xx answer that refuses the try without
 	// acting on it, which is then retried like a 429 (the legacy Vonage
 	// API answers throttling with 200 and status "1").
@@ -108,9 +108,9 @@ func (r Request) once() bool { return r.Once || r.Op == otp.OpStart || r.Op == o
 
 // Reply is the vendor's last answer to a call, body read in full.
 type Reply struct {
-	Status int
-	Header http.Header
-	Body   []byte
+	Status int         // HTTP status
+	Header http.Header // the answer's headers
+	Body   []byte      // at most MaxBody bytes
 	// acted is set when some try of the call may have been acted on: it
 	// was written and its answer was lost or was a vendor fault (a 5xx
 	// that is not a 503 with Retry-After).
