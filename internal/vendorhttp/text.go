@@ -13,23 +13,31 @@ import (
 const MaxText = 160
 
 // Text makes vendor text (a status, a title, an error message) fit for an
-// error message: runs of seven or more digits are masked as otp.MaskPhone
-// masks a number, in case the text echoes one; control characters and
-// invalid UTF-8 are dropped; it is clipped to MaxText bytes, "..." ending
-// a clipped text.
+// error message: control characters and invalid UTF-8 are dropped; then
+// runs of seven or more digits are masked as otp.MaskPhone masks a number,
+// in case the text echoes one (after the drop, so that junk between digits
+// cannot split a number out of reach); it is clipped to MaxText bytes,
+// "..." ending a clipped text.
 func Text(s string) string {
+	clean := strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return -1
+		}
+		return r
+	}, s)
 	var b strings.Builder
-	for i := 0; i < len(s); {
-		if j := digitsEnd(s, i); j-i >= 7 {
-			b.WriteString(otp.MaskPhone(s[i:j]))
-			i = j
-			continue
+	for i := 0; i < len(clean); {
+		j := digitsEnd(clean, i)
+		switch {
+		case j-i >= 7:
+			b.WriteString(otp.MaskPhone(clean[i:j]))
+		case j > i:
+			b.WriteString(clean[i:j])
+		default:
+			j = i + 1
+			b.WriteByte(clean[i])
 		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r != utf8.RuneError && r >= ' ' && r != 0x7f && !(r >= 0x80 && r < 0xa0) {
-			b.WriteString(s[i : i+n])
-		}
-		i += n
+		i = j
 	}
 	out := b.String()
 	if len(out) <= MaxText {
