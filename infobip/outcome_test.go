@@ -26,8 +26,8 @@ type class int
 
 const (
 	success     class = iota
-	rejected          // *otp.ProviderError, not Temporary
-	unavailable       // *otp.ProviderError, Temporary
+	rejected          // *otp.ProviderError, Kind ProviderRejected
+	unavailable       // *otp.ProviderError, Kind ProviderUnavailable
 	account           // *otp.ProviderError, Kind ProviderAccount
 	user              // a core sentinel, not a *otp.ProviderError
 )

@@ -156,7 +156,7 @@ func TestRetryConnectionRefused(t *testing.T) {
 	}
 	err = send(c, phone, otp.SMS)
 	if n := dials.Load(); n != 3 {
-		t.Errorf("dialled %d times, want 3 (1 + RetryMax 2)", n)
+		t.Errorf("dialled %d times, want 3 (1 + MaxRetries 2)", n)
 	}
 	pe := providerError(t, err)
 	if pe.Kind != otp.ProviderUnavailable || !pe.NotSent || !errors.Is(err, otp.ErrProviderUnavailable) {
