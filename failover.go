@@ -212,10 +212,16 @@ func unavailable(err error) bool {
 }
 
 // surelyNotSent reports whether err proves that the provider did not act
-// and another may serve.
+// and another may serve: its ProviderError says so or, from a provider that
+// returns no ProviderError, the connection was never made.
 func surelyNotSent(err error) bool {
 	var pe *ProviderError
-	return errors.As(err, &pe) && pe.NotSent && pe.Kind != ProviderRejected
+	if errors.As(err, &pe) {
+		return pe.NotSent && pe.Kind != ProviderRejected
+	}
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &op) && op.Op == "dial" || errors.As(err, &dns)
 }
 
 // breaker is one provider's circuit breaker.

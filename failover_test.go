@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -76,6 +77,8 @@ func TestFailoverFallsOverWhenThePrimarySentNothing(t *testing.T) {
 		"throttled": &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 429, Kind: otp.ProviderUnavailable, NotSent: true},
 		"dns":       &otp.ProviderError{Provider: "a", Op: otp.OpStart, Kind: otp.ProviderUnavailable, NotSent: true, Err: &net.DNSError{Err: "no such host", Name: "api.example"}},
 		"account":   &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 401, Kind: otp.ProviderAccount, NotSent: true},
+		// A provider of another library that returns the dial error itself.
+		"bare dial error": fmt.Errorf("sending: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			clock := otptest.NewClock(time.Time{})
