@@ -20,8 +20,10 @@ import (
 // sent nothing": a *ProviderError with NotSent whose Kind is
 // ProviderUnavailable (connection refused, vendor throttling) or
 // ProviderAccount (bad credentials, no credit). NotSent is the one answer
-// Failover reads: it does not guess from the cause (a dial error wrapped
-// without NotSent does not fall over). It does not fall over on a person's
+// Failover reads from a *ProviderError: it does not guess from the cause (a
+// dial error wrapped without NotSent does not fall over); only from a
+// provider that returns no *ProviderError does a dial or DNS error, which
+// proves nothing was written, fall over. It does not fall over on a person's
 // bad input (an invalid number, a wrong code) nor on an ambiguous failure,
 // such as a timeout after the request was written: that error is returned
 // as it is.
