@@ -8,8 +8,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // Failover is a Provider that sends through the first healthy one
@@ -21,10 +19,14 @@ import (
 // A send falls over when the error means "this provider cannot serve and
 // sent nothing": a *ProviderError with NotSent whose Kind is
 // ProviderUnavailable (connection refused, vendor throttling) or
-// ProviderAccount (bad credentials, no credit), or a dial or DNS error. It
-// does not fall over on a person's bad input (an invalid number, a wrong
-// code) nor on an ambiguous failure, such as a timeout after the request
-// was written: that error is returned as it is.
+// ProviderAccount (bad credentials, no credit). NotSent is the one answer
+// Failover reads from a *ProviderError: it does not guess from the cause (a
+// dial error wrapped without NotSent does not fall over); only from a
+// provider that returns no *ProviderError does a dial or DNS error, which
+// proves nothing was written, fall over. It does not fall over on a person's
+// bad input (an invalid number, a wrong code) nor on an ambiguous failure,
+// such as a timeout after the request was written: that error is returned
+// as it is.
 //
 // Each provider has a circuit breaker: after Failures consecutive
 // unavailable answers it is skipped for Cooldown, then one send probes it;
@@ -212,14 +214,16 @@ func unavailable(err error) bool {
 }
 
 // surelyNotSent reports whether err proves that the provider did not act
-// and another may serve: the adapter said so, or no connection was ever
-// made.
+// and another may serve: its ProviderError says so or, from a provider that
+// returns no ProviderError, the connection was never made.
 func surelyNotSent(err error) bool {
 	var pe *ProviderError
-	if errors.As(err, &pe) && pe.NotSent && pe.Kind != ProviderRejected {
-		return true
+	if errors.As(err, &pe) {
+		return pe.NotSent && pe.Kind != ProviderRejected
 	}
-	return vendorhttp.DialError(err)
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &op) && op.Op == "dial" || errors.As(err, &dns)
 }
 
 // breaker is one provider's circuit breaker.

@@ -19,10 +19,11 @@ import (
 // vendors are the real adapters, each against its fake vendor server:
 // Vonage Verify v2 first, Infobip second.
 type vendors struct {
-	vonage    *vonage.V2
-	vonageSrv *vonagetest.Server
-	infobip   *infobip.Client
-	infoSrv   *infobiptest.Server
+	vonage     *vonage.V2
+	vonageSrv  *vonagetest.Server
+	infobip    *infobip.Client
+	infoSrv    *infobiptest.Server
+	infoConfig infobip.Config
 }
 
 func newVendors(t *testing.T, vonageURL string) *vendors {
@@ -40,14 +41,20 @@ func newVendors(t *testing.T, vonageURL string) *vendors {
 	require.NoError(t, err)
 	app := vs.infoSrv.AddApplication("app", infobiptest.AppConfig{})
 	msg := vs.infoSrv.AddMessage(app, infobiptest.Message{Text: "Code {{pin}}", PinLength: 6})
-	vs.infobip, err = infobip.New(infobip.Config{BaseURL: vs.infoSrv.URL, APIKey: "test-api-key",
-		ApplicationID: app, SMSMessageID: msg, HTTPClient: client})
+	vs.infoConfig = infobip.Config{BaseURL: vs.infoSrv.URL, APIKey: "test-api-key",
+		ApplicationID: app, SMSMessageID: msg, HTTPClient: client}
+	vs.infobip, err = infobip.New(vs.infoConfig)
 	require.NoError(t, err)
 	return vs
 }
 
-func (vs *vendors) verifier(t *testing.T) *otp.Verifier {
-	fo, err := otp.NewFailover(otp.FailoverConfig{}, vs.vonage, vs.infobip)
+// verifier sends through a Failover over providers, by default Vonage
+// then Infobip.
+func (vs *vendors) verifier(t *testing.T, providers ...otp.Provider) *otp.Verifier {
+	if providers == nil {
+		providers = []otp.Provider{vs.vonage, vs.infobip}
+	}
+	fo, err := otp.NewFailover(otp.FailoverConfig{}, providers...)
 	require.NoError(t, err)
 	store := memstore.New(memstore.Config{})
 	t.Cleanup(func() { store.Close() })
@@ -62,7 +69,7 @@ func TestFailoverAdaptersPrimaryRefusesTheConnection(t *testing.T) {
 	st, err := v.Start(ctx, sessionKey, ukMobile)
 	require.NoError(t, err)
 	assert.Equal(t, "infobip", st.Provider)
-	pin, ok := vs.infoSrv.LastPIN(ukMobile)
+	pin, ok := vs.infoSrv.LastCode(ukMobile)
 	require.True(t, ok)
 	_, err = v.Check(ctx, sessionKey, pin)
 	require.NoError(t, err, "the check goes to Infobip")
@@ -88,7 +95,7 @@ func TestFailoverAdaptersPrimaryTimesOutAfterAccepting(t *testing.T) {
 	v := vs.verifier(t)
 	_, err := v.Start(ctx, sessionKey, ukMobile)
 	require.ErrorIs(t, err, otp.ErrProviderUnavailable)
-	assert.Equal(t, 1, vs.vonageSrv.Count(vonagetest.V2Start), "one start, never repeated")
+	assert.Equal(t, 1, vs.vonageSrv.Calls(vonagetest.V2Start), "one start, never repeated")
 	assert.Empty(t, vs.infoSrv.Sends(), "no second SMS from Infobip")
 }
 
@@ -113,4 +120,18 @@ func TestFailoverAdaptersPrimaryRefusesTheAccount(t *testing.T) {
 	require.NoError(t, err, "bad credentials at Vonage: Infobip serves")
 	assert.Equal(t, "infobip", st.Provider)
 	assert.Empty(t, vs.vonageSrv.Sends())
+}
+
+func TestFailoverAdaptersInfobipRefusesTheAccount(t *testing.T) {
+	vs := newVendors(t, "")
+	cfg := vs.infoConfig
+	cfg.APIKey = "revoked"
+	revoked, err := infobip.New(cfg)
+	require.NoError(t, err)
+	v := vs.verifier(t, revoked, vs.vonage)
+	st, err := v.Start(ctx, sessionKey, ukMobile)
+	require.NoError(t, err, "a refused key at Infobip: Vonage serves")
+	assert.Equal(t, "vonage", st.Provider)
+	assert.Empty(t, vs.infoSrv.Sends())
+	assert.Len(t, vs.vonageSrv.Sends(), 1)
 }

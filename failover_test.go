@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -29,7 +30,8 @@ func (p acceptedThenTimeout) Send(ctx context.Context, req otp.SendRequest) (otp
 }
 
 // refusing is a vendor whose address refuses connections: it dials a
-// loopback port nobody listens on, as an HTTP adapter would.
+// loopback port nobody listens on and, as the HTTP adapters do, reports
+// that nothing was sent.
 type refusing struct {
 	*otptest.Provider
 	addr string
@@ -41,7 +43,7 @@ func (p refusing) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error
 		conn.Close()
 		return otp.Ref{}, errors.New("something listens on the closed port")
 	}
-	return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: otp.OpStart, Kind: otp.ProviderUnavailable, Err: err}
+	return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: otp.OpStart, Kind: otp.ProviderUnavailable, NotSent: true, Err: err}
 }
 
 // closedAddr returns a loopback address that refuses connections.
@@ -73,7 +75,10 @@ func failoverFixture(t *testing.T, providers ...otp.Provider) (*fixture, *otp.Fa
 func TestFailoverFallsOverWhenThePrimarySentNothing(t *testing.T) {
 	for name, err := range map[string]error{
 		"throttled": &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 429, Kind: otp.ProviderUnavailable, NotSent: true},
-		"dns":       &otp.ProviderError{Provider: "a", Op: otp.OpStart, Kind: otp.ProviderUnavailable, Err: &net.DNSError{Err: "no such host", Name: "api.example"}},
+		"dns":       &otp.ProviderError{Provider: "a", Op: otp.OpStart, Kind: otp.ProviderUnavailable, NotSent: true, Err: &net.DNSError{Err: "no such host", Name: "api.example"}},
+		"account":   &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 401, Kind: otp.ProviderAccount, NotSent: true},
+		// A provider of another library that returns the dial error itself.
+		"bare dial error": fmt.Errorf("sending: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			clock := otptest.NewClock(time.Time{})
@@ -116,6 +121,10 @@ func TestFailoverNeverFallsOverOnBadInputOrAmbiguousErrors(t *testing.T) {
 		"500 maybe sent":      &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 500, Kind: otp.ProviderUnavailable},
 		"plain error":         errors.New("something odd"),
 		"deadline, ambiguous": context.DeadlineExceeded,
+		// NotSent is the one answer: Failover does not guess from the cause.
+		"dial error without NotSent": &otp.ProviderError{Provider: "a", Op: otp.OpStart, Kind: otp.ProviderUnavailable,
+			Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}},
+		"account without NotSent": &otp.ProviderError{Provider: "a", Op: otp.OpStart, HTTPStatus: 401, Kind: otp.ProviderAccount},
 	} {
 		t.Run(name, func(t *testing.T) {
 			clock := otptest.NewClock(time.Time{})

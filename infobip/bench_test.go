@@ -32,7 +32,7 @@ func BenchmarkSendCheck(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/call")
-	if n := e.srv.Conns(); n != 1 {
+	if n := e.srv.Connections(); n != 1 {
 		b.Fatalf("%d connections, want 1", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // vendorFailure is a decoder's verdict that a 2xx answer is not a success.
@@ -38,27 +39,6 @@ func unmarshalObject(body []byte, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// status keeps a vendor status printable and short: it lands in error
-// messages.
-func status(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == 0xfffd {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 64 {
-		s = s[:64]
-	}
-	return strings.ToValidUTF8(s, "")
-}
-
-// validID reports whether a vendor ID is safe to store and reuse: short,
-// printable ASCII, no spaces.
-func validID(id string) bool {
-	return id != "" && len(id) <= 128 && !strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r >= 0x7f })
-}
-
 type sendResponse struct {
 	PinID       string `json:"pinId"`
 	NCStatus    string `json:"ncStatus"`
@@ -85,10 +65,10 @@ func decodeSend(body []byte) (string, error) {
 	// failure: a mixed answer is not a success.
 	for _, st := range []string{r.SMSStatus, r.CallStatus, r.EmailStatus.Name} {
 		if failedDelivery(st) {
-			return "", &vendorFailure{status: status(st), err: errUndeliverable}
+			return "", &vendorFailure{status: vendorhttp.Text(st), err: errUndeliverable}
 		}
 	}
-	if !validID(r.PinID) {
+	if !vendorhttp.ValidID(r.PinID) {
 		return "", malformed(errors.New("no usable pinId"))
 	}
 	return r.PinID, nil
@@ -155,7 +135,7 @@ func decodeVerify(pinID string, body []byte) error {
 		}
 		return &vendorFailure{status: "verified:false", err: errors.New("infobip: not verified, no pinError given")}
 	}
-	return &vendorFailure{status: status(r.PinError), err: errors.New("infobip: unknown pinError")}
+	return &vendorFailure{status: vendorhttp.Text(r.PinError), err: errors.New("infobip: unknown pinError")}
 }
 
 // apiError is what either of Infobip's error envelopes says.
@@ -187,15 +167,15 @@ func decodeError(body []byte) apiError {
 	var out apiError
 	se := e.RequestError.ServiceException
 	if e.ErrorCode != "" {
-		out.status = status(e.ErrorCode)
+		out.status = vendorhttp.Text(e.ErrorCode)
 		for _, v := range e.Violations {
-			out.fields = append(out.fields, status(v.Property))
+			out.fields = append(out.fields, vendorhttp.Text(v.Property))
 		}
 	} else {
-		out.status = status(se.MessageID)
+		out.status = vendorhttp.Text(se.MessageID)
 	}
 	for f := range se.ValidationErrors {
-		out.fields = append(out.fields, status(f))
+		out.fields = append(out.fields, vendorhttp.Text(f))
 	}
 	slices.Sort(out.fields)
 	return out

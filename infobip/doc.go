@@ -38,7 +38,8 @@
 //	WRONG_PIN with 0 left; NO_MORE_PIN_ATTEMPTS; no pinError with 0 left
 //	                                        otp.ErrTooManyAttempts
 //	TTL_EXPIRED                             otp.ErrExpired
-//	HTTP 404 (unknown pin)                  otp.ErrNotFound (also from Resend)
+//	HTTP 404 (unknown pin)                  otp.ErrNotFound (also from Resend), unless an
+//	                                        earlier try was lost: otp.ErrProviderUnavailable
 //	unknown pinError                        *otp.ProviderError, rejected
 //
 // A send is a success only when the PIN went out: MESSAGE_NOT_SENT and
@@ -49,29 +50,32 @@
 // values classified by HTTP status first, with the vendor status from
 // either error envelope (the legacy requestError.serviceException.messageId
 // or the newer errorCode): 400, 404 and other 4xx are rejected; 429 and
-// 5xx are temporary (otp.ErrProviderUnavailable), and so are 401 and 403:
-// they refuse the account (key, scopes), not the person, so otp.Failover
-// moves past them. An empty, HTML, truncated or oversized body is never a
+// 5xx are temporary (otp.ErrProviderUnavailable); 401 and 403 refuse the
+// account (key, scopes), not the person: Kind otp.ProviderAccount,
+// matching otp.ErrProviderAccount, and otp.Failover moves past them. An empty, HTML, truncated or oversized body is never a
 // success. A vendor's Retry-After is on ProviderError.RetryAfter.
 //
-// ProviderError.NotSent is true when Infobip surely did not act: no byte
-// of the request was written, or it answered 4xx or 503 with Retry-After.
-// A temporary send error with NotSent false (a timeout after the request
+// ProviderError.NotSent is true when Infobip surely did not act: no try
+// reached it, or every answer refused the request (a 4xx, a 429 or 503
+// with Retry-After, a well-formed refusal such as MESSAGE_NOT_SENT). A
+// temporary send error with NotSent false (a timeout after the request
 // was written, a 500, an unreadable 2xx) means the PIN may have gone out:
-// otp.Failover does not move on, and the message says "outcome unknown".
+// otp.Failover does not move on.
 //
 // # Retries
 //
-// Requests go through github.com/hashicorp/go-retryablehttp (its logger
-// off) with two policies. Infobip has no idempotency key, so sends,
-// resends and creates are retried only when Infobip surely did not act: a
-// dial or DNS failure, or a 429/503 with a Retry-After no longer than
-// Config.RetryWaitMax. Verifies, reads and updates are also retried on
-// other transport errors, 429, 500, 502, 503 and 504. Retries stop at
-// Config.RetryMax, at a Retry-After beyond the cap, and before the
-// context's deadline; each attempt is bounded by the HTTP client's
-// timeout. Bodies are read up to Config.MaxResponseBytes and pin IDs are
-// escaped in URL paths.
+// Requests go through the shared HTTP layer on
+// github.com/hashicorp/go-retryablehttp, its logger off, under
+// Config.Retry (an [otp.RetryPolicy]). Infobip has no idempotency key, so
+// sends, resends and creates are retried only when Infobip surely did not
+// act: the try got no connection (refused, DNS), or Infobip answered 429
+// or 503 with a Retry-After no longer than RetryPolicy.MaxRetryAfter.
+// Verifies, reads and updates are also retried on other transport errors,
+// 429, 500, 502, 503 and 504. Retries stop at RetryPolicy.MaxRetries, at a
+// Retry-After beyond the cap, and before the call's deadline; each try is
+// bounded by the HTTP client's timeout and each call by
+// RetryPolicy.Timeout. Answers are read through one size cap and IDs are
+// escaped in URL paths, dot segments included.
 //
 // # Testing
 //

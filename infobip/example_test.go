@@ -29,7 +29,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	pin, _ := srv.LastPIN("+447911123456")
+	pin, _ := srv.LastCode("+447911123456")
 	fmt.Println("sent to", srv.Sends()[0].To)
 	err = c.Check(ctx, ref, "not-it")
 	fmt.Println("wrong PIN:", errors.Is(err, otp.ErrWrongCode))
@@ -76,7 +76,7 @@ func ExampleClient_Send_errors() {
 	msgID := srv.AddMessage(appID, infobiptest.Message{Text: "{{pin}}", PinLength: 6})
 	c, _ := infobip.New(infobip.Config{BaseURL: srv.URL, APIKey: "my-key", ApplicationID: appID, SMSMessageID: msgID})
 
-	srv.Fail(infobiptest.OpSend, 1, infobiptest.Fault{Status: 500})
+	srv.FailNext(infobiptest.OpSend, infobiptest.Fault{Status: 500})
 	_, err := c.Send(context.Background(), otp.SendRequest{To: "+447911123456", Channel: otp.SMS})
 	var pe *otp.ProviderError
 	errors.As(err, &pe)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // Seeds are the fact sheet's examples and their broken variants.
@@ -64,7 +65,7 @@ func FuzzDecodeSend(f *testing.F) {
 		}
 		// Success: the body really is an object naming this pin ID and no failure.
 		r, ok := topLevel(body)
-		if !ok || !validID(id) || asString(r, "pinId") != id {
+		if !ok || !vendorhttp.ValidID(id) || asString(r, "pinId") != id {
 			t.Fatalf("success %q from %q", id, body)
 		}
 		for _, k := range []string{"smsStatus", "callStatus"} {
@@ -102,7 +103,7 @@ func FuzzDecodeError(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e := decodeError(body)
-		if len(e.status) > 64 || strings.ContainsFunc(e.status, func(r rune) bool { return r < ' ' }) {
+		if len(e.status) > vendorhttp.MaxText || strings.ContainsFunc(e.status, func(r rune) bool { return r < ' ' }) {
 			t.Fatalf("status %q is not short and printable", e.status)
 		}
 	})
@@ -118,22 +119,22 @@ func FuzzDecodeSetup(f *testing.F) {
 		f.Add([]byte("[" + s + "]"))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if a, err := decodeApplication(body); err == nil && !validID(a.ID) {
+		if a, err := decodeApplication(body); err == nil && !vendorhttp.ValidID(a.ID) {
 			t.Fatalf("application without an ID from %q", body)
 		}
 		if as, err := decodeApplications(body); err == nil {
 			for _, a := range as {
-				if !validID(a.ID) {
+				if !vendorhttp.ValidID(a.ID) {
 					t.Fatalf("listed application without an ID from %q", body)
 				}
 			}
 		}
-		if m, err := decodeMessage(body); err == nil && !validID(m.ID) {
+		if m, err := decodeMessage(body); err == nil && !vendorhttp.ValidID(m.ID) {
 			t.Fatalf("message without an ID from %q", body)
 		}
 		if ms, err := decodeMessages(body); err == nil {
 			for _, m := range ms {
-				if !validID(m.ID) {
+				if !vendorhttp.ValidID(m.ID) {
 					t.Fatalf("listed message without an ID from %q", body)
 				}
 			}

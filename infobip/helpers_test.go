@@ -46,7 +46,7 @@ func newEnv(t testing.TB, app infobiptest.AppConfig, fake infobiptest.Config, mo
 	cfg := infobip.Config{
 		BaseURL: e.srv.URL, APIKey: apiKey, ApplicationID: e.ids.ApplicationID,
 		SMSMessageID: e.ids.SMSMessageID, VoiceMessageID: e.ids.VoiceMessageID, EmailMessageID: e.ids.EmailMessageID,
-		Clock: e.clock, RetryWaitMin: time.Millisecond, RetryWaitMax: 20 * time.Millisecond,
+		Clock: e.clock, Retry: otp.RetryPolicy{MinWait: time.Millisecond, MaxWait: 20 * time.Millisecond},
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -103,7 +103,7 @@ func cannedClient(t *testing.T, h http.Handler, mod func(*infobip.Config)) *info
 	t.Cleanup(srv.Close)
 	cfg := infobip.Config{
 		BaseURL: srv.URL, APIKey: apiKey, ApplicationID: "APP", SMSMessageID: "SMS", VoiceMessageID: "VOICE",
-		EmailMessageID: "EMAIL", RetryMax: -1, RetryWaitMin: time.Millisecond, RetryWaitMax: 20 * time.Millisecond,
+		EmailMessageID: "EMAIL", Retry: otp.RetryPolicy{MaxRetries: -1, MinWait: time.Millisecond, MaxWait: 20 * time.Millisecond},
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -9,9 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/internal/vendorhttp"
@@ -20,12 +17,6 @@ import (
 // DefaultBaseURL is Infobip's shared API host. Prefer the personal base URL
 // the Infobip portal shows for your account.
 const DefaultBaseURL = "https://api.infobip.com"
-
-// errOutcomeUnknown is the detail of a temporary *otp.ProviderError whose
-// NotSent is false for a send, resend or create: Infobip may have acted on
-// it (a timeout or dropped connection after the request was written, a
-// 5xx other than a 503 with Retry-After, a 2xx whose body cannot be read).
-var errOutcomeUnknown = errors.New("infobip: outcome unknown, the request may have been acted on")
 
 // Config configures a [Client]. Only APIKey is required; a Client without
 // an ApplicationID and templates can still run the setup calls
@@ -63,23 +54,14 @@ type Config struct {
 	NumberLookup bool
 
 	// HTTPClient sends the requests. Default: a client with a 10 s
-	// timeout and its own keep-alive transport.
+	// timeout per try and its own keep-alive transport.
 	HTTPClient *http.Client
-	// Clock reads Retry-After dates and request deadlines.
-	// Default otp.SystemClock.
+	// Clock reads Retry-After dates. Default otp.SystemClock.
 	Clock otp.Clock
-	// RetryMax is how many times one call may be retried under the retry
-	// policy (see the package doc). Default 2; negative means never.
-	RetryMax int
-	// RetryWaitMin and RetryWaitMax bound the exponential backoff between
-	// retries. A Retry-After longer than RetryWaitMax is not waited for:
-	// the call fails with otp.ErrProviderUnavailable at once.
-	// Defaults 100 ms and 2 s.
-	RetryWaitMin time.Duration
-	RetryWaitMax time.Duration
-	// MaxResponseBytes caps how much of a response body is read; a longer
-	// body is an error. Default 1 MiB.
-	MaxResponseBytes int64
+	// Retry bounds retries; see otp.RetryPolicy for its defaults. Sends,
+	// resends and creates are retried only when Infobip surely did not
+	// act on them: it has no idempotency key.
+	Retry otp.RetryPolicy
 }
 
 // Format prints the configuration without the API key, for every verb.
@@ -96,13 +78,12 @@ func (c Config) Format(f fmt.State, verb rune) {
 // also creates and updates 2FA applications and message templates. It
 // does not implement [otp.Canceler]: Infobip offers no way to cancel a
 // PIN, which simply expires after its time to live. A Client is safe for
-// concurrent use and reuses connections.
+// concurrent use and reuses connections; Close releases the idle ones.
 type Client struct {
-	cfg     Config                // normalised copy; cfg.APIKey is never printed
-	base    string                // BaseURL without a trailing slash
-	auth    string                // "App " + APIKey
-	once    *retryablehttp.Client // calls that must not run twice: sends, resends, creates
-	retried *retryablehttp.Client // idempotent calls: verify, reads, updates
+	cfg  Config // normalised copy; cfg.APIKey is never printed
+	base string // BaseURL without a trailing slash
+	auth string // "App " + APIKey
+	http *vendorhttp.Client
 }
 
 var (
@@ -126,49 +107,34 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ApplicationID == "" && (cfg.SMSMessageID != "" || cfg.VoiceMessageID != "" || cfg.EmailMessageID != "") {
 		return nil, errors.New("infobip: Config.ApplicationID is required with a message ID")
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = vendorhttp.NewClient()
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = otp.SystemClock
-	}
-	switch {
-	case cfg.RetryMax == 0:
-		cfg.RetryMax = 2
-	case cfg.RetryMax < 0:
-		cfg.RetryMax = 0
-	}
-	if cfg.RetryWaitMin <= 0 {
-		cfg.RetryWaitMin = 100 * time.Millisecond
-	}
-	if cfg.RetryWaitMax <= 0 {
-		cfg.RetryWaitMax = 2 * time.Second
-	}
-	if cfg.RetryWaitMax < cfg.RetryWaitMin {
-		return nil, errors.New("infobip: Config.RetryWaitMax is shorter than RetryWaitMin")
-	}
-	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = 1 << 20
-	}
 	cfg.BaseURL = base
 	c := &Client{cfg: cfg, base: base, auth: "App " + cfg.APIKey}
-	p := policy{clock: cfg.Clock, waitMax: cfg.RetryWaitMax}
-	c.once = c.retryClient(p.checkOnce)
-	c.retried = c.retryClient(p.checkRetried)
+	if c.http, err = vendorhttp.New(c.Name(), cfg.HTTPClient, cfg.Retry, cfg.Clock); err != nil {
+		return nil, fmt.Errorf("infobip: Config.%w", err)
+	}
 	return c, nil
 }
 
-func (c *Client) retryClient(check retryablehttp.CheckRetry) *retryablehttp.Client {
-	return &retryablehttp.Client{
-		HTTPClient:   c.cfg.HTTPClient,
-		Logger:       nil, // its logger prints URLs; this package logs nothing
-		RetryWaitMin: c.cfg.RetryWaitMin,
-		RetryWaitMax: c.cfg.RetryWaitMax,
-		RetryMax:     c.cfg.RetryMax,
-		CheckRetry:   check,
-		Backoff:      policy{clock: c.cfg.Clock, waitMax: c.cfg.RetryWaitMax}.backoff,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+// Close closes the HTTP client's idle connections, so that no connection
+// goroutine outlives the Client. Calls in flight are not affected.
+func (c *Client) Close() error { return c.http.Close() }
+
+// call sends one request and returns the 2xx answer. Every other outcome
+// is an error: a *otp.ProviderError, or otp.ErrNotFound for an unknown
+// pin.
+func (c *Client) call(ctx context.Context, op otp.Op, method, path string, payload any) (vendorhttp.Reply, error) {
+	req := vendorhttp.Request{Op: op, Once: op == opCreate, Method: method, URL: c.base + path, Auth: c.auth}
+	if payload != nil {
+		req.Body, req.ContentType = marshal(payload), "application/json"
 	}
+	r, err := c.http.Do(ctx, req)
+	if err != nil {
+		return r, err
+	}
+	if r.Status/100 != 2 {
+		return r, c.statusError(op, r)
+	}
+	return r, nil
 }
 
 // normalizeBaseURL applies Config.BaseURL's rules.
@@ -269,7 +235,7 @@ type sendBody struct {
 func (c *Client) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
 	msgID := c.messageID(req.Channel)
 	if msgID == "" {
-		return otp.Ref{}, &otp.ProviderError{Provider: c.Name(), Op: otp.OpStart, Err: otp.ErrUnsupportedChannel}
+		return otp.Ref{}, &otp.ProviderError{Provider: c.Name(), Op: otp.OpStart, NotSent: true, Err: otp.ErrUnsupportedChannel}
 	}
 	to, err := vendorDestination(req.Channel, req.To)
 	if err != nil {
@@ -289,13 +255,13 @@ func (c *Client) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error)
 		path += "/email"
 		body.From = c.cfg.EmailFrom
 	}
-	res, err := c.call(ctx, opSend, http.MethodPost, path, body)
+	r, err := c.call(ctx, opSend, http.MethodPost, path, body)
 	if err != nil {
 		return otp.Ref{}, err
 	}
-	pinID, err := decodeSend(res.body)
+	pinID, err := decodeSend(r.Body)
 	if err != nil {
-		return otp.Ref{}, failure(opSend, res.status, err)
+		return otp.Ref{}, c.failure(opSend, r, err)
 	}
 	return otp.Ref{Provider: c.Name(), ID: encodeRef(req.Channel, pinID)}, nil
 }
@@ -334,12 +300,12 @@ func (c *Client) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if code == "" || len(code) > 64 || strings.ContainsFunc(code, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return fmt.Errorf("infobip: check: %w", otp.ErrInvalidCode)
 	}
-	res, err := c.call(ctx, opCheck, http.MethodPost, "/2fa/2/pin/"+url.PathEscape(pinID)+"/verify", verifyBody{PIN: code})
+	r, err := c.call(ctx, opCheck, http.MethodPost, vendorhttp.Path("/2fa/2/pin/%s/verify", pinID), verifyBody{PIN: code})
 	if err != nil {
 		return err
 	}
-	if err := decodeVerify(pinID, res.body); err != nil {
-		return failure(opCheck, res.status, err)
+	if err := decodeVerify(pinID, r.Body); err != nil {
+		return c.failure(opCheck, r, err)
 	}
 	return nil
 }
@@ -351,19 +317,19 @@ func (c *Client) Resend(ctx context.Context, ref otp.Ref) error {
 	if pinID == "" {
 		return fmt.Errorf("infobip: resend: %w: empty pin ID", otp.ErrNotFound)
 	}
-	path := "/2fa/2/pin/" + url.PathEscape(pinID) + "/resend"
+	path := vendorhttp.Path("/2fa/2/pin/%s/resend", pinID)
 	switch ch {
 	case otp.Voice:
 		path += "/voice"
 	case otp.Email:
 		path += "/email"
 	}
-	res, err := c.call(ctx, opResend, http.MethodPost, path, struct{}{})
+	r, err := c.call(ctx, opResend, http.MethodPost, path, struct{}{})
 	if err != nil {
 		return err
 	}
-	if _, err := decodeSend(res.body); err != nil {
-		return failure(opResend, res.status, err)
+	if _, err := decodeSend(r.Body); err != nil {
+		return c.failure(opResend, r, err)
 	}
 	return nil
 }

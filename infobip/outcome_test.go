@@ -26,8 +26,9 @@ type class int
 
 const (
 	success     class = iota
-	rejected          // *otp.ProviderError, not Temporary
-	unavailable       // *otp.ProviderError, Temporary
+	rejected          // *otp.ProviderError, Kind ProviderRejected
+	unavailable       // *otp.ProviderError, Kind ProviderUnavailable
+	account           // *otp.ProviderError, Kind ProviderAccount
 	user              // a core sentinel, not a *otp.ProviderError
 )
 
@@ -93,13 +94,13 @@ func TestOutcomes(t *testing.T) {
 			body:  `{"errorCode":"E400","description":"Bad request","violations":[{"property":"to","violation":"invalid"}]}`,
 			class: rejected, is: []error{otp.ErrInvalidPhone}, vendor: "E400", notSent: true},
 		{name: "send 401 legacy", op: otp.OpStart, status: 401, body: legacy("UNAUTHORIZED", "Invalid login details"),
-			class: unavailable, vendor: "UNAUTHORIZED", notSent: true},
+			class: account, vendor: "UNAUTHORIZED", notSent: true},
 		{name: "send 401 modern", op: otp.OpStart, status: 401, body: modern("E401", "Unauthorized"),
-			class: unavailable, vendor: "E401", notSent: true},
+			class: account, vendor: "E401", notSent: true},
 		{name: "send 403 legacy", op: otp.OpStart, status: 403, body: legacy("FORBIDDEN", "Forbidden"),
-			class: unavailable, vendor: "FORBIDDEN", notSent: true},
+			class: account, vendor: "FORBIDDEN", notSent: true},
 		{name: "send 403 modern", op: otp.OpStart, status: 403, body: modern("E403", "Forbidden"),
-			class: unavailable, vendor: "E403", notSent: true},
+			class: account, vendor: "E403", notSent: true},
 		{name: "send 404 unknown template", op: otp.OpStart, status: 404,
 			body:  legacy("RESOURCE_NOT_FOUND", "Application or message with given ID cannot be found."),
 			class: rejected, vendor: "RESOURCE_NOT_FOUND", notSent: true},
@@ -133,11 +134,11 @@ func TestOutcomes(t *testing.T) {
 		{name: "no more attempts", op: otp.OpCheck, status: 200, body: notVerified("NO_MORE_PIN_ATTEMPTS", 0),
 			class: user, is: []error{otp.ErrTooManyAttempts}},
 		{name: "unknown pinError", op: otp.OpCheck, status: 200, body: notVerified("PIN_EXPIRED", 2),
-			class: rejected, vendor: "PIN_EXPIRED"},
+			class: rejected, vendor: "PIN_EXPIRED", notSent: true},
 		{name: "no pinError, none left", op: otp.OpCheck, status: 200, body: notVerified("", 0),
 			class: user, is: []error{otp.ErrTooManyAttempts}},
 		{name: "no pinError, some left", op: otp.OpCheck, status: 200, body: notVerified("", 3),
-			class: rejected, vendor: "verified:false"},
+			class: rejected, vendor: "verified:false", notSent: true},
 		{name: "verify 200 empty", op: otp.OpCheck, status: 200, body: "", class: unavailable},
 		{name: "verify 200 html", op: otp.OpCheck, status: 200, body: "<!doctype html><p>maintenance</p>", class: unavailable},
 		{name: "verify 200 truncated", op: otp.OpCheck, status: 200, body: verified[:40], class: unavailable},
@@ -149,8 +150,8 @@ func TestOutcomes(t *testing.T) {
 			class: user, is: []error{otp.ErrNotFound}},
 		{name: "verify 404 empty", op: otp.OpCheck, status: 404, class: user, is: []error{otp.ErrNotFound}},
 		{name: "verify 400", op: otp.OpCheck, status: 400, body: legacy("BAD_REQUEST", "Bad request"), class: rejected, vendor: "BAD_REQUEST", notSent: true},
-		{name: "verify 401", op: otp.OpCheck, status: 401, body: modern("E401", "Unauthorized"), class: unavailable, vendor: "E401", notSent: true},
-		{name: "verify 403", op: otp.OpCheck, status: 403, body: legacy("FORBIDDEN", "Forbidden"), class: unavailable, vendor: "FORBIDDEN", notSent: true},
+		{name: "verify 401", op: otp.OpCheck, status: 401, body: modern("E401", "Unauthorized"), class: account, vendor: "E401", notSent: true},
+		{name: "verify 403", op: otp.OpCheck, status: 403, body: legacy("FORBIDDEN", "Forbidden"), class: account, vendor: "FORBIDDEN", notSent: true},
 		{name: "verify 429", op: otp.OpCheck, status: 429, body: legacy("TOO_MANY_REQUESTS", "Too many requests"), class: unavailable, vendor: "TOO_MANY_REQUESTS", notSent: true},
 		{name: "verify 500", op: otp.OpCheck, status: 500, body: modern("E500", "Internal"), class: unavailable, vendor: "E500"},
 		{name: "verify 500 truncated", op: otp.OpCheck, status: 500, body: `{"requestError":{"serviceExc`, class: unavailable},
@@ -158,6 +159,7 @@ func TestOutcomes(t *testing.T) {
 		// Resend: same answers as a send, and 404 for an unknown pin.
 		{name: "resend sent", op: otp.OpResend, status: 200, body: sent(`,"smsStatus":"MESSAGE_SENT"`)},
 		{name: "resend not sent", op: otp.OpResend, status: 200, body: sent(`,"smsStatus":"MESSAGE_NOT_SENT"`), class: rejected, notSent: true},
+		{name: "resend 401", op: otp.OpResend, status: 401, body: legacy("UNAUTHORIZED", "Unauthorized"), class: account, vendor: "UNAUTHORIZED", notSent: true},
 		{name: "resend 404", op: otp.OpResend, status: 404, body: legacy("NOT_FOUND", "Not found"), class: user, is: []error{otp.ErrNotFound}},
 		{name: "resend 500", op: otp.OpResend, status: 500, body: legacy("GENERAL_ERROR", "x"), class: unavailable, vendor: "GENERAL_ERROR"},
 		{name: "resend 200 garbage", op: otp.OpResend, status: 200, body: "}{", class: unavailable},
@@ -228,6 +230,10 @@ func TestOutcomes(t *testing.T) {
 			case unavailable:
 				if !errors.Is(err, otp.ErrProviderUnavailable) || errors.Is(err, otp.ErrProviderRejected) {
 					t.Errorf("err = %v, want unavailable only", err)
+				}
+			case account:
+				if !errors.Is(err, otp.ErrProviderAccount) || errors.Is(err, otp.ErrProviderUnavailable) || errors.Is(err, otp.ErrProviderRejected) {
+					t.Errorf("err = %v, want an account refusal only", err)
 				}
 			}
 			if !isPE {

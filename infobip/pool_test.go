@@ -40,7 +40,7 @@ func TestDefaultClientKeepsConnectionsUnderConcurrency(t *testing.T) {
 			}
 		}
 	}
-	if n := srv.Conns(); n > 16 {
+	if n := srv.Connections(); n > 16 {
 		t.Fatalf("%d connections for 2 rounds of 16 concurrent sends, want at most 16", n)
 	}
 }

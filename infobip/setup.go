@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // Application is an Infobip 2FA application: the PIN rules shared by its
@@ -122,7 +123,7 @@ func (a Application) wire() appWire {
 // application converts what Infobip returned, filling its documented
 // defaults for missing fields.
 func (w appWire) application() (Application, error) {
-	if !validID(w.ApplicationID) {
+	if !vendorhttp.ValidID(w.ApplicationID) {
 		return Application{}, errors.New("no usable applicationId")
 	}
 	a := Application{ID: w.ApplicationID, Name: w.Name, Disabled: w.Enabled != nil && !*w.Enabled}
@@ -168,7 +169,7 @@ func (m Message) wire() messageWire {
 }
 
 func (w messageWire) message() (Message, error) {
-	if !validID(w.MessageID) {
+	if !vendorhttp.ValidID(w.MessageID) {
 		return Message{}, errors.New("no usable messageId")
 	}
 	return Message{
@@ -290,23 +291,23 @@ func (m Message) validate() error {
 
 // Applications lists the account's 2FA applications.
 func (c *Client) Applications(ctx context.Context) ([]Application, error) {
-	res, err := c.call(ctx, opRead, http.MethodGet, "/2fa/2/applications", nil)
+	r, err := c.call(ctx, opRead, http.MethodGet, "/2fa/2/applications", nil)
 	if err != nil {
 		return nil, err
 	}
-	apps, err := decodeApplications(res.body)
-	return apps, failure(opRead, res.status, err)
+	apps, err := decodeApplications(r.Body)
+	return apps, c.failure(opRead, r, err)
 }
 
 // Application reads one 2FA application. An unknown id is a
 // *otp.ProviderError matching otp.ErrNotFound.
 func (c *Client) Application(ctx context.Context, id string) (Application, error) {
-	res, err := c.call(ctx, opRead, http.MethodGet, "/2fa/2/applications/"+url.PathEscape(id), nil)
+	r, err := c.call(ctx, opRead, http.MethodGet, vendorhttp.Path("/2fa/2/applications/%s", id), nil)
 	if err != nil {
 		return Application{}, err
 	}
-	a, err := decodeApplication(res.body)
-	return a, failure(opRead, res.status, err)
+	a, err := decodeApplication(r.Body)
+	return a, c.failure(opRead, r, err)
 }
 
 // CreateApplication creates a 2FA application and returns it with its ID.
@@ -317,12 +318,12 @@ func (c *Client) CreateApplication(ctx context.Context, a Application) (Applicat
 	if err := a.validate(); err != nil {
 		return Application{}, err
 	}
-	res, err := c.call(ctx, opCreate, http.MethodPost, "/2fa/2/applications", a.wire())
+	r, err := c.call(ctx, opCreate, http.MethodPost, "/2fa/2/applications", a.wire())
 	if err != nil {
 		return Application{}, err
 	}
-	a, err = decodeApplication(res.body)
-	return a, failure(opCreate, res.status, err)
+	a, err = decodeApplication(r.Body)
+	return a, c.failure(opCreate, r, err)
 }
 
 // UpdateApplication replaces the name and configuration of application
@@ -334,32 +335,32 @@ func (c *Client) UpdateApplication(ctx context.Context, a Application) (Applicat
 	if err := a.validate(); err != nil {
 		return Application{}, err
 	}
-	res, err := c.call(ctx, opUpdate, http.MethodPut, "/2fa/2/applications/"+url.PathEscape(a.ID), a.wire())
+	r, err := c.call(ctx, opUpdate, http.MethodPut, vendorhttp.Path("/2fa/2/applications/%s", a.ID), a.wire())
 	if err != nil {
 		return Application{}, err
 	}
-	a, err = decodeApplication(res.body)
-	return a, failure(opUpdate, res.status, err)
+	a, err = decodeApplication(r.Body)
+	return a, c.failure(opUpdate, r, err)
 }
 
 // Messages lists the message templates of application appID.
 func (c *Client) Messages(ctx context.Context, appID string) ([]Message, error) {
-	res, err := c.call(ctx, opRead, http.MethodGet, "/2fa/2/applications/"+url.PathEscape(appID)+"/messages", nil)
+	r, err := c.call(ctx, opRead, http.MethodGet, vendorhttp.Path("/2fa/2/applications/%s/messages", appID), nil)
 	if err != nil {
 		return nil, err
 	}
-	ms, err := decodeMessages(res.body)
-	return ms, failure(opRead, res.status, err)
+	ms, err := decodeMessages(r.Body)
+	return ms, c.failure(opRead, r, err)
 }
 
 // Message reads one message template of application appID.
 func (c *Client) Message(ctx context.Context, appID, msgID string) (Message, error) {
-	res, err := c.call(ctx, opRead, http.MethodGet, "/2fa/2/applications/"+url.PathEscape(appID)+"/messages/"+url.PathEscape(msgID), nil)
+	r, err := c.call(ctx, opRead, http.MethodGet, vendorhttp.Path("/2fa/2/applications/%s/messages/%s", appID, msgID), nil)
 	if err != nil {
 		return Message{}, err
 	}
-	m, err := decodeMessage(res.body)
-	return m, failure(opRead, res.status, err)
+	m, err := decodeMessage(r.Body)
+	return m, c.failure(opRead, r, err)
 }
 
 // CreateMessage creates a message template in application appID: an
@@ -369,16 +370,16 @@ func (c *Client) CreateMessage(ctx context.Context, appID string, m Message) (Me
 	if err := m.validate(); err != nil {
 		return Message{}, err
 	}
-	path := "/2fa/2/applications/" + url.PathEscape(appID) + "/messages"
+	path := vendorhttp.Path("/2fa/2/applications/%s/messages", appID)
 	if m.EmailTemplateID != 0 {
-		path = "/2fa/2/applications/" + url.PathEscape(appID) + "/email/messages"
+		path = vendorhttp.Path("/2fa/2/applications/%s/email/messages", appID)
 	}
-	res, err := c.call(ctx, opCreate, http.MethodPost, path, m.wire())
+	r, err := c.call(ctx, opCreate, http.MethodPost, path, m.wire())
 	if err != nil {
 		return Message{}, err
 	}
-	m, err = decodeMessage(res.body)
-	return m, failure(opCreate, res.status, err)
+	m, err = decodeMessage(r.Body)
+	return m, c.failure(opCreate, r, err)
 }
 
 // UpdateMessage replaces template m.ID of application appID with m.
@@ -389,16 +390,16 @@ func (c *Client) UpdateMessage(ctx context.Context, appID string, m Message) (Me
 	if err := m.validate(); err != nil {
 		return Message{}, err
 	}
-	path := "/2fa/2/applications/" + url.PathEscape(appID) + "/messages/" + url.PathEscape(m.ID)
+	path := vendorhttp.Path("/2fa/2/applications/%s/messages/%s", appID, m.ID)
 	if m.EmailTemplateID != 0 {
-		path = "/2fa/2/applications/" + url.PathEscape(appID) + "/email/messages/" + url.PathEscape(m.ID)
+		path = vendorhttp.Path("/2fa/2/applications/%s/email/messages/%s", appID, m.ID)
 	}
-	res, err := c.call(ctx, opUpdate, http.MethodPut, path, m.wire())
+	r, err := c.call(ctx, opUpdate, http.MethodPut, path, m.wire())
 	if err != nil {
 		return Message{}, err
 	}
-	m, err = decodeMessage(res.body)
-	return m, failure(opUpdate, res.status, err)
+	m, err = decodeMessage(r.Body)
+	return m, c.failure(opUpdate, r, err)
 }
 
 // Setup is what EnsureSetup makes exist.

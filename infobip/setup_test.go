@@ -3,6 +3,7 @@ package infobip_test
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,7 +109,7 @@ func TestSetupValidates(t *testing.T) {
 			t.Errorf("err = %v, want an infobip: error", err)
 		}
 	}
-	if n := srv.Requests(infobiptest.OpSetup); n != 0 {
+	if n := srv.Calls(infobiptest.OpSetup); n != 0 {
 		t.Errorf("invalid setup reached the server %d times", n)
 	}
 }
@@ -117,7 +118,7 @@ func TestSetupValidates(t *testing.T) {
 func TestSetupVendorErrors(t *testing.T) {
 	for _, env := range []infobiptest.Envelope{infobiptest.Legacy, infobiptest.Modern} {
 		srv, c := setupClient(t, infobiptest.Config{Envelope: env})
-		srv.Fail(infobiptest.OpSetup, 1, infobiptest.Fault{Status: 400})
+		srv.FailNext(infobiptest.OpSetup, infobiptest.Fault{Status: 400})
 		_, err := c.CreateApplication(ctx, infobip.Application{Name: "a"})
 		pe := providerError(t, err)
 		want := map[infobiptest.Envelope]string{infobiptest.Legacy: "BAD_REQUEST", infobiptest.Modern: "E400"}[env]
@@ -125,8 +126,8 @@ func TestSetupVendorErrors(t *testing.T) {
 			t.Errorf("envelope %d: %+v", env, pe)
 		}
 		// A create is never repeated on a 500: Infobip may have created it.
-		srv.Fail(infobiptest.OpSetup, 3, infobiptest.Fault{Status: 500})
-		before := srv.Requests(infobiptest.OpSetup)
+		srv.FailNext(infobiptest.OpSetup, slices.Repeat([]infobiptest.Fault{{Status: 500}}, 3)...)
+		before := srv.Calls(infobiptest.OpSetup)
 		if _, err := c.CreateApplication(ctx, infobip.Application{Name: "a"}); !errors.Is(err, otp.ErrProviderUnavailable) {
 			t.Errorf("create on 500: %v", err)
 		}
@@ -134,7 +135,7 @@ func TestSetupVendorErrors(t *testing.T) {
 		if _, err := c.Applications(ctx); err != nil {
 			t.Errorf("read after two 500s: %v", err)
 		}
-		if n := srv.Requests(infobiptest.OpSetup) - before; n != 4 {
+		if n := srv.Calls(infobiptest.OpSetup) - before; n != 4 {
 			t.Errorf("%d setup requests, want 1 create + 3 reads", n)
 		}
 	}
@@ -156,12 +157,12 @@ func TestEnsureSetup(t *testing.T) {
 		t.Fatalf("ids %+v: want an app, one SMS/voice template, one email template", first)
 	}
 	// Idempotent: the same IDs, only reads.
-	before := srv.Requests(infobiptest.OpSetup)
+	before := srv.Calls(infobiptest.OpSetup)
 	again, err := c.EnsureSetup(ctx, s)
 	if err != nil || again != first {
 		t.Fatalf("second run %+v, %v; want %+v", again, err, first)
 	}
-	if n := srv.Requests(infobiptest.OpSetup) - before; n != 2 {
+	if n := srv.Calls(infobiptest.OpSetup) - before; n != 2 {
 		t.Errorf("second run made %d requests, want 2 lists", n)
 	}
 	// Drift is corrected in place.

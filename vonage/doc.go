@@ -27,33 +27,41 @@
 //	404 on check/cancel/next_workflow         6, 101, 3 (id)  otp.ErrNotFound (also: already verified)
 //	422 naming 'to'                           3 (number), 7, 15  otp.ErrInvalidPhone
 //	409, or 422 titled Conflict, on start     10              ErrConcurrent (*ConcurrentError with the in-flight ID)
-//	429, 5xx, 409 "try again later"           1, 5            otp.ErrProviderUnavailable (Temporary)
-//	401, 402 (credentials, balance)           4, 8, 9, 29     otp.ErrProviderUnavailable (Temporary, NotSent)
-//	anything else (403, 412, ...)             2, 18, 19, 20, unknown  otp.ErrProviderRejected
+//	429, 5xx, 409 "try again later"           1, 5, 19 (cancel in the first 30 s)  otp.ErrProviderUnavailable
+//	401, 402 (credentials, balance)           4, 8, 9, 29, http 401  otp.ErrProviderAccount
+//	anything else (403, 412, ...)             2, 18, 19 (other), 20, unknown  otp.ErrProviderRejected
 //
-// Refusals of the account (bad credentials, no credit, a barred or demo
-// account) are Temporary: they end when the account is fixed, not when the
-// person does something else, and [otp.Failover] moves past them to a
-// provider that can still send.
+// A refusal of the account (bad credentials, no credit, a barred or demo
+// account) has Kind otp.ProviderAccount: it ends when the account is
+// fixed, not when the person does something else, and [otp.Failover]
+// moves past it to a provider that can still send.
 //
-// A 2xx whose body is not what the operation returns (no request_id, not
-// JSON, too large) is never a success: it is ErrProviderUnavailable with
-// [ErrOutcomeUnknown], as are answers lost after the request was written.
-// [MaybeSent] tells a caller (or a failover) whether a failed send may
-// still have delivered a code.
+// ProviderError.NotSent is true when Vonage surely did not act on the
+// call: no try reached it, or every answer refused it (a 4xx, a 429 or 503
+// with Retry-After, a legacy status other than 0 and 5). It is false when
+// Vonage may have acted: a timeout or a dropped connection after the
+// request was written, a 5xx, the legacy status 5, or a 2xx whose body is
+// not what the operation returns (no request_id, not JSON, too large),
+// which is never a success. For a send, false means a code may be on its
+// way; for a check, that the code may have been verified: a check whose
+// earlier try was lost and whose retry is a 404 (or legacy status 6) is
+// otp.ErrProviderUnavailable, not otp.ErrNotFound, because Vonage answers
+// 404 to a second check of a verified request.
 //
 // # Retries
 //
-// Requests go through github.com/hashicorp/go-retryablehttp with its logger
-// off. A start is retried only when Vonage surely did not act on it: the
-// try got no connection (refused, DNS failure, dial timeout), or Vonage
-// answered 429 or 503 with a Retry-After no longer than
-// RetryPolicy.MaxRetryAfter. Checks, cancels and resends are also retried
-// after timeouts, dropped connections, 429 and 5xx answers (and the legacy
-// API's status 1). A check whose earlier try was lost and whose retry is a
-// 404 reports ErrOutcomeUnknown, because Vonage answers 404 to a second
-// check of a verified request. RetryPolicy.Timeout bounds each call;
-// bodies are read through a 64 KiB cap; request IDs are escaped in paths.
+// Requests go through the shared HTTP layer on
+// github.com/hashicorp/go-retryablehttp, its logger off, under
+// V2Config.Retry or LegacyConfig.Retry (an [otp.RetryPolicy]). A start
+// and a Resend (next_workflow, trigger_next_event) are retried only when
+// Vonage surely did not act on them: the try got no connection (refused,
+// DNS failure, dial timeout), or Vonage answered 429 or 503 with a
+// Retry-After no longer than RetryPolicy.MaxRetryAfter; repeating a
+// Resend Vonage acted on would skip a channel. Checks and cancels are also
+// retried after timeouts, dropped connections, 429 and 500/502/503/504
+// answers (and the legacy API's status 1). RetryPolicy.Timeout bounds each
+// call; answers are read through one size cap; request IDs are escaped in
+// paths, dot segments included.
 //
 // # Vonage behaviours to know
 //
@@ -61,7 +69,9 @@
 //     ErrConcurrent until the first is verified, failed, expired or
 //     cancelled (and, as users observed, a few seconds after a cancel).
 //   - Cancel works only from 30 s after the start until the second channel
-//     or event; otherwise it is ErrProviderRejected.
+//     or event. A legacy cancel in the first 30 s is ErrProviderUnavailable
+//     with a RetryAfter (at most 30 s); a v2 one, and one after the second
+//     event, is ErrProviderRejected.
 //   - Resend moves to the next channel of the workflow: configure
 //     V2Config.Fallback (or a legacy WorkflowID with several events),
 //     otherwise it is ErrProviderRejected.

@@ -67,25 +67,29 @@ func ExampleNewLegacy() {
 	// <nil>
 }
 
-// MaybeSent tells a failed send that surely sent nothing from one that may
-// have delivered a code.
-func ExampleMaybeSent() {
+// A failed send's *otp.ProviderError says through NotSent whether a code
+// may have gone out: a refused send surely sent nothing, so another
+// provider may be tried; after a 500 Vonage may have sent one.
+func ExampleV2_Send_notSent() {
 	fake := vonagetest.NewServer(vonagetest.Config{APIKey: "key", APISecret: "secret"})
 	defer fake.Close()
 	p, _ := vonage.NewV2(vonage.V2Config{APIKey: "key", APISecret: "secret", Brand: "Acme", BaseURL: fake.URL})
 	ctx := context.Background()
+	var pe *otp.ProviderError
 
 	fake.FailNext(vonagetest.V2Start, vonagetest.Fault{Status: 429}) // refused: nothing sent
 	_, err := p.Send(ctx, otp.SendRequest{To: "+447700900123", Channel: otp.SMS})
-	fmt.Println(errors.Is(err, otp.ErrProviderUnavailable), vonage.MaybeSent(err))
+	errors.As(err, &pe)
+	fmt.Println(errors.Is(err, otp.ErrProviderUnavailable), pe.NotSent)
 
 	fake.FailNext(vonagetest.V2Start, vonagetest.Fault{Status: 500}) // Vonage may have acted
 	_, err = p.Send(ctx, otp.SendRequest{To: "+447700900123", Channel: otp.SMS})
-	fmt.Println(errors.Is(err, otp.ErrProviderUnavailable), vonage.MaybeSent(err))
-	fmt.Println(fake.Count(vonagetest.V2Start), "requests") // never re-sent
+	errors.As(err, &pe)
+	fmt.Println(errors.Is(err, otp.ErrProviderUnavailable), pe.NotSent)
+	fmt.Println(fake.Calls(vonagetest.V2Start), "requests") // never re-sent
 	// Output:
-	// true false
 	// true true
+	// true false
 	// 2 requests
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // Seeds are the fact sheet's bodies plus broken variants.
@@ -42,10 +43,13 @@ func FuzzV2Answer(f *testing.F) {
 		f.Add(s.status, []byte(s.body), string(otp.OpStart))
 		f.Add(s.status, []byte(s.body), string(otp.OpCheck))
 	}
-	p := &V2{cfg: V2Config{Clock: otp.SystemClock}} // as NewV2 fills it
+	p, err := NewV2(V2Config{APIKey: "k", APISecret: "s", Brand: "Acme"})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, status int, body []byte, op string) {
 		for _, op := range []otp.Op{otp.OpStart, otp.OpCheck, otp.OpCancel, otp.OpResend, otp.Op(op)} {
-			id, err := p.outcome(op, reply{status: status, body: body, header: http.Header{}})
+			id, err := p.outcome(op, vendorhttp.Reply{Status: status, Body: body, Header: http.Header{}})
 			if err == nil {
 				if status/100 != 2 {
 					t.Fatalf("%s: status %d became a success", op, status)
@@ -89,10 +93,13 @@ func FuzzLegacyAnswer(f *testing.F) {
 		f.Add(200, []byte(s))
 	}
 	f.Add(500, []byte(legacySeeds[0]))
-	l := &Legacy{cfg: LegacyConfig{Clock: otp.SystemClock}}
+	l, err := NewLegacy(LegacyConfig{APIKey: "k", APISecret: "s", Brand: "Acme"})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		for _, op := range []otp.Op{otp.OpStart, otp.OpCheck, otp.OpCancel, otp.OpResend} {
-			id, err := l.outcome(op, reply{status: status, body: body, header: http.Header{}})
+			id, err := l.outcome(op, vendorhttp.Reply{Status: status, Body: body, Header: http.Header{}})
 			if err == nil {
 				var v struct {
 					Status json.RawMessage `json:"status"`
@@ -105,7 +112,7 @@ func FuzzLegacyAnswer(f *testing.F) {
 				}
 				continue
 			}
-			if !errors.Is(err, otp.ErrProviderRejected) && !errors.Is(err, otp.ErrProviderUnavailable) {
+			if !errors.Is(err, otp.ErrProviderRejected) && !errors.Is(err, otp.ErrProviderUnavailable) && !errors.Is(err, otp.ErrProviderAccount) {
 				t.Fatalf("%s: unclassed %v", op, err)
 			}
 		}
@@ -134,19 +141,28 @@ func FuzzDecodeCallback(f *testing.F) {
 }
 
 // FuzzWebhook: the handler answers 204 only when the token is a valid HS256
-// JWT under the secret, its payload_hash (if any) matches the body and the
-// body is a callback. Checked against an independent verification.
+// JWT under the secret, at most MaxAge old, with a jti not accepted before,
+// whose payload_hash matches the body, and the body is a callback. Checked
+// against an independent verification.
 func FuzzWebhook(f *testing.F) {
 	const secret = "fuzz-secret"
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	body := `{"request_id":"c11236f4","type":"event","channel":"sms","status":"completed"}`
 	sum := sha256.Sum256([]byte(body))
-	good, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iat": now.Unix(), "payload_hash": hex.EncodeToString(sum[:])}).SignedString([]byte(secret))
-	noHash, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iat": now.Unix()}).SignedString([]byte(secret))
-	other, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iat": now.Unix()}).SignedString([]byte("other"))
-	f.Add("Bearer "+good, []byte(body))
-	f.Add("Bearer "+noHash, []byte(body))
-	f.Add("Bearer "+other, []byte(body))
+	claims := func(extra jwt.MapClaims) jwt.MapClaims {
+		c := jwt.MapClaims{"iat": now.Unix(), "jti": "j", "payload_hash": hex.EncodeToString(sum[:])}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	good, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil)).SignedString([]byte(secret))
+	noHash, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iat": now.Unix(), "jti": "k"}).SignedString([]byte(secret))
+	old, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(jwt.MapClaims{"iat": now.Add(-time.Hour).Unix(), "exp": now.Add(time.Hour).Unix(), "jti": "o"})).SignedString([]byte(secret))
+	other, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(jwt.MapClaims{"jti": "p"})).SignedString([]byte("other"))
+	for _, tok := range []string{good, noHash, old, other} {
+		f.Add("Bearer "+tok, []byte(body))
+	}
 	f.Add("Bearer "+good, []byte(body+" "))
 	f.Add("Bearer eyJhbGciOiJub25lIn0.eyJpYXQiOjB9.", []byte(body))
 	f.Add("", []byte(body))
@@ -156,6 +172,7 @@ func FuzzWebhook(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	accepted := map[string]bool{} // jti
 	f.Fuzz(func(t *testing.T, auth string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
 		req.Header.Set("Authorization", auth)
@@ -175,11 +192,18 @@ func FuzzWebhook(f *testing.F) {
 		if err != nil || !tok.Valid {
 			t.Fatalf("accepted a token that does not verify: %q (%v)", auth, err)
 		}
-		if ph, ok := claims["payload_hash"]; ok {
-			s := sha256.Sum256(body)
-			if !strings.EqualFold(ph.(string), hex.EncodeToString(s[:])) {
-				t.Fatal("accepted a body that does not match payload_hash")
-			}
+		iat, err := claims.GetIssuedAt()
+		if err != nil || iat == nil || now.Sub(iat.Time) > 6*time.Minute {
+			t.Fatalf("accepted a token issued at %v", iat)
+		}
+		jti, _ := claims["jti"].(string)
+		if jti == "" || accepted[jti] {
+			t.Fatalf("accepted jti %q twice or empty", jti)
+		}
+		accepted[jti] = true
+		ph, _ := claims["payload_hash"].(string)
+		if s := sha256.Sum256(body); !strings.EqualFold(ph, hex.EncodeToString(s[:])) {
+			t.Fatal("accepted a body that does not match payload_hash")
 		}
 		if _, err := decodeCallback(body); err != nil {
 			t.Fatal("accepted a body that is not a callback")

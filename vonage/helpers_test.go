@@ -43,7 +43,7 @@ func testRSA(tb testing.TB) (*rsa.PrivateKey, []byte) {
 }
 
 // fastRetry keeps retry waits in tests to a millisecond.
-var fastRetry = vonage.RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}
+var fastRetry = otp.RetryPolicy{MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}
 
 type fixture struct {
 	clock *otptest.Clock

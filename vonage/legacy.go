@@ -2,14 +2,17 @@ package vonage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // LegacyConfig configures a [Legacy] provider. Every zero field takes the
@@ -49,9 +52,10 @@ type LegacyConfig struct {
 	// HTTPClient sends the requests. Default: a client of its own with a
 	// 10s timeout per try and a keep-alive connection pool.
 	HTTPClient *http.Client
-	// Retry bounds retries; see RetryPolicy for its defaults. A status "1"
-	// (throttled) answer is retried like a 429, except for sends.
-	Retry RetryPolicy
+	// Retry bounds retries; see otp.RetryPolicy for its defaults. A status
+	// "1" (throttled) answer is retried like a 429 without Retry-After:
+	// never for sends and trigger_next_event (Resend).
+	Retry otp.RetryPolicy
 	// Clock reads Retry-After dates. Default otp.SystemClock.
 	Clock otp.Clock
 }
@@ -69,7 +73,7 @@ func (c LegacyConfig) Format(f fmt.State, _ rune) {
 type Legacy struct {
 	cfg  LegacyConfig
 	base string
-	tr   *transport
+	http *vendorhttp.Client
 	// fixed are the form fields every send carries.
 	fixed url.Values
 }
@@ -122,9 +126,8 @@ func NewLegacy(cfg LegacyConfig) (*Legacy, error) {
 		fixed.Set(d.name, strconv.Itoa(int(d.v/time.Second)))
 	}
 	l := &Legacy{cfg: cfg, base: base + "/verify", fixed: fixed}
-	l.tr, err = newTransport(l.Name(), cfg.HTTPClient, cfg.Retry, cfg.Clock, legacyThrottled)
-	if err != nil {
-		return nil, err
+	if l.http, err = vendorhttp.New(l.Name(), cfg.HTTPClient, cfg.Retry, cfg.Clock); err != nil {
+		return nil, fmt.Errorf("vonage: %w", err)
 	}
 	return l, nil
 }
@@ -140,10 +143,7 @@ func (l *Legacy) Format(f fmt.State, verb rune) { l.cfg.Format(f, verb) }
 
 // Close closes the HTTP client's idle connections, so that no connection
 // goroutine outlives the provider. Calls in flight are not affected.
-func (l *Legacy) Close() error {
-	l.tr.hc.CloseIdleConnections()
-	return nil
-}
+func (l *Legacy) Close() error { return l.http.Close() }
 
 // Name returns "vonage-legacy".
 func (l *Legacy) Name() string { return "vonage-legacy" }
@@ -153,17 +153,12 @@ func (l *Legacy) Supports(c otp.Channel) bool { return c == otp.SMS || c == otp.
 
 // Send starts a verification: POST /verify/json. The code length must be 4
 // or 6. A number that is not E.164 fails with ErrInvalidPhone and nothing is
-// sent. An error for which [MaybeSent] is true means the code may have been
-// delivered; any other error's *otp.ProviderError has NotSent set.
+// sent. On failure the *otp.ProviderError's NotSent says whether a code may
+// have been delivered.
 func (l *Legacy) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
-	ref, err := l.send(ctx, req)
-	return ref, markNotSent(err)
-}
-
-func (l *Legacy) send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
 	form, err := l.sendForm(req)
 	if err != nil {
-		return otp.Ref{}, &otp.ProviderError{Provider: l.Name(), Op: otp.OpStart, Err: err}
+		return otp.Ref{}, local(l.Name(), otp.OpStart, err)
 	}
 	r, err := l.post(ctx, otp.OpStart, "/json", form)
 	if err != nil {
@@ -178,14 +173,15 @@ func (l *Legacy) send(ctx context.Context, req otp.SendRequest) (otp.Ref, error)
 
 // outcome reads a legacy answer: nil (and for a send the request ID) only
 // for status "0" in a 2xx JSON body, else the mapped error.
-func (l *Legacy) outcome(op otp.Op, r reply) (string, error) {
-	lr, ok := decodeLegacy(r.body)
-	if r.status/100 != 2 || !ok || *lr.Status != "0" {
+func (l *Legacy) outcome(op otp.Op, r vendorhttp.Reply) (string, error) {
+	lr, ok := decodeLegacy(r.Body)
+	if r.Status/100 != 2 || !ok || *lr.Status != "0" {
 		return "", l.legacyError(op, r)
 	}
-	if op == otp.OpStart && (lr.RequestID == "" || len(lr.RequestID) > 256) {
-		return "", &otp.ProviderError{Provider: l.Name(), Op: op, HTTPStatus: r.status, VendorStatus: "0", Kind: otp.ProviderUnavailable,
-			Err: &outcomeError{err: errors.New("vonage: start response without a request id")}}
+	if op == otp.OpStart && !vendorhttp.ValidID(lr.RequestID) {
+		pe := l.http.Unknown(op, r, errors.New("vonage: start response without a usable request id"))
+		pe.VendorStatus = "0"
+		return "", pe
 	}
 	return lr.RequestID, nil
 }
@@ -235,13 +231,14 @@ func (l *Legacy) Check(ctx context.Context, ref otp.Ref, code string) error {
 		return err
 	}
 	if len(code) < 4 || len(code) > 10 || !alnum(code) {
-		return &otp.ProviderError{Provider: l.Name(), Op: otp.OpCheck, Err: fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode)}
+		return local(l.Name(), otp.OpCheck, fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode))
 	}
 	return l.expectOK(ctx, otp.OpCheck, "/check/json", url.Values{"request_id": {ref.ID}, "code": {code}})
 }
 
 // Resend triggers the workflow's next event: POST /verify/control/json
 // cmd=trigger_next_event. Status 19 (none left) is ErrProviderRejected.
+// Like a send it is never repeated once Vonage may have acted on it.
 func (l *Legacy) Resend(ctx context.Context, ref otp.Ref) error {
 	if err := l.checkID(otp.OpResend, ref); err != nil {
 		return err
@@ -249,9 +246,14 @@ func (l *Legacy) Resend(ctx context.Context, ref otp.Ref) error {
 	return l.expectOK(ctx, otp.OpResend, "/control/json", url.Values{"request_id": {ref.ID}, "cmd": {"trigger_next_event"}})
 }
 
+// cancelAfter is how long after the start Vonage refuses a cancel.
+const cancelAfter = 30 * time.Second
+
 // Cancel stops the verification: POST /verify/control/json cmd=cancel.
-// Vonage allows it only from 30s after the start until the second event;
-// otherwise it answers status 19, which is ErrProviderRejected.
+// Vonage allows it only from 30s after the start until the second event.
+// Status 19 within the first 30 seconds is ErrProviderUnavailable with a
+// RetryAfter of 30s (at most that long); after the second event it is
+// ErrProviderRejected.
 func (l *Legacy) Cancel(ctx context.Context, ref otp.Ref) error {
 	if err := l.checkID(otp.OpCancel, ref); err != nil {
 		return err
@@ -261,7 +263,7 @@ func (l *Legacy) Cancel(ctx context.Context, ref otp.Ref) error {
 
 func (l *Legacy) checkID(op otp.Op, ref otp.Ref) error {
 	if ref.ID == "" || len(ref.ID) > 32 {
-		return &otp.ProviderError{Provider: l.Name(), Op: op, Err: fmt.Errorf("vonage: %w: request id must be 1 to 32 characters", otp.ErrNotFound)}
+		return local(l.Name(), op, fmt.Errorf("vonage: %w: request id must be 1 to 32 characters", otp.ErrNotFound))
 	}
 	return nil
 }
@@ -277,7 +279,129 @@ func (l *Legacy) expectOK(ctx context.Context, op otp.Op, path string, form url.
 	return err
 }
 
-func (l *Legacy) post(ctx context.Context, op otp.Op, path string, form url.Values) (reply, error) {
-	return l.tr.do(ctx, request{op: op, method: http.MethodPost, url: l.base + path,
-		contentType: "application/x-www-form-urlencoded", body: []byte(form.Encode())})
+func (l *Legacy) post(ctx context.Context, op otp.Op, path string, form url.Values) (vendorhttp.Reply, error) {
+	return l.http.Do(ctx, vendorhttp.Request{Op: op, Method: http.MethodPost, URL: l.base + path,
+		ContentType: "application/x-www-form-urlencoded", Body: []byte(form.Encode()), Refused: legacyThrottled})
+}
+
+// legacyStatus is a legacy API status, a string in the JSON ("0", "16");
+// a number is accepted too.
+type legacyStatus string
+
+func (s *legacyStatus) UnmarshalJSON(b []byte) error {
+	var str string
+	if err := json.Unmarshal(b, &str); err == nil {
+		*s = legacyStatus(str)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*s = legacyStatus(n.String())
+	return nil
+}
+
+// legacyReply is every legacy answer's common part.
+type legacyReply struct {
+	Status    *legacyStatus `json:"status"`
+	ErrorText string        `json:"error_text"`
+	RequestID string        `json:"request_id"`
+	Command   string        `json:"command"`
+}
+
+// decodeLegacy reads a legacy body; ok is false when it is not one (no
+// JSON object, or no status).
+func decodeLegacy(body []byte) (lr legacyReply, ok bool) {
+	if err := json.Unmarshal(body, &lr); err != nil || lr.Status == nil || *lr.Status == "" {
+		return legacyReply{}, false
+	}
+	return lr, true
+}
+
+// legacyError maps a legacy answer that is not status "0" (see the table in
+// the package doc). The legacy API answers HTTP 200 for its own failures,
+// so both the HTTP status and the body's status are looked at.
+func (l *Legacy) legacyError(op otp.Op, r vendorhttp.Reply) error {
+	pe := l.http.Failure(op, r)
+	if r.Status/100 != 2 {
+		pe.Err = errors.New("vonage: unexpected http status")
+		switch {
+		case r.Status == http.StatusUnauthorized:
+			// Header credentials refused: the account, as status 4 says.
+			pe.Kind, pe.Err = otp.ProviderAccount, errAccount
+		case r.Status == http.StatusTooManyRequests || r.Status >= 500:
+			pe.Kind = otp.ProviderUnavailable
+		}
+		return pe
+	}
+	lr, ok := decodeLegacy(r.Body)
+	if !ok {
+		return l.http.Unknown(op, r, errors.New("vonage: malformed response body"))
+	}
+	status := string(*lr.Status)
+	pe.VendorStatus = vendorhttp.Text(status)
+	text := strings.ToLower(lr.ErrorText)
+	var sentinel error
+	switch status {
+	case "1": // throttled
+		pe.Kind = otp.ProviderUnavailable
+	case "3":
+		switch {
+		case op == otp.OpStart && strings.Contains(text, "number"):
+			sentinel = otp.ErrInvalidPhone
+		case op != otp.OpStart && strings.Contains(text, "request_id"):
+			sentinel = otp.ErrNotFound
+		}
+	case "5": // internal error: Vonage may have acted
+		pe = l.http.Unknown(op, r, withText(nil, lr.ErrorText))
+		pe.VendorStatus = status
+		return pe
+	case "6":
+		if op != otp.OpStart {
+			sentinel = otp.ErrNotFound
+		}
+	case "7", "15": // blocked number, unsupported network
+		sentinel = otp.ErrInvalidPhone
+	case "10":
+		ce := &ConcurrentError{}
+		if vendorhttp.ValidID(lr.RequestID) {
+			ce.RequestID = lr.RequestID
+		}
+		pe.Err = ce
+		return pe
+	case "16":
+		sentinel = otp.ErrWrongCode
+	case "17":
+		sentinel = otp.ErrTooManyAttempts
+	case "101":
+		sentinel = otp.ErrNotFound
+	case "4", "8", "9", "29":
+		// the account: credentials, barred, no credit, demo mode
+		pe.Kind, pe.Err = otp.ProviderAccount, withText(errAccount, lr.ErrorText)
+		return pe
+	case "19":
+		if strings.Contains(text, "within the first") {
+			// A cancel in the first 30 seconds: allowed later. The other
+			// 19s (too late, no events left) are final.
+			pe.Kind, pe.Err = otp.ProviderUnavailable, withText(nil, lr.ErrorText)
+			if pe.RetryAfter == 0 {
+				pe.RetryAfter = cancelAfter
+			}
+			return pe
+		}
+	case "2", "18", "20":
+		// refusals: missing parameter, too many ids, pin_code
+	default:
+		pe.Err = withText(nil, "unknown status")
+		return pe
+	}
+	if sentinel == otp.ErrNotFound && op == otp.OpCheck && !pe.NotSent {
+		// An earlier try may have verified the code (status 6 also means
+		// "already verified").
+		pe.Kind, pe.Err = otp.ProviderUnavailable, errors.New("vonage: not found after a lost try, which may have verified the code")
+		return pe
+	}
+	pe.Err = withText(sentinel, lr.ErrorText)
+	return pe
 }

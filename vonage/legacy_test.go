@@ -85,8 +85,8 @@ func TestLegacyBadInputSendsNothing(t *testing.T) {
 	mustIs(t, p.Check(ctx, otp.Ref{ID: strings.Repeat("a", 33)}, "1234"), otp.ErrNotFound)
 	mustIs(t, p.Check(ctx, otp.Ref{ID: "a"}, "12"), otp.ErrInvalidCode)
 	mustIs(t, p.Cancel(ctx, otp.Ref{}), otp.ErrNotFound)
-	for _, ep := range []string{vonagetest.LegacyRequest, vonagetest.LegacyCheck, vonagetest.LegacyControl} {
-		if n := f.srv.Count(ep); n != 0 {
+	for _, ep := range []vonagetest.Op{vonagetest.LegacyRequest, vonagetest.LegacyCheck, vonagetest.LegacyControl} {
+		if n := f.srv.Calls(ep); n != 0 {
 			t.Errorf("%s got %d requests", ep, n)
 		}
 	}
@@ -105,9 +105,9 @@ func TestLegacyConcurrentTooManyCancelResend(t *testing.T) {
 	if !errors.As(err, &ce) || ce.RequestID != ref.ID || providerError(t, err).VendorStatus != "10" {
 		t.Fatalf("concurrent: %v", err)
 	}
-	err = p.Cancel(ctx, ref) // within 30 s: status 19
-	mustIs(t, err, otp.ErrProviderRejected)
-	if providerError(t, err).VendorStatus != "19" {
+	err = p.Cancel(ctx, ref) // within 30 s: status 19, try again later
+	mustIs(t, err, otp.ErrProviderUnavailable)
+	if pe := providerError(t, err); pe.VendorStatus != "19" || pe.RetryAfter != 30*time.Second || !pe.NotSent {
 		t.Fatal(err)
 	}
 	if err := p.Resend(ctx, ref); err != nil { // trigger_next_event
@@ -117,7 +117,11 @@ func TestLegacyConcurrentTooManyCancelResend(t *testing.T) {
 		t.Fatalf("sends %+v", s)
 	}
 	f.clock.Advance(31 * time.Second)
-	mustIs(t, p.Cancel(ctx, ref), otp.ErrProviderRejected) // past the second event
+	err = p.Cancel(ctx, ref) // past the second event: status 19, final
+	mustIs(t, err, otp.ErrProviderRejected)
+	if providerError(t, err).VendorStatus != "19" {
+		t.Fatal(err)
+	}
 	mustIs(t, p.Check(ctx, ref, "0000"), otp.ErrWrongCode)
 	mustIs(t, p.Check(ctx, ref, "0000"), otp.ErrWrongCode)
 	err = p.Check(ctx, ref, "0000")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -49,21 +50,21 @@ func TestSendRetriedOnlyWhenSurelyNotSent(t *testing.T) {
 		perTry    time.Duration // HTTP client timeout per try
 		wantSends int           // requests the fake received
 		wantErr   bool
-		maybeSent bool
+		notSent   bool // on failure: Vonage surely did not act
 	}{
 		{name: "connection refused", dialErr: refused, wantSends: 1},
 		{name: "dns failure", dialErr: noSuchDN, wantSends: 1},
 		{name: "429 with retry-after", faults: []vonagetest.Fault{{Status: 429, RetryAfter: "0"}}, wantSends: 2},
 		{name: "503 with retry-after", faults: []vonagetest.Fault{{Status: 503, RetryAfter: "0"}, {Status: 503, RetryAfter: "0"}}, wantSends: 3},
-		{name: "429 three times", faults: []vonagetest.Fault{{Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}}, wantSends: 3, wantErr: true},
-		{name: "429 without retry-after", faults: []vonagetest.Fault{{Status: 429}}, wantSends: 1, wantErr: true},
-		{name: "429 retry-after over cap", faults: []vonagetest.Fault{{Status: 429, RetryAfter: "3600"}}, wantSends: 1, wantErr: true},
-		{name: "503 without retry-after", faults: []vonagetest.Fault{{Status: 503}}, wantSends: 1, wantErr: true, maybeSent: true},
-		{name: "500", faults: []vonagetest.Fault{{Status: 500}}, wantSends: 1, wantErr: true, maybeSent: true},
-		{name: "502", faults: []vonagetest.Fault{{Status: 502}}, wantSends: 1, wantErr: true, maybeSent: true},
-		{name: "504", faults: []vonagetest.Fault{{Status: 504}}, wantSends: 1, wantErr: true, maybeSent: true},
-		{name: "dropped connection", faults: []vonagetest.Fault{{Drop: true}}, wantSends: 1, wantErr: true, maybeSent: true},
-		{name: "timeout after write", faults: []vonagetest.Fault{{Delay: time.Minute}}, perTry: 50 * time.Millisecond, wantSends: 1, wantErr: true, maybeSent: true},
+		{name: "429 three times", faults: []vonagetest.Fault{{Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}}, wantSends: 3, wantErr: true, notSent: true},
+		{name: "429 without retry-after", faults: []vonagetest.Fault{{Status: 429}}, wantSends: 1, wantErr: true, notSent: true},
+		{name: "429 retry-after over cap", faults: []vonagetest.Fault{{Status: 429, RetryAfter: "3600"}}, wantSends: 1, wantErr: true, notSent: true},
+		{name: "503 without retry-after", faults: []vonagetest.Fault{{Status: 503}}, wantSends: 1, wantErr: true},
+		{name: "500", faults: []vonagetest.Fault{{Status: 500}}, wantSends: 1, wantErr: true},
+		{name: "502", faults: []vonagetest.Fault{{Status: 502}}, wantSends: 1, wantErr: true},
+		{name: "504", faults: []vonagetest.Fault{{Status: 504}}, wantSends: 1, wantErr: true},
+		{name: "dropped connection", faults: []vonagetest.Fault{{Drop: true}}, wantSends: 1, wantErr: true},
+		{name: "timeout after write", faults: []vonagetest.Fault{{Delay: time.Minute}}, perTry: 50 * time.Millisecond, wantSends: 1, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, vonagetest.Config{})
@@ -83,7 +84,7 @@ func TestSendRetriedOnlyWhenSurelyNotSent(t *testing.T) {
 			}
 			p := f.v2(t, func(c *vonage.V2Config) { c.HTTPClient = hc })
 			ref, err := p.Send(context.Background(), sms(testPhone))
-			if got := f.srv.Count(vonagetest.V2Start); got != tc.wantSends {
+			if got := f.srv.Calls(vonagetest.V2Start); got != tc.wantSends {
 				t.Fatalf("fake received %d sends, want %d (err %v)", got, tc.wantSends, err)
 			}
 			if !tc.wantErr {
@@ -93,11 +94,8 @@ func TestSendRetriedOnlyWhenSurelyNotSent(t *testing.T) {
 				return
 			}
 			mustIs(t, err, otp.ErrProviderUnavailable)
-			if vonage.MaybeSent(err) != tc.maybeSent {
-				t.Fatalf("MaybeSent = %v, want %v: %v", vonage.MaybeSent(err), tc.maybeSent, err)
-			}
-			if pe := providerError(t, err); pe.NotSent == tc.maybeSent {
-				t.Fatalf("NotSent = %v with MaybeSent %v: %v", pe.NotSent, tc.maybeSent, err)
+			if pe := providerError(t, err); pe.NotSent != tc.notSent {
+				t.Fatalf("NotSent = %v, want %v: %v", pe.NotSent, tc.notSent, err)
 			}
 			// A status answer is reported as such, at once: no waiting out
 			// a Retry-After over the cap until the call times out.
@@ -110,27 +108,35 @@ func TestSendRetriedOnlyWhenSurelyNotSent(t *testing.T) {
 	}
 }
 
-// TestChecksRetriedOnTransientFailures: checks, cancels and resends are
-// retried on every transient failure, within MaxRetries.
+// TestChecksRetriedOnTransientFailures: checks and cancels are retried on
+// every transient failure, within MaxRetries; a resend (next_workflow),
+// like a send, only when Vonage surely did not act, or it could skip a
+// channel.
 func TestChecksRetriedOnTransientFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		endpoint string
+		endpoint vonagetest.Op
 		faults   []vonagetest.Fault
 		perTry   time.Duration
 		wantN    int
 		want     error // nil: success
-		maybe    bool
+		notSent  bool
 	}{
 		{name: "check after 500", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Status: 500}}, wantN: 2},
 		{name: "check after drop", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Drop: true}}, wantN: 2},
 		{name: "check after timeout", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Delay: time.Minute}}, perTry: 50 * time.Millisecond, wantN: 2},
 		{name: "check after 429", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Status: 429}}, wantN: 2},
-		{name: "check 500 every time", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Status: 500}, {Status: 500}, {Status: 500}}, wantN: 3, want: otp.ErrProviderUnavailable, maybe: true},
-		{name: "check 501 not retried", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Status: 501}}, wantN: 1, want: otp.ErrProviderUnavailable, maybe: true},
+		{name: "check 500 every time", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Status: 500}, {Status: 500}, {Status: 500}}, wantN: 3, want: otp.ErrProviderUnavailable},
+		{name: "check 501 not retried", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Status: 501}}, wantN: 1, want: otp.ErrProviderUnavailable},
 		{name: "cancel after 503", endpoint: vonagetest.V2Cancel, faults: []vonagetest.Fault{{Status: 503}}, wantN: 2},
-		{name: "resend after 502", endpoint: vonagetest.V2NextWorkflow, faults: []vonagetest.Fault{{Status: 502}}, wantN: 2},
-		{name: "check 400 not retried", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Status: 400, Body: `{"title":"Invalid Code"}`}}, wantN: 1, want: otp.ErrWrongCode},
+		{name: "cancel after drop", endpoint: vonagetest.V2Cancel, faults: []vonagetest.Fault{{Drop: true}}, wantN: 2},
+		{name: "resend 502 not repeated", endpoint: vonagetest.V2NextWorkflow, faults: []vonagetest.Fault{{Status: 502}}, wantN: 1, want: otp.ErrProviderUnavailable},
+		{name: "resend 500 not repeated", endpoint: vonagetest.V2NextWorkflow, faults: []vonagetest.Fault{{Status: 500}}, wantN: 1, want: otp.ErrProviderUnavailable},
+		{name: "resend dropped not repeated", endpoint: vonagetest.V2NextWorkflow, faults: []vonagetest.Fault{{Drop: true}}, wantN: 1, want: otp.ErrProviderUnavailable},
+		{name: "resend timeout not repeated", endpoint: vonagetest.V2NextWorkflow, faults: []vonagetest.Fault{{Delay: time.Minute}}, perTry: 50 * time.Millisecond, wantN: 1, want: otp.ErrProviderUnavailable},
+		{name: "resend 429 with retry-after repeated", endpoint: vonagetest.V2NextWorkflow, faults: []vonagetest.Fault{{Status: 429, RetryAfter: "0"}}, wantN: 2},
+		{name: "resend 429 without retry-after not repeated", endpoint: vonagetest.V2NextWorkflow, faults: []vonagetest.Fault{{Status: 429}}, wantN: 1, want: otp.ErrProviderUnavailable, notSent: true},
+		{name: "check 400 not retried", endpoint: vonagetest.V2Check, faults: []vonagetest.Fault{{Status: 400, Body: `{"title":"Invalid Code"}`}}, wantN: 1, want: otp.ErrWrongCode, notSent: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, vonagetest.Config{Code: "123456"})
@@ -154,7 +160,7 @@ func TestChecksRetriedOnTransientFailures(t *testing.T) {
 			default:
 				err = p.Resend(ctx, ref)
 			}
-			if n := f.srv.Count(tc.endpoint); n != tc.wantN {
+			if n := f.srv.Calls(tc.endpoint); n != tc.wantN {
 				t.Fatalf("fake received %d, want %d (err %v)", n, tc.wantN, err)
 			}
 			if tc.want == nil {
@@ -164,8 +170,8 @@ func TestChecksRetriedOnTransientFailures(t *testing.T) {
 				return
 			}
 			mustIs(t, err, tc.want)
-			if vonage.MaybeSent(err) != tc.maybe {
-				t.Fatalf("MaybeSent = %v: %v", vonage.MaybeSent(err), err)
+			if pe := providerError(t, err); pe.NotSent != tc.notSent {
+				t.Fatalf("NotSent = %v, want %v: %v", pe.NotSent, tc.notSent, err)
 			}
 		})
 	}
@@ -183,15 +189,14 @@ func TestCheckAfterLostAnswerIsNotNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv.FailNext(vonagetest.V2Check, vonagetest.Fault{Status: 502})
-	f.srv.FailNext(vonagetest.V2Check, vonagetest.Fault{Status: 404, Body: `{"title":"Not Found"}`})
+	f.srv.FailNext(vonagetest.V2Check, vonagetest.Fault{Status: 502}, vonagetest.Fault{Status: 404, Body: `{"title":"Not Found"}`})
 	err = p.Check(ctx, ref, "123456")
-	mustIs(t, err, otp.ErrProviderUnavailable, vonage.ErrOutcomeUnknown)
-	if errors.Is(err, otp.ErrNotFound) == errors.Is(err, otp.ErrProviderRejected) && errors.Is(err, otp.ErrProviderRejected) {
-		t.Fatalf("ambiguous 404 classed as rejected: %v", err)
+	mustIs(t, err, otp.ErrProviderUnavailable)
+	if errors.Is(err, otp.ErrNotFound) || errors.Is(err, otp.ErrProviderRejected) || providerError(t, err).NotSent {
+		t.Fatalf("ambiguous 404 classed as not found: %v", err)
 	}
-	if f.srv.Count(vonagetest.V2Check) != 2 {
-		t.Fatal(f.srv.Count(vonagetest.V2Check))
+	if f.srv.Calls(vonagetest.V2Check) != 2 {
+		t.Fatal(f.srv.Calls(vonagetest.V2Check))
 	}
 }
 
@@ -203,8 +208,8 @@ func TestLegacyThrottleRetry(t *testing.T) {
 	f.srv.FailNext(vonagetest.LegacyRequest, throttled)
 	_, err := p.Send(ctx, otp.SendRequest{To: testPhone, Channel: otp.SMS, CodeLength: 4})
 	mustIs(t, err, otp.ErrProviderUnavailable)
-	if vonage.MaybeSent(err) || f.srv.Count(vonagetest.LegacyRequest) != 1 {
-		t.Fatalf("send throttled: %v, %d sends", err, f.srv.Count(vonagetest.LegacyRequest))
+	if !providerError(t, err).NotSent || f.srv.Calls(vonagetest.LegacyRequest) != 1 {
+		t.Fatalf("send throttled: %v, %d sends", err, f.srv.Calls(vonagetest.LegacyRequest))
 	}
 	ref, err := p.Send(ctx, otp.SendRequest{To: testPhone, Channel: otp.SMS, CodeLength: 4})
 	if err != nil {
@@ -214,28 +219,47 @@ func TestLegacyThrottleRetry(t *testing.T) {
 	if err := p.Check(ctx, ref, "1234"); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.srv.Count(vonagetest.LegacyCheck); n != 2 {
+	if n := f.srv.Calls(vonagetest.LegacyCheck); n != 2 {
 		t.Fatalf("checks = %d, want 2", n)
 	}
 	// A legacy send that got a 500 is not re-sent.
 	f.srv.FailNext(vonagetest.LegacyRequest, vonagetest.Fault{Status: 500})
 	_, err = p.Send(ctx, sms("+447700900002"))
-	if !vonage.MaybeSent(err) || f.srv.Count(vonagetest.LegacyRequest) != 3 {
-		t.Fatalf("%v, %d sends", err, f.srv.Count(vonagetest.LegacyRequest))
+	if providerError(t, err).NotSent || f.srv.Calls(vonagetest.LegacyRequest) != 3 {
+		t.Fatalf("%v, %d sends", err, f.srv.Calls(vonagetest.LegacyRequest))
+	}
+	// Nor is trigger_next_event (Resend), neither after a 500 nor after a
+	// throttled answer; a cancel is retried after both.
+	ref, err = p.Send(ctx, otp.SendRequest{To: "+447700900003", Channel: otp.SMS, CodeLength: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, fault := range []vonagetest.Fault{{Status: 500}, {Drop: true}, throttled} {
+		f.srv.FailNext(vonagetest.LegacyControl, fault)
+		before := f.srv.Calls(vonagetest.LegacyControl)
+		err = p.Resend(ctx, ref)
+		mustIs(t, err, otp.ErrProviderUnavailable)
+		if n := f.srv.Calls(vonagetest.LegacyControl) - before; n != 1 || providerError(t, err).NotSent != (i == 2) {
+			t.Fatalf("trigger after %+v: %d requests, %v", fault, n, err)
+		}
+	}
+	f.clock.Advance(31 * time.Second)
+	f.srv.FailNext(vonagetest.LegacyControl, vonagetest.Fault{Status: 500}, throttled)
+	before := f.srv.Calls(vonagetest.LegacyControl)
+	if err := p.Cancel(ctx, ref); err != nil || f.srv.Calls(vonagetest.LegacyControl)-before != 3 {
+		t.Fatalf("cancel: %v after %d requests", err, f.srv.Calls(vonagetest.LegacyControl)-before)
 	}
 }
 
 func TestCallTimeoutBoundsRetries(t *testing.T) {
 	f := newFixture(t, vonagetest.Config{})
 	p := f.v2(t, func(c *vonage.V2Config) {
-		c.Retry = vonage.RetryPolicy{MaxRetries: 10, MinWait: time.Millisecond, MaxWait: time.Millisecond, Timeout: 30 * time.Millisecond}
+		c.Retry = otp.RetryPolicy{MaxRetries: 10, MinWait: time.Millisecond, MaxWait: time.Millisecond, Timeout: 30 * time.Millisecond}
 	})
-	for range 10 {
-		f.srv.FailNext(vonagetest.V2Check, vonagetest.Fault{Delay: time.Minute})
-	}
+	f.srv.FailNext(vonagetest.V2Check, slices.Repeat([]vonagetest.Fault{{Delay: time.Minute}}, 10)...)
 	err := p.Check(context.Background(), otp.Ref{ID: "x"}, "1234")
 	mustIs(t, err, otp.ErrProviderUnavailable, context.DeadlineExceeded)
-	if n := f.srv.Count(vonagetest.V2Check); n != 1 {
+	if n := f.srv.Calls(vonagetest.V2Check); n != 1 {
 		t.Fatalf("tries = %d, want 1 within the call's timeout", n)
 	}
 }
@@ -247,7 +271,7 @@ func TestCallerContextCancels(t *testing.T) {
 	cancel()
 	_, err := p.Send(ctx, sms(testPhone))
 	mustIs(t, err, otp.ErrProviderUnavailable, context.Canceled)
-	if vonage.MaybeSent(err) {
+	if !providerError(t, err).NotSent {
 		t.Fatalf("nothing was sent: %v", err)
 	}
 }

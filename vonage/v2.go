@@ -14,6 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // DefaultBaseURL is where both Vonage APIs live.
@@ -71,8 +72,10 @@ type V2Config struct {
 	// HTTPClient sends the requests. Default: a client of its own with a
 	// 10s timeout per try and a keep-alive connection pool.
 	HTTPClient *http.Client
-	// Retry bounds retries; see RetryPolicy for its defaults.
-	Retry RetryPolicy
+	// Retry bounds retries; see otp.RetryPolicy for its defaults. Starts
+	// and next_workflow (Resend) are retried only when Vonage surely did
+	// not act on them.
+	Retry otp.RetryPolicy
 	// Clock stamps the JWT and reads Retry-After dates. Default
 	// otp.SystemClock.
 	Clock otp.Clock
@@ -99,7 +102,7 @@ type V2 struct {
 	base    string // BaseURL + "/v2/verify"
 	basic   string // Basic header, when no JWT
 	tokens  *tokenSource
-	tr      *transport
+	http    *vendorhttp.Client
 	locale  string
 	timeout int // channel_timeout in seconds, 0 for Vonage's default
 }
@@ -163,9 +166,8 @@ func NewV2(cfg V2Config) (*V2, error) {
 			return nil, fmt.Errorf("vonage: Fallback channel %q is not sms, voice or whatsapp with WhatsAppFrom", c)
 		}
 	}
-	p.tr, err = newTransport(p.Name(), cfg.HTTPClient, cfg.Retry, cfg.Clock, nil)
-	if err != nil {
-		return nil, err
+	if p.http, err = vendorhttp.New(p.Name(), cfg.HTTPClient, cfg.Retry, cfg.Clock); err != nil {
+		return nil, fmt.Errorf("vonage: %w", err)
 	}
 	return p, nil
 }
@@ -175,10 +177,7 @@ func (p *V2) Format(f fmt.State, verb rune) { p.cfg.Format(f, verb) }
 
 // Close closes the HTTP client's idle connections, so that no connection
 // goroutine outlives the provider. Calls in flight are not affected.
-func (p *V2) Close() error {
-	p.tr.hc.CloseIdleConnections()
-	return nil
-}
+func (p *V2) Close() error { return p.http.Close() }
 
 // Name returns "vonage".
 func (p *V2) Name() string { return "vonage" }
@@ -213,17 +212,12 @@ type v2Start struct {
 
 // Send starts a verification: POST /v2/verify. A destination that is not an
 // E.164 number (or, for email, an address) fails with ErrInvalidPhone and
-// nothing is sent. An error for which [MaybeSent] is true means the code may
-// have been delivered; any other error's *otp.ProviderError has NotSent set.
+// nothing is sent. On failure the *otp.ProviderError's NotSent says
+// whether a code may have been delivered.
 func (p *V2) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
-	ref, err := p.send(ctx, req)
-	return ref, markNotSent(err)
-}
-
-func (p *V2) send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
 	body, err := p.startBody(req)
 	if err != nil {
-		return otp.Ref{}, &otp.ProviderError{Provider: p.Name(), Op: otp.OpStart, Err: err}
+		return otp.Ref{}, local(p.Name(), otp.OpStart, err)
 	}
 	r, err := p.call(ctx, otp.OpStart, http.MethodPost, p.base, body)
 	if err != nil {
@@ -238,25 +232,24 @@ func (p *V2) send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
 
 // outcome reads a v2 answer: nil (and for a send the request ID) only for
 // a 2xx whose body is what the operation returns, else the mapped error.
-func (p *V2) outcome(op otp.Op, r reply) (string, error) {
-	if r.status/100 != 2 {
+func (p *V2) outcome(op otp.Op, r vendorhttp.Reply) (string, error) {
+	if r.Status/100 != 2 {
 		return "", p.v2Error(op, r)
 	}
 	switch op {
 	case otp.OpStart:
-		id, err := decodeStart(r.body)
+		id, err := decodeStart(r.Body)
 		if err != nil {
 			// Vonage accepted something; without an ID it cannot be checked.
-			return "", &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, Kind: otp.ProviderUnavailable, Err: &outcomeError{err: err}}
+			return "", p.http.Unknown(op, r, err)
 		}
 		return id, nil
-	case "check":
+	case otp.OpCheck:
 		// Vonage says "completed", one SDK fixture "complete": any JSON
 		// object is a success, anything else is not.
 		var v map[string]json.RawMessage
-		if err := json.Unmarshal(r.body, &v); err != nil || v == nil {
-			return "", &otp.ProviderError{Provider: p.Name(), Op: op, HTTPStatus: r.status, Kind: otp.ProviderUnavailable,
-				Err: &outcomeError{err: errors.New("vonage: malformed check response")}}
+		if err := json.Unmarshal(r.Body, &v); err != nil || v == nil {
+			return "", p.http.Unknown(op, r, errors.New("vonage: malformed check response"))
 		}
 	}
 	return "", nil
@@ -270,8 +263,8 @@ func decodeStart(body []byte) (string, error) {
 	if err := json.Unmarshal(body, &v); err != nil {
 		return "", errors.New("vonage: malformed start response")
 	}
-	if v.RequestID == "" || len(v.RequestID) > 256 {
-		return "", errors.New("vonage: start response without a request id")
+	if !vendorhttp.ValidID(v.RequestID) {
+		return "", errors.New("vonage: start response without a usable request id")
 	}
 	return v.RequestID, nil
 }
@@ -323,15 +316,15 @@ func (p *V2) step(c otp.Channel, to string) v2Step {
 // ErrNotFound.
 func (p *V2) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if ref.ID == "" {
-		return &otp.ProviderError{Provider: p.Name(), Op: otp.OpCheck, Err: fmt.Errorf("vonage: %w: empty request id", otp.ErrNotFound)}
+		return local(p.Name(), otp.OpCheck, fmt.Errorf("vonage: %w: empty request id", otp.ErrNotFound))
 	}
 	if len(code) < 4 || len(code) > 10 || !alnum(code) {
-		return &otp.ProviderError{Provider: p.Name(), Op: otp.OpCheck, Err: fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode)}
+		return local(p.Name(), otp.OpCheck, fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode))
 	}
 	body, _ := json.Marshal(struct {
 		Code string `json:"code"`
 	}{code})
-	r, err := p.call(ctx, otp.OpCheck, http.MethodPost, p.base+"/"+escapeID(ref.ID), body)
+	r, err := p.call(ctx, otp.OpCheck, http.MethodPost, p.base+vendorhttp.Path("/%s", ref.ID), body)
 	if err != nil {
 		return err
 	}
@@ -341,22 +334,23 @@ func (p *V2) Check(ctx context.Context, ref otp.Ref, code string) error {
 
 // Resend moves the verification to its next channel: POST
 // /v2/verify/{id}/next_workflow. Without one left Vonage answers 409,
-// which is ErrProviderRejected.
+// which is ErrProviderRejected. Like a send it is never repeated once
+// Vonage may have acted on it, which would skip a channel.
 func (p *V2) Resend(ctx context.Context, ref otp.Ref) error {
-	return p.simple(ctx, otp.OpResend, http.MethodPost, ref, "/next_workflow")
+	return p.simple(ctx, otp.OpResend, http.MethodPost, ref, "/%s/next_workflow")
 }
 
 // Cancel stops the verification: DELETE /v2/verify/{id}. Vonage allows it
 // only from 30s after the start until the second channel is tried.
 func (p *V2) Cancel(ctx context.Context, ref otp.Ref) error {
-	return p.simple(ctx, otp.OpCancel, http.MethodDelete, ref, "")
+	return p.simple(ctx, otp.OpCancel, http.MethodDelete, ref, "/%s")
 }
 
-func (p *V2) simple(ctx context.Context, op otp.Op, method string, ref otp.Ref, suffix string) error {
+func (p *V2) simple(ctx context.Context, op otp.Op, method string, ref otp.Ref, path string) error {
 	if ref.ID == "" {
-		return &otp.ProviderError{Provider: p.Name(), Op: op, Err: fmt.Errorf("vonage: %w: empty request id", otp.ErrNotFound)}
+		return local(p.Name(), op, fmt.Errorf("vonage: %w: empty request id", otp.ErrNotFound))
 	}
-	r, err := p.call(ctx, op, method, p.base+"/"+escapeID(ref.ID)+suffix, nil)
+	r, err := p.call(ctx, op, method, p.base+vendorhttp.Path(path, ref.ID), nil)
 	if err != nil {
 		return err
 	}
@@ -364,20 +358,20 @@ func (p *V2) simple(ctx context.Context, op otp.Op, method string, ref otp.Ref, 
 	return err
 }
 
-func (p *V2) call(ctx context.Context, op otp.Op, method, u string, body []byte) (reply, error) {
+func (p *V2) call(ctx context.Context, op otp.Op, method, u string, body []byte) (vendorhttp.Reply, error) {
 	auth := p.basic
 	if p.tokens != nil {
 		var err error
 		if auth, err = p.tokens.header(); err != nil {
-			return reply{}, &otp.ProviderError{Provider: p.Name(), Op: op, Err: err}
+			return vendorhttp.Reply{}, local(p.Name(), op, err)
 		}
 	}
 	ct := ""
 	if body != nil {
 		ct = "application/json"
 	}
-	r, err := p.tr.do(ctx, request{op: op, method: method, url: u, contentType: ct, auth: auth, body: body})
-	if err == nil && r.status == http.StatusUnauthorized && p.tokens != nil {
+	r, err := p.http.Do(ctx, vendorhttp.Request{Op: op, Method: method, URL: u, ContentType: ct, Auth: auth, Body: body})
+	if err == nil && r.Status == http.StatusUnauthorized && p.tokens != nil {
 		p.tokens.invalidate(auth) // the next call signs afresh
 	}
 	return r, err
@@ -461,4 +455,102 @@ func normLocale(l string) string {
 		return lang
 	}
 	return lang + "-" + region
+}
+
+// problem is Verify v2's RFC 7807 error body.
+type problem struct {
+	Type              string `json:"type"`
+	Title             string `json:"title"`
+	Detail            string `json:"detail"`
+	RequestID         string `json:"request_id"`
+	InvalidParameters []struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason"`
+	} `json:"invalid_parameters"`
+}
+
+// decodeProblem reads a v2 error body; ok is false when it is not one.
+func decodeProblem(body []byte) (p problem, ok bool) {
+	if err := json.Unmarshal(body, &p); err != nil {
+		return problem{}, false
+	}
+	return p, true
+}
+
+// typeSuffix is the fragment of a problem type URL ("concurrent").
+func (p problem) typeSuffix() string {
+	if i := strings.LastIndexByte(p.Type, '#'); i >= 0 {
+		return p.Type[i+1:]
+	}
+	return ""
+}
+
+func (p problem) isConflict() bool {
+	s := p.typeSuffix()
+	return strings.EqualFold(p.Title, "Conflict") || s == "concurrent" || s == "conflict" ||
+		strings.Contains(strings.ToLower(p.Detail), "concurrent")
+}
+
+func (p problem) invalidTo() bool {
+	for _, ip := range p.InvalidParameters {
+		if ip.Name == "to" || strings.HasSuffix(ip.Name, ".to") || strings.HasSuffix(ip.Name, "].to") {
+			return true
+		}
+	}
+	return strings.Contains(p.Detail, "'to'")
+}
+
+// v2Error maps a non-success v2 answer to the core's errors (see the table
+// in the package doc). The answer's status and title are kept on the
+// *otp.ProviderError, whose NotSent the shared HTTP layer has set.
+func (p *V2) v2Error(op otp.Op, r vendorhttp.Reply) error {
+	pb, ok := decodeProblem(r.Body)
+	pe := p.http.Failure(op, r)
+	pe.VendorStatus = vendorhttp.Text(pb.Title)
+	detail := func(sentinel error) error {
+		switch {
+		case !ok:
+			return withText(sentinel, "malformed error body")
+		case pb.Detail != "":
+			return withText(sentinel, pb.Detail)
+		}
+		return withText(sentinel, pb.Title)
+	}
+	switch s := r.Status; {
+	case s == http.StatusBadRequest && op == otp.OpCheck:
+		pe.Err = detail(otp.ErrWrongCode)
+	case s == http.StatusNotFound && op == otp.OpCheck && !pe.NotSent:
+		// An earlier try may have verified the code, and Vonage answers a
+		// second check of a verified request with 404.
+		pe.Kind, pe.Err = otp.ProviderUnavailable, errors.New("vonage: not found after a lost try, which may have verified the code")
+	case s == http.StatusNotFound && op != otp.OpStart:
+		pe.Err = detail(otp.ErrNotFound)
+	case s == http.StatusConflict && op == otp.OpStart,
+		s == http.StatusUnprocessableEntity && op == otp.OpStart && pb.isConflict():
+		ce := &ConcurrentError{}
+		if vendorhttp.ValidID(pb.RequestID) {
+			ce.RequestID = pb.RequestID
+		}
+		pe.Err = ce
+	case s == http.StatusConflict && strings.Contains(strings.ToLower(pb.Detail), "try again later"):
+		pe.Kind, pe.Err = otp.ProviderUnavailable, detail(nil)
+	case s == http.StatusGone:
+		if d := strings.ToLower(pb.Detail + pb.Title); strings.Contains(d, "too many") || strings.Contains(d, "incorrect") || !ok {
+			pe.Err = detail(otp.ErrTooManyAttempts)
+		} else {
+			pe.Err = detail(otp.ErrExpired)
+		}
+	case s == http.StatusUnprocessableEntity && op == otp.OpStart && pb.invalidTo():
+		pe.Err = detail(otp.ErrInvalidPhone)
+	case s == http.StatusUnauthorized, s == http.StatusPaymentRequired:
+		// The account, not the person: credentials or balance.
+		pe.Kind, pe.Err = otp.ProviderAccount, detail(errAccount)
+	case s == http.StatusTooManyRequests, s >= 500:
+		pe.Kind, pe.Err = otp.ProviderUnavailable, detail(nil)
+	case s < 400:
+		pe.Err = errors.New("vonage: unexpected http status")
+	default:
+		pe.Err = detail(nil)
+	}
+	return pe
 }

@@ -210,8 +210,8 @@ func TestV2BadInputSendsNothing(t *testing.T) {
 	mustIs(t, p.Check(ctx, otp.Ref{}, "1234"), otp.ErrNotFound)
 	mustIs(t, p.Cancel(ctx, otp.Ref{}), otp.ErrNotFound)
 	mustIs(t, p.Resend(ctx, otp.Ref{}), otp.ErrNotFound)
-	for _, ep := range []string{vonagetest.V2Start, vonagetest.V2Check, vonagetest.V2Cancel, vonagetest.V2NextWorkflow} {
-		if n := f.srv.Count(ep); n != 0 {
+	for _, ep := range []vonagetest.Op{vonagetest.V2Start, vonagetest.V2Check, vonagetest.V2Cancel, vonagetest.V2NextWorkflow} {
+		if n := f.srv.Calls(ep); n != 0 {
 			t.Errorf("%s received %d requests for bad input", ep, n)
 		}
 	}
@@ -237,6 +237,27 @@ func TestV2EscapesIDs(t *testing.T) {
 	if c.method != "DELETE" || c.path != "/v2/verify/..%2F..%2Fx%3Fadmin=1%23f" {
 		t.Fatalf("cancel %s %q", c.method, c.path)
 	}
+	// Dot segments: url.PathEscape leaves them, and "/v2/verify/.." is /v2.
+	for id, seg := range map[string]string{"..": "%2E%2E", ".": "%2E"} {
+		mustIs(t, p.Check(ctx, otp.Ref{ID: id}, "1234"), otp.ErrNotFound)
+		if c.path != "/v2/verify/"+seg {
+			t.Fatalf("check of %q: path %q", id, c.path)
+		}
+		mustIs(t, p.Resend(ctx, otp.Ref{ID: id}), otp.ErrNotFound)
+		if c.path != "/v2/verify/"+seg+"/next_workflow" {
+			t.Fatalf("resend of %q: path %q", id, c.path)
+		}
+		mustIs(t, p.Cancel(ctx, otp.Ref{ID: id}), otp.ErrNotFound)
+		if c.path != "/v2/verify/"+seg {
+			t.Fatalf("cancel of %q: path %q", id, c.path)
+		}
+	}
+	// At the fake, ".." reaches the check route as one unknown request.
+	f := newFixture(t, vonagetest.Config{})
+	mustIs(t, f.v2(t, nil).Check(ctx, otp.Ref{ID: ".."}, "1234"), otp.ErrNotFound)
+	if f.srv.Calls(vonagetest.V2Check) != 1 {
+		t.Fatalf("check route got %d requests", f.srv.Calls(vonagetest.V2Check))
+	}
 }
 
 func TestV2Concurrent(t *testing.T) {
@@ -253,7 +274,7 @@ func TestV2Concurrent(t *testing.T) {
 		if !errors.As(err, &ce) || ce.RequestID != first.ID {
 			t.Fatalf("%d: %v, want the in-flight id %s", status, err, first.ID)
 		}
-		if providerError(t, err).HTTPStatus != status || vonage.MaybeSent(err) {
+		if pe := providerError(t, err); pe.HTTPStatus != status || !pe.NotSent {
 			t.Fatalf("%d: %v", status, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package vonage
 
 import (
+	"container/heap"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,11 +11,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // WebhookConfig configures the handler of Verify v2 status webhooks. Every
@@ -32,17 +36,30 @@ type WebhookConfig struct {
 	// 500, so that Vonage delivers the callback again. At least one of
 	// OnEvent and OnCallback is required.
 	OnCallback func(context.Context, Callback) error
-	// RequirePayloadHash rejects tokens without a payload_hash claim.
-	// Default false: the claim is checked when present.
-	RequirePayloadHash bool
+	// AllowMissingPayloadHash accepts tokens without a payload_hash claim,
+	// whose body is then bound to nothing: anyone holding such a token
+	// can post any body with it until it is too old. Default false: the
+	// token must carry the body's SHA-256, as Vonage signs it. A
+	// payload_hash that is present is always checked.
+	AllowMissingPayloadHash bool
 	// MaxBody caps the request body; a longer one is answered 413.
 	// Default 64 KiB.
 	MaxBody int64
-	// MaxAge is how long after its iat a token without exp is accepted.
-	// Default 5 minutes.
+	// MaxAge is how long after its iat a token is accepted, whatever its
+	// exp says. Default 5 minutes.
 	MaxAge time.Duration
 	// Leeway tolerates clock skew on iat and exp. Default 1 minute.
 	Leeway time.Duration
+	// MaxTokens is how many accepted tokens the handler remembers, by
+	// their jti, to refuse a replayed callback: each is forgotten once it
+	// is too old to be accepted anyway (MaxAge and Leeway after its iat,
+	// or Leeway after its exp). When that many are remembered, a new
+	// callback is refused with 503 and a Retry-After until the oldest is
+	// forgotten, so that Vonage delivers it again later: the handler fails
+	// closed rather than forget a token that could still be replayed.
+	// Default 100,000 (at most some 20 MB). The memory is per handler:
+	// instances behind a load balancer do not share it.
+	MaxTokens int
 	// Clock tells the time for token expiry. Default otp.SystemClock.
 	Clock otp.Clock
 }
@@ -80,15 +97,18 @@ type WebhookHandler struct {
 	cfg    WebhookConfig
 	secret []byte
 	parser *jwt.Parser
+	seen   *seenTokens
 }
 
 // NewWebhookHandler returns an http.Handler for Verify v2 status webhooks.
 // It accepts only POSTs whose Authorization header carries a JWT signed
-// HS256 with cfg.SignatureSecret, unexpired (exp, or iat plus MaxAge), and
-// whose payload_hash claim, when present, is the SHA-256 of the body. It
-// answers 401 to unsigned, forged or expired requests and 413 to bodies over
-// MaxBody, without calling any hook; 400 to bodies that are not a callback;
-// 204 once the hooks ran.
+// HS256 with cfg.SignatureSecret, with an iat at most MaxAge old and an
+// exp, if any, not passed; a jti not accepted before; and a payload_hash
+// claim that is the SHA-256 of the body (see AllowMissingPayloadHash). It
+// answers 401 to unsigned, forged, expired or replayed requests, 413 to
+// bodies over MaxBody, 400 to bodies that are not a callback and 503 when
+// it remembers MaxTokens tokens, all without calling any hook; 204 once
+// the hooks ran.
 //
 // OnEvent gets one [otp.Event] per callback, with Provider "vonage" and the
 // callback's channel. Event callbacks have Op [otp.OpStart] (a channel's
@@ -115,13 +135,16 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	if cfg.Leeway == 0 {
 		cfg.Leeway = time.Minute
 	}
+	if cfg.MaxTokens == 0 {
+		cfg.MaxTokens = 100_000
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = otp.SystemClock
 	}
-	if cfg.MaxBody < 0 || cfg.MaxAge < 0 || cfg.Leeway < 0 {
+	if cfg.MaxBody < 0 || cfg.MaxAge < 0 || cfg.Leeway < 0 || cfg.MaxTokens < 0 {
 		return nil, errors.New("vonage: WebhookConfig limits must not be negative")
 	}
-	h := &WebhookHandler{cfg: cfg, secret: []byte(cfg.SignatureSecret)}
+	h := &WebhookHandler{cfg: cfg, secret: []byte(cfg.SignatureSecret), seen: newSeenTokens(cfg.MaxTokens)}
 	h.parser = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(cfg.Clock.Now),
 		jwt.WithLeeway(cfg.Leeway), jwt.WithIssuedAt())
 	return h, nil
@@ -137,7 +160,7 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	claims, err := h.verifyToken(r.Header.Get("Authorization"))
+	claims, end, err := h.verifyToken(r.Header.Get("Authorization"))
 	if err != nil {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
@@ -164,8 +187,19 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a verify callback", http.StatusBadRequest)
 		return
 	}
+	jti, _ := claims["jti"].(string)
+	switch wait := h.seen.add(jti, end, h.cfg.Clock.Now()); {
+	case wait < 0:
+		http.Error(w, "unauthorized", http.StatusUnauthorized) // a replay
+		return
+	case wait > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		http.Error(w, "too many callbacks", http.StatusServiceUnavailable)
+		return
+	}
 	if h.cfg.OnCallback != nil {
 		if err := h.cfg.OnCallback(r.Context(), cb); err != nil {
+			h.seen.remove(jti) // Vonage delivers it again, maybe with this token
 			http.Error(w, "callback failed", http.StatusInternalServerError)
 			return
 		}
@@ -178,34 +212,42 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// verifyToken checks the bearer JWT's signature and times.
-func (h *WebhookHandler) verifyToken(header string) (jwt.MapClaims, error) {
+// verifyToken checks the bearer JWT's signature, times and jti, and
+// returns its claims and when it stops being acceptable.
+func (h *WebhookHandler) verifyToken(header string) (jwt.MapClaims, time.Time, error) {
 	raw, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok {
 		raw, ok = strings.CutPrefix(header, "bearer ")
 	}
 	if !ok || raw == "" || len(raw) > 8<<10 {
-		return nil, errors.New("vonage: no bearer token")
+		return nil, time.Time{}, errors.New("vonage: no bearer token")
 	}
 	claims := jwt.MapClaims{}
 	if _, err := h.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return h.secret, nil }); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	iat, err := claims.GetIssuedAt()
 	if err != nil || iat == nil {
-		return nil, errors.New("vonage: token without iat")
+		return nil, time.Time{}, errors.New("vonage: token without iat")
 	}
-	if exp, _ := claims.GetExpirationTime(); exp == nil && h.cfg.Clock.Now().After(iat.Add(h.cfg.MaxAge+h.cfg.Leeway)) {
-		return nil, errors.New("vonage: token too old")
+	end := iat.Add(h.cfg.MaxAge + h.cfg.Leeway)
+	if exp, _ := claims.GetExpirationTime(); exp != nil && exp.Add(h.cfg.Leeway).Before(end) {
+		end = exp.Add(h.cfg.Leeway)
 	}
-	return claims, nil
+	if !h.cfg.Clock.Now().Before(end) {
+		return nil, time.Time{}, errors.New("vonage: token too old")
+	}
+	if jti, _ := claims["jti"].(string); !vendorhttp.ValidID(jti) {
+		return nil, time.Time{}, errors.New("vonage: token without a jti, so a replay could not be told")
+	}
+	return claims, end, nil
 }
 
 // bodyMatches checks the payload_hash claim against body.
 func (h *WebhookHandler) bodyMatches(claims jwt.MapClaims, body []byte) bool {
 	v, present := claims["payload_hash"]
 	if !present {
-		return !h.cfg.RequirePayloadHash
+		return h.cfg.AllowMissingPayloadHash
 	}
 	want, ok := v.(string)
 	if !ok {
@@ -214,6 +256,68 @@ func (h *WebhookHandler) bodyMatches(claims jwt.MapClaims, body []byte) bool {
 	sum := sha256.Sum256(body)
 	got := hex.EncodeToString(sum[:])
 	return subtle.ConstantTimeCompare([]byte(strings.ToLower(want)), []byte(got)) == 1
+}
+
+// seenTokens remembers accepted tokens by jti until they could no longer
+// be accepted, in at most max entries. Safe for concurrent use.
+type seenTokens struct {
+	mu    sync.Mutex
+	max   int
+	until map[string]time.Time // jti -> when its token stops being acceptable
+	queue tokenHeap            // the same, soonest end first; may hold removed ones
+}
+
+type seenToken struct {
+	jti string
+	end time.Time
+}
+
+func newSeenTokens(max int) *seenTokens {
+	return &seenTokens{max: max, until: make(map[string]time.Time)}
+}
+
+// add records jti until end. It returns 0 when recorded, a negative
+// duration for a jti already recorded (a replay), and the wait until an
+// entry is forgotten when max entries leave no room.
+func (s *seenTokens) add(jti string, end, now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.queue) > 0 && !now.Before(s.queue[0].end) {
+		old := heap.Pop(&s.queue).(seenToken)
+		if s.until[old.jti].Equal(old.end) {
+			delete(s.until, old.jti)
+		}
+	}
+	if _, ok := s.until[jti]; ok {
+		return -1
+	}
+	if len(s.queue) >= s.max {
+		return max(s.queue[0].end.Sub(now), time.Second)
+	}
+	s.until[jti] = end
+	heap.Push(&s.queue, seenToken{jti: jti, end: end})
+	return 0
+}
+
+// remove forgets jti; its queue entry goes when it ends.
+func (s *seenTokens) remove(jti string) {
+	s.mu.Lock()
+	delete(s.until, jti)
+	s.mu.Unlock()
+}
+
+// tokenHeap is a container/heap of tokens by end.
+type tokenHeap []seenToken
+
+func (q tokenHeap) Len() int           { return len(q) }
+func (q tokenHeap) Less(i, j int) bool { return q[i].end.Before(q[j].end) }
+func (q tokenHeap) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *tokenHeap) Push(x any)        { *q = append(*q, x.(seenToken)) }
+func (q *tokenHeap) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
 }
 
 // decodeCallback reads a callback body: a JSON object with a known type,

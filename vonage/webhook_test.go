@@ -92,8 +92,9 @@ func TestWebhookAcceptsSignedCallbacks(t *testing.T) {
 		ev.Provider != "vonage" || ev.Duration != 5*time.Second || ev.Err != nil {
 		t.Fatalf("event %+v", ev)
 	}
-	// Without payload_hash, with exp: accepted.
-	auth := sign(t, jwt.SigningMethodHS256, []byte(sigSecret), jwt.MapClaims{"iat": r.clock.Now().Unix(), "exp": r.clock.Now().Add(time.Hour).Unix()})
+	// With exp: accepted.
+	auth := sign(t, jwt.SigningMethodHS256, []byte(sigSecret), jwt.MapClaims{"iat": r.clock.Now().Unix(),
+		"exp": r.clock.Now().Add(time.Hour).Unix(), "jti": "j-summary", "payload_hash": hash(summaryBody)})
 	if code := r.post(auth, summaryBody); code != 204 {
 		t.Fatalf("status %d", code)
 	}
@@ -125,6 +126,10 @@ func TestWebhookRejectsWithoutSideEffects(t *testing.T) {
 		{"no iat", sign(t, jwt.SigningMethodHS256, []byte(sigSecret), jwt.MapClaims{"payload_hash": hash(eventBody)}), eventBody, 401},
 		{"body swapped", good(eventBody), summaryBody, 401},
 		{"hash not a string", sign(t, jwt.SigningMethodHS256, []byte(sigSecret), jwt.MapClaims{"iat": now.Unix(), "payload_hash": 5}), eventBody, 401},
+		{"no payload_hash", sign(t, jwt.SigningMethodHS256, []byte(sigSecret), jwt.MapClaims{"iat": now.Unix(), "jti": "j1"}), eventBody, 401},
+		{"old iat, far exp", sign(t, jwt.SigningMethodHS256, []byte(sigSecret), jwt.MapClaims{"iat": now.AddDate(-1, 0, 0).Unix(),
+			"exp": now.AddDate(10, 0, 0).Unix(), "jti": "j2", "payload_hash": hash(eventBody)}), eventBody, 401},
+		{"no jti", sign(t, jwt.SigningMethodHS256, []byte(sigSecret), jwt.MapClaims{"iat": now.Unix(), "payload_hash": hash(eventBody)}), eventBody, 401},
 		{"oversized", good(big), big, 413},
 		{"not json", good("hello"), "hello", 400},
 		{"not a callback", good(`{"type":"other"}`), `{"type":"other"}`, 400},
@@ -169,14 +174,63 @@ func (m mustNotRead) Read([]byte) (int, error) {
 	return 0, io.EOF
 }
 
-func TestWebhookRequirePayloadHash(t *testing.T) {
-	r := newWebhookRig(t, func(c *vonage.WebhookConfig) { c.RequirePayloadHash = true })
-	auth := sign(t, jwt.SigningMethodHS256, []byte(sigSecret), jwt.MapClaims{"iat": r.clock.Now().Unix()})
-	if code := r.post(auth, eventBody); code != 401 {
+func TestWebhookAllowMissingPayloadHash(t *testing.T) {
+	r := newWebhookRig(t, func(c *vonage.WebhookConfig) { c.AllowMissingPayloadHash = true })
+	auth := sign(t, jwt.SigningMethodHS256, []byte(sigSecret), jwt.MapClaims{"iat": r.clock.Now().Unix(), "jti": "j1"})
+	if code := r.post(auth, eventBody); code != 204 {
 		t.Fatalf("status %d", code)
 	}
-	if code := r.post(vonagetest.SignCallback(sigSecret, []byte(eventBody), r.clock.Now()), eventBody); code != 204 {
+	// A payload_hash that is present is still checked.
+	if code := r.post(vonagetest.SignCallback(sigSecret, []byte(eventBody), r.clock.Now()), summaryBody); code != 401 || len(r.calls) != 1 {
+		t.Fatalf("status %d, %d callbacks", code, len(r.calls))
+	}
+}
+
+// TestWebhookRefusesReplays: a token is accepted once within its
+// lifetime; a redelivery after a failed hook is accepted again.
+func TestWebhookRefusesReplays(t *testing.T) {
+	r := newWebhookRig(t, nil)
+	auth := vonagetest.SignCallback(sigSecret, []byte(eventBody), r.clock.Now())
+	if code := r.post(auth, eventBody); code != 204 {
 		t.Fatalf("status %d", code)
+	}
+	r.clock.Advance(4 * time.Minute)
+	if code := r.post(auth, eventBody); code != 401 || len(r.calls) != 1 || len(r.events) != 1 {
+		t.Fatalf("replay: status %d, %d callbacks", code, len(r.calls))
+	}
+	r.failCBs = true
+	auth = vonagetest.SignCallback(sigSecret, []byte(eventBody), r.clock.Now())
+	if code := r.post(auth, eventBody); code != 500 {
+		t.Fatalf("failing hook: status %d", code)
+	}
+	r.failCBs = false
+	if code := r.post(auth, eventBody); code != 204 || len(r.events) != 2 {
+		t.Fatalf("redelivery after a failed hook: status %d", code)
+	}
+}
+
+// TestWebhookReplayMemoryIsBounded: with MaxTokens live tokens remembered
+// the handler refuses (503, Retry-After) until the oldest could no longer
+// be accepted, then forgets it.
+func TestWebhookReplayMemoryIsBounded(t *testing.T) {
+	r := newWebhookRig(t, func(c *vonage.WebhookConfig) { c.MaxTokens = 2 })
+	for range 2 {
+		if code := r.post(vonagetest.SignCallback(sigSecret, []byte(eventBody), r.clock.Now()), eventBody); code != 204 {
+			t.Fatalf("status %d", code)
+		}
+	}
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(eventBody))
+	req.Header.Set("Authorization", vonagetest.SignCallback(sigSecret, []byte(eventBody), r.clock.Now()))
+	w := httptest.NewRecorder()
+	r.h.ServeHTTP(w, req)
+	if w.Code != 503 || w.Header().Get("Retry-After") != "360" || len(r.calls) != 2 {
+		t.Fatalf("full: status %d, Retry-After %q, %d callbacks", w.Code, w.Header().Get("Retry-After"), len(r.calls))
+	}
+	r.clock.Advance(6 * time.Minute) // MaxAge and Leeway: both are forgotten
+	for range 2 {
+		if code := r.post(vonagetest.SignCallback(sigSecret, []byte(eventBody), r.clock.Now()), eventBody); code != 204 {
+			t.Fatalf("after expiry: status %d", code)
+		}
 	}
 }
 

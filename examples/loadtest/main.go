@@ -303,7 +303,7 @@ func buildProvider(name string, stops *stack) (otp.Provider, func(phone string) 
 		})
 		msg := srv.AddMessage(app, infobiptest.Message{Text: "Your code is {{pin}}", PinLength: 6})
 		p, err := infobip.New(infobip.Config{BaseURL: srv.URL, APIKey: "test-api-key", ApplicationID: app, SMSMessageID: msg})
-		return p, srv.LastPIN, err
+		return p, srv.LastCode, err
 	case "vonage":
 		srv := vonagetest.NewServer(vonagetest.Config{})
 		stops.push(srv.Close)

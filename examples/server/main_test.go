@@ -234,7 +234,7 @@ func TestRealProvidersAgainstFakes(t *testing.T) {
 		"vonage":        {vonageEnv, von.LastCode},
 		"vonage-legacy": {vonageEnv, von.LastCode},
 		"infobip": {map[string]string{"INFOBIP_BASE_URL": ib.URL, "INFOBIP_API_KEY": "test-api-key",
-			"INFOBIP_APP_ID": app, "INFOBIP_MESSAGE_ID": msg}, ib.LastPIN},
+			"INFOBIP_APP_ID": app, "INFOBIP_MESSAGE_ID": msg}, ib.LastCode},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := map[string]string{"OTP_PROVIDER": name}

@@ -9,7 +9,7 @@
 //	msgID := srv.AddMessage(appID, infobiptest.Message{Text: "Code {{pin}}", PinLength: 6})
 //	c, _ := infobip.New(infobip.Config{BaseURL: srv.URL, APIKey: "k", ApplicationID: appID, SMSMessageID: msgID})
 //	// ... start a verification through your handler ...
-//	pin, _ := srv.LastPIN("+447911123456")
+//	pin, _ := srv.LastCode("+447911123456")
 //	clock.Advance(15 * time.Minute) // the PIN's TTL has passed: TTL_EXPIRED
 //
 // What it implements, following Infobip's OpenAPI specification:
@@ -40,8 +40,11 @@
 // extends the TTL nor checks it. Not implemented: the verification status
 // endpoint, endpoint throttling, trackDelivery, placeholders.
 //
-// [Server.Fail] scripts failures (any status with either envelope, a raw
-// body, Retry-After, a hung request, a dropped connection), and
-// [Server.Requests] and [Server.Conns] count what reached the server, so
-// tests can assert what was retried and that connections are reused.
+// [Server.FailNext] scripts failures per endpoint group [Op] (any status
+// with either envelope, a raw body, Retry-After, a delay: one longer than
+// the client's timeout is a hang, released by Close; a dropped
+// connection), and [Server.Calls] and [Server.Connections] count what
+// reached the server, so tests can assert what was retried and that
+// connections are reused. The vocabulary is otptest.Provider's, shared by
+// every fake of this module.
 package infobiptest

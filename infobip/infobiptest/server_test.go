@@ -45,7 +45,7 @@ func TestWireFormat(t *testing.T) {
 		t.Fatalf("send: %d %v", st, out)
 	}
 	pinID := out["pinId"].(string)
-	pin, _ := srv.LastPIN("+41793026727")
+	pin, _ := srv.LastCode("+41793026727")
 	if len(pin) != 5 || strings.Trim(pin, "0123456789ABCDEF") != "" {
 		t.Fatalf("HEX PIN of 5: %q", pin)
 	}
@@ -122,10 +122,52 @@ func TestSendLimitAndUndeliverable(t *testing.T) {
 	if st, out := send("41000000000"); st != 200 || out["callStatus"] != "REJECTED_DESTINATION" {
 		t.Fatalf("undeliverable: %d %v", st, out)
 	}
-	if _, ok := srv.LastPIN("41000000000"); ok {
+	if _, ok := srv.LastCode("41000000000"); ok {
 		t.Fatal("an undeliverable PIN is readable")
 	}
-	if got := srv.Requests(infobiptest.OpSend); got != 5 {
+	if got := srv.Calls(infobiptest.OpSend); got != 5 {
 		t.Fatalf("Requests(OpSend) = %d, want 5", got)
+	}
+}
+
+// TestFaults: FailNext replaces the script of its Op and FailNext(op)
+// clears it, as otptest.Provider's does; a Delay with Status 0 then
+// handles the request; a Delay longer than the client waits is a hang that
+// Close ends.
+func TestFaults(t *testing.T) {
+	srv := infobiptest.NewServer(infobiptest.Config{APIKey: "k"})
+	status := func() int {
+		st, _ := do(t, srv, "POST", "/2fa/2/pin/x/verify", "k", `{"pin":"1"}`)
+		return st
+	}
+	srv.FailNext(infobiptest.OpVerify, infobiptest.Fault{Status: 500}, infobiptest.Fault{Status: 500})
+	srv.FailNext(infobiptest.OpVerify, infobiptest.Fault{Status: 503}, infobiptest.Fault{Delay: time.Millisecond})
+	if got := []int{status(), status(), status()}; got[0] != 503 || got[1] != 404 || got[2] != 404 {
+		t.Fatalf("statuses %v, want the replacing 503, then the delayed and the real 404", got)
+	}
+	srv.FailNext(infobiptest.OpVerify, infobiptest.Fault{Status: 500})
+	srv.FailNext(infobiptest.OpVerify)
+	if got := status(); got != 404 || srv.Calls(infobiptest.OpVerify) != 4 {
+		t.Fatalf("cleared script: %d after %d calls", got, srv.Calls(infobiptest.OpVerify))
+	}
+
+	srv.FailNext(infobiptest.OpVerify, infobiptest.Fault{Delay: time.Hour})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := http.Post(srv.URL+"/2fa/2/pin/x/verify", "application/json", strings.NewReader(`{}`))
+		errc <- err
+	}()
+	for srv.Calls(infobiptest.OpVerify) == 4 {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waits for the hung request")
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("the hung request got an answer")
 	}
 }

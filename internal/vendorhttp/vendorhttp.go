@@ -1,13 +1,16 @@
-// Package vendorhttp holds the HTTP mechanics the vendor adapters share:
-// their default client, Retry-After, backoff, and telling the transport
-// failures that no retry fixes, or that prove nothing was sent.
+// Package vendorhttp is the one HTTP layer of the vendor adapters: a
+// [Client] per provider sends each call under the provider's
+// otp.RetryPolicy on go-retryablehttp, reads answers through one size cap,
+// and answers "may the vendor have acted?" once, as
+// otp.ProviderError.NotSent. An adapter keeps only its requests, its auth
+// and its status mapping; [Text], [ValidID] and [Path] are how it quotes
+// vendor text, accepts vendor IDs and puts IDs in URLs.
 package vendorhttp
 
 import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,9 +22,9 @@ import (
 // every call: under load, dialling cost more CPU than the calls.
 const maxIdlePerHost = 64
 
-// NewClient returns the adapters' default client: a pool of its own and a
-// 10 s timeout per try.
-func NewClient() *http.Client {
+// NewHTTPClient returns the adapters' default HTTP client: a pool of its
+// own and a 10 s timeout per try.
+func NewHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = maxIdlePerHost
 	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
@@ -77,15 +80,4 @@ func CertError(err error) bool {
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn)
-}
-
-// DialError reports whether err happened while connecting (DNS included),
-// before any byte of a request was written: the vendor surely did nothing.
-func DialError(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns)
 }

@@ -25,9 +25,11 @@
 //	clock.Advance(4 * time.Minute) // past the 180 s channel timeout
 //	err := p.Check(ctx, ref, code) // otp.ErrNotFound: expired at Vonage
 //
-// [Server.FailNext] scripts failures (a status with optional Retry-After, a
-// dropped connection, a delay), and [Server.Count] and
+// [Server.FailNext] scripts failures per endpoint [Op] (a status with
+// optional Retry-After, a dropped connection, a delay: one longer than the
+// client's timeout is a hang, released by Close), and [Server.Calls] and
 // [Server.Connections] count what reached the fake, to test retry policies
-// and connection reuse. [SignCallback] signs a status webhook body the way
+// and connection reuse. The vocabulary is otptest.Provider's, shared by
+// every fake of this module. [SignCallback] signs a status webhook body the way
 // Vonage does, for tests of vonage.NewWebhookHandler.
 package vonagetest

@@ -55,7 +55,7 @@ func legacyParams(r *http.Request) (url.Values, bool) {
 	return r.Form, true
 }
 
-func (s *Server) legacy(w http.ResponseWriter, r *http.Request, endpoint string) {
+func (s *Server) legacy(w http.ResponseWriter, r *http.Request, endpoint Op) {
 	p, ok := legacyParams(r)
 	if !ok {
 		legacyFail(w, "3", "Invalid request body")

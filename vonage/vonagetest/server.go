@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,17 +25,21 @@ import (
 	"github.com/otpkit/otp"
 )
 
-// Endpoints, as counted by [Server.Count] and scripted by [Server.FailNext].
+// Op names an endpoint of the fake, for [Server.Calls] and
+// [Server.FailNext].
+type Op string
+
+// Endpoints.
 const (
-	V2Start        = "v2 start"         // POST /v2/verify
-	V2Check        = "v2 check"         // POST /v2/verify/{id}
-	V2Cancel       = "v2 cancel"        // DELETE /v2/verify/{id}
-	V2NextWorkflow = "v2 next_workflow" // POST /v2/verify/{id}/next_workflow
-	LegacyRequest  = "legacy request"   // /verify/json
-	LegacyCheck    = "legacy check"     // /verify/check/json
-	LegacyControl  = "legacy control"   // /verify/control/json
-	LegacySearch   = "legacy search"    // /verify/search/json
-	unknownRoute   = "unknown"
+	V2Start        Op = "v2 start"         // POST /v2/verify
+	V2Check        Op = "v2 check"         // POST /v2/verify/{id}
+	V2Cancel       Op = "v2 cancel"        // DELETE /v2/verify/{id}
+	V2NextWorkflow Op = "v2 next_workflow" // POST /v2/verify/{id}/next_workflow
+	LegacyRequest  Op = "legacy request"   // /verify/json
+	LegacyCheck    Op = "legacy check"     // /verify/check/json
+	LegacyControl  Op = "legacy control"   // /verify/control/json
+	LegacySearch   Op = "legacy search"    // /verify/search/json
+	unknownRoute   Op = "unknown"
 )
 
 // Config configures a fake [Server]. Every zero field takes the default
@@ -85,8 +90,9 @@ type Fault struct {
 	// Drop closes the connection without an answer, after the request was
 	// read: the client cannot know whether it was acted on.
 	Drop bool
-	// Delay holds the answer back this long (or until the client gives
-	// up); with Status 0 the request is then handled normally.
+	// Delay holds the answer back this long, or until the client gives up
+	// or the server is closed: a Delay longer than the client's timeout is
+	// a hang. With Status 0 the request is then handled normally.
 	Delay time.Duration
 }
 
@@ -112,14 +118,15 @@ type Server struct {
 	cfg   Config
 	srv   *httptest.Server
 	conns atomic.Int64
+	done  chan struct{} // closed by Close, releasing delayed requests
 
 	mu        sync.Mutex
 	reqs      map[string]*verification
 	active    map[string]string    // destination -> request ID in progress
 	cancelled map[string]time.Time // destination -> last cancel
 	sends     []Send
-	counts    map[string]int
-	faults    map[string][]Fault
+	calls     map[Op]int
+	faults    map[Op][]Fault
 	tokens    map[string]bool // jti of the JWTs seen
 	verified  map[string]verifiedToken
 }
@@ -166,8 +173,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.CancelAfter == 0 {
 		cfg.CancelAfter = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, reqs: map[string]*verification{}, active: map[string]string{},
-		cancelled: map[string]time.Time{}, counts: map[string]int{}, faults: map[string][]Fault{}, tokens: map[string]bool{}, verified: map[string]verifiedToken{}}
+	s := &Server{cfg: cfg, done: make(chan struct{}), reqs: map[string]*verification{}, active: map[string]string{},
+		cancelled: map[string]time.Time{}, calls: map[Op]int{}, faults: map[Op][]Fault{}, tokens: map[string]bool{}, verified: map[string]verifiedToken{}}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
@@ -179,18 +186,22 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the server down, releasing delayed requests.
+func (s *Server) Close() {
+	close(s.done)
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
 
 // Client returns an http.Client for the server (plain HTTP, keep-alive).
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
-// Count returns how many requests reached endpoint (V2Start, ...),
+// Calls returns how many requests reached endpoint op (V2Start, ...),
 // including those a Fault answered.
-func (s *Server) Count(endpoint string) int {
+func (s *Server) Calls(op Op) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.counts[endpoint]
+	return s.calls[op]
 }
 
 // Connections returns how many TCP connections the server accepted.
@@ -203,11 +214,12 @@ func (s *Server) TokensSeen() int {
 	return len(s.tokens)
 }
 
-// FailNext makes the next len(faults) requests to endpoint fail as
-// scripted, in order.
-func (s *Server) FailNext(endpoint string, faults ...Fault) {
+// FailNext scripts the next len(faults) requests to endpoint op to fail
+// as listed, in order, replacing what was scripted for op before;
+// FailNext(op) clears it.
+func (s *Server) FailNext(op Op, faults ...Fault) {
 	s.mu.Lock()
-	s.faults[endpoint] = append(s.faults[endpoint], faults...)
+	s.faults[op] = slices.Clone(faults)
 	s.mu.Unlock()
 }
 
@@ -261,7 +273,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	endpoint, id := route(r)
 	s.mu.Lock()
-	s.counts[endpoint]++
+	s.calls[endpoint]++
 	var f *Fault
 	if q := s.faults[endpoint]; len(q) > 0 {
 		f, s.faults[endpoint] = &q[0], q[1:]
@@ -293,7 +305,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // route names the endpoint of r and the request ID in its path.
-func route(r *http.Request) (endpoint, id string) {
+func route(r *http.Request) (endpoint Op, id string) {
 	p := r.URL.EscapedPath()
 	switch {
 	case p == "/v2/verify" && r.Method == http.MethodPost:
@@ -329,7 +341,7 @@ func route(r *http.Request) (endpoint, id string) {
 }
 
 // fault applies f and reports whether the request is answered.
-func (s *Server) fault(w http.ResponseWriter, r *http.Request, endpoint string, f Fault) bool {
+func (s *Server) fault(w http.ResponseWriter, r *http.Request, endpoint Op, f Fault) bool {
 	// Read the request first: it has then surely reached the fake, and the
 	// server notices a client that gives up during a Delay.
 	body, err := io.ReadAll(r.Body)
@@ -342,6 +354,9 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, endpoint string, 
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
+			t.Stop()
+			return true
+		case <-s.done:
 			t.Stop()
 			return true
 		}
@@ -362,7 +377,7 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, endpoint string, 
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
 	answer := f.Body
-	if answer == "" && strings.HasPrefix(endpoint, "v2") {
+	if answer == "" && strings.HasPrefix(string(endpoint), "v2") {
 		answer = fmt.Sprintf(`{"type":"https://developer.vonage.com/api-errors#%d","title":%q,"detail":"Scripted failure."}`, f.Status, http.StatusText(f.Status))
 		w.Header().Set("Content-Type", "application/problem+json")
 	}

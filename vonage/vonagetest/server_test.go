@@ -60,7 +60,7 @@ func TestV2Validation(t *testing.T) {
 	if code, _ := do(t, "POST", s.URL+"/v2/verify", "application/json", "Basic eDp5", `{}`); code != 401 {
 		t.Fatal(code)
 	}
-	if n := s.Count(vonagetest.V2Start); n != 9 {
+	if n := s.Calls(vonagetest.V2Start); n != 9 {
 		t.Fatalf("count %d", n)
 	}
 }
@@ -183,7 +183,53 @@ func TestFaults(t *testing.T) {
 	if _, err := http.DefaultClient.Post(s.URL+"/v2/verify/x", "application/json", strings.NewReader(`{}`)); err == nil {
 		t.Fatal("dropped connection answered")
 	}
-	if s.Count(vonagetest.V2Check) != 2 {
-		t.Fatal(s.Count(vonagetest.V2Check))
+	if s.Calls(vonagetest.V2Check) != 2 {
+		t.Fatal(s.Calls(vonagetest.V2Check))
+	}
+}
+
+// TestFailNextReplaces: FailNext replaces the script of its endpoint, and
+// FailNext(op) clears it, as otptest.Provider's does.
+func TestFailNextReplaces(t *testing.T) {
+	s := vonagetest.NewServer(vonagetest.Config{})
+	defer s.Close()
+	status := func() int {
+		code, _ := do(t, "DELETE", s.URL+"/v2/verify/x", "", basic, "")
+		return code
+	}
+	s.FailNext(vonagetest.V2Cancel, vonagetest.Fault{Status: 500}, vonagetest.Fault{Status: 500})
+	s.FailNext(vonagetest.V2Cancel, vonagetest.Fault{Status: 503})
+	if got := []int{status(), status()}; got[0] != 503 || got[1] != 404 {
+		t.Fatalf("statuses %v, want the replacing 503 then the real 404", got)
+	}
+	s.FailNext(vonagetest.V2Cancel, vonagetest.Fault{Status: 500})
+	s.FailNext(vonagetest.V2Cancel)
+	if got := status(); got != 404 || s.Calls(vonagetest.V2Cancel) != 3 {
+		t.Fatalf("cleared script: %d after %d calls", got, s.Calls(vonagetest.V2Cancel))
+	}
+}
+
+// TestCloseReleasesDelays: a Delay longer than any client's patience is a
+// hang, and Close ends it.
+func TestCloseReleasesDelays(t *testing.T) {
+	s := vonagetest.NewServer(vonagetest.Config{})
+	s.FailNext(vonagetest.V2Check, vonagetest.Fault{Delay: time.Hour})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := http.Post(s.URL+"/v2/verify/x", "application/json", strings.NewReader(`{"code":"1234"}`))
+		errc <- err
+	}()
+	for s.Calls(vonagetest.V2Check) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waits for the delayed request")
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("the hung request got an answer")
 	}
 }
