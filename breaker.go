@@ -26,7 +26,7 @@ type Conversion struct {
 	Window time.Duration
 	// MinSends is how many recent sends (and refusals) a region needs
 	// before its share is judged, so that a quiet region is not refused on
-	// a handful of typos. Default 30; negative turns the breaker off.
+	// a handful of typos. Default 20; negative turns the breaker off.
 	MinSends int
 	// MinShare is the verified share below which the breaker opens. Real
 	// sign-ups verify 70-95% of their sends; pumping verifies none.

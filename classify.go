@@ -63,7 +63,6 @@ type regionMetadata struct {
 	region          string
 	callingCode     string         // "44"
 	group           string         // "+1" for a region that shares its code with a main one (CA, JM), else ""
-	rangeDigits     int            // the default Guard.RangeDigits
 	leading         *regexp.Regexp // nil when the region has no leading digits
 	sameMobileFixed bool
 	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
@@ -198,12 +197,6 @@ func compileRegion(region string, m *phonenumbers.PhoneMetadata) *regionMetadata
 	}
 	if ld := m.GetLeadingDigits(); ld != "" {
 		rm.leading = regexp.MustCompile("^(?:" + ld + ")")
-	}
-	// Blocks of 10,000 where numbers are long enough to hold many, of 1,000
-	// in the short numbering plans of small countries.
-	rm.rangeDigits = 3
-	if slices.Max(append([]int32{0}, rm.general.lengths...)) >= 9 {
-		rm.rangeDigits = 4
 	}
 	return rm
 }

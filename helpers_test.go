@@ -138,6 +138,17 @@ func (s *faultyStore) Get(ctx context.Context, key string) (otp.Verification, er
 	return s.Store.Get(ctx, key)
 }
 
+// Claim reads as Get does, so failGet fails it too.
+func (s *faultyStore) Claim(ctx context.Context, key string, c otp.Claim) (otp.Verification, error) {
+	s.mu.Lock()
+	err := s.failGet
+	s.mu.Unlock()
+	if err != nil {
+		return otp.Verification{}, err
+	}
+	return s.Store.Claim(ctx, key, c)
+}
+
 func (s *faultyStore) AddAttempt(ctx context.Context, key string, max int) (otp.Verification, error) {
 	s.mu.Lock()
 	err := s.failAdd

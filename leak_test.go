@@ -35,7 +35,7 @@ func TestLogsAndEventsNeverLeak(t *testing.T) {
 		CodeLength: 10, // long random codes cannot appear by chance
 		Logger:     slog.New(handler),
 		Clock:      clock,
-		Limits:     otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}},
+		Limits:     otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}, UnverifiedPerRange: otp.NoLimit},
 		OnEvent: func(e otp.Event) {
 			e.Duration = 0
 			mu.Lock()

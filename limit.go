@@ -76,13 +76,13 @@ type Limits struct {
 	// range leased for pumping never does, so it runs dry after a few sends
 	// while the people of that range, and of every other, go on. A Start it
 	// denies fails with a *ChallengeError: a person who passes the
-	// challenge goes on (see [WithChallengePassed]). Default: 3 per day.
+	// challenge goes on (see [WithChallengePassed]). Default: 2 per day.
 	UnverifiedPerRange Limit
 	// ChallengedPerRange and ChallengedPerRegion cap the unverified sends
 	// of Starts made [WithChallengePassed], per range and per region; a
 	// verified send gives its token back. They bound what an attacker who
-	// can pass the challenge (a solving farm) can spend. Defaults: 3 per
-	// hour per range, 100 per hour per region.
+	// can pass the challenge (a solving farm) can spend. Defaults: 10 per
+	// hour per range, 300 per hour per region.
 	ChallengedPerRange, ChallengedPerRegion Limit
 	// ChecksPerClient caps Check calls per client ID, across keys; calls
 	// without a client ID skip it. Default: 30 per 10 minutes.
@@ -97,7 +97,7 @@ func (l Limits) withDefaults() Limits {
 	l.Total = l.Total.or(Limit{N: 30_000, Per: time.Hour})
 	l.UnverifiedPerRange = l.UnverifiedPerRange.or(Limit{N: 2, Per: 24 * time.Hour})
 	l.ChallengedPerRange = l.ChallengedPerRange.or(Limit{N: 10, Per: time.Hour})
-	l.ChallengedPerRegion = l.ChallengedPerRegion.or(Limit{N: 100, Per: time.Hour})
+	l.ChallengedPerRegion = l.ChallengedPerRegion.or(Limit{N: 300, Per: time.Hour})
 	l.ChecksPerClient = l.ChecksPerClient.or(Limit{N: 30, Per: 10 * time.Minute})
 	regions := make(map[string]Limit, len(l.Regions))
 	for r, lim := range l.Regions {
@@ -190,10 +190,12 @@ type LimitRequest struct {
 	// Refund says that Record(OutcomeVerified) gives back the token this
 	// bucket gave the send: an unverified budget.
 	Refund bool
-	// Fallback says that this breaker is judged only when the breaker just
-	// before it in reqs has too little demand (below its MinSends) to be
-	// judged itself: a calling code's group breaker, for a region too
-	// quiet to be judged alone. Record counts it as any breaker.
+	// Fallback says that this breaker stands in for the breaker just
+	// before it in reqs while that one has too little demand (below its
+	// MinSends) to be judged itself: a calling code's group breaker, for a
+	// region too quiet to be judged alone. Allow judges it, and Record
+	// counts the outcome in it, only then; so a busy member region (Canada
+	// in +1) neither dilutes the group nor is judged by it.
 	Fallback bool
 }
 

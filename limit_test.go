@@ -22,13 +22,13 @@ func TestSendLimits(t *testing.T) {
 		scope otp.Scope
 		wait  time.Duration
 	}{
-		{"per number", otp.Limits{PerNumber: otp.Limit{N: 2, Per: hour}},
+		{"per number", otp.Limits{PerNumber: otp.Limit{N: 2, Per: hour}, UnverifiedPerRange: otp.NoLimit},
 			[][3]string{{"a", ukMobile, "x"}, {"b", ukMobile, "y"}, {"c", ukMobile, "z"}}, otp.ScopeNumber, 30 * time.Minute},
-		{"per client", otp.Limits{PerClient: otp.Limit{N: 2, Per: hour}},
+		{"per client", otp.Limits{PerClient: otp.Limit{N: 2, Per: hour}, UnverifiedPerRange: otp.NoLimit},
 			[][3]string{{"a", ukMobile, "x"}, {"b", ukMobile2, "x"}, {"c", "+447400123458", "x"}}, otp.ScopeClient, 30 * time.Minute},
-		{"per region", otp.Limits{PerRegion: otp.Limit{N: 1, Per: 10 * time.Minute}},
+		{"per region", otp.Limits{PerRegion: otp.Limit{N: 1, Per: 10 * time.Minute}, UnverifiedPerRange: otp.NoLimit},
 			[][3]string{{"a", ukMobile, "x"}, {"b", ukMobile2, "y"}}, otp.ScopeRegion, 10 * time.Minute},
-		{"total", otp.Limits{Total: otp.Limit{N: 3, Per: 3 * time.Minute}},
+		{"total", otp.Limits{Total: otp.Limit{N: 3, Per: 3 * time.Minute}, UnverifiedPerRange: otp.NoLimit},
 			[][3]string{{"a", ukMobile, "x"}, {"b", ukMobile2, "y"}, {"c", "+447400123458", "z"}, {"d", "+12015550123", "w"}}, otp.ScopeTotal, time.Minute},
 	}
 	for _, tc := range cases {
@@ -79,7 +79,7 @@ func TestResendCountsAgainstSendLimits(t *testing.T) {
 	f.clock.Advance(30 * time.Second)
 	_, err := f.v.Resend(ctx, sessionKey)
 	require.NoError(t, err)
-	f.clock.Advance(30 * time.Second)
+	f.clock.Advance(time.Minute) // the second code's cooldown
 	_, err = f.v.Resend(ctx, sessionKey)
 	var rl *otp.RateLimitError
 	require.ErrorAs(t, err, &rl)
@@ -88,7 +88,8 @@ func TestResendCountsAgainstSendLimits(t *testing.T) {
 }
 
 func TestChecksPerClient(t *testing.T) {
-	f := newFixture(t, otp.Config{MaxAttempts: 10, Limits: otp.Limits{ChecksPerClient: otp.Limit{N: 3, Per: time.Minute}}}, otptest.ProviderConfig{})
+	f := newFixture(t, otp.Config{MaxAttempts: 10, Limits: otp.Limits{ChecksPerClient: otp.Limit{N: 3, Per: time.Minute},
+		UnverifiedPerRange: otp.NoLimit}}, otptest.ProviderConfig{})
 	for i := range 3 {
 		_, err := f.v.Start(ctx, fmt.Sprint("k", i), fmt.Sprint("+44740012345", i))
 		require.NoError(t, err)
@@ -113,7 +114,8 @@ func TestChecksPerClient(t *testing.T) {
 }
 
 func TestNoLimitTurnsALimitOff(t *testing.T) {
-	f := newFixture(t, otp.Config{Limits: otp.Limits{PerNumber: otp.NoLimit, Total: otp.NoLimit, PerRegion: otp.NoLimit, UnverifiedPerRange: otp.NoLimit}}, otptest.ProviderConfig{})
+	f := newFixture(t, otp.Config{Limits: otp.NoLimits, Guard: otp.Guard{Conversion: otp.Conversion{MinSends: -1}}},
+		otptest.ProviderConfig{})
 	for i := range 50 {
 		_, err := f.v.Start(ctx, fmt.Sprint("k", i), ukMobile)
 		require.NoError(t, err)
@@ -124,6 +126,8 @@ func TestDefaultLimits(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	for i := range 5 {
 		_, err := f.v.Start(ctx, fmt.Sprint("k", i), ukMobile)
+		require.NoError(t, err)
+		_, err = f.v.Check(ctx, fmt.Sprint("k", i), fixedCode) // verified: the range keeps its budget
 		require.NoError(t, err)
 	}
 	_, err := f.v.Start(ctx, "k5", ukMobile)

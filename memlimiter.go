@@ -261,16 +261,23 @@ func (sh *limiterShard) evict(now time.Time, size, max int) bool {
 // Record implements [Limiter].
 func (l *MemoryLimiter) Record(_ context.Context, o Outcome, reqs []LimitRequest) error {
 	now := l.clock.Now()
+	judged := false // the last breaker's
 	for _, r := range reqs {
 		switch {
 		case r.Kind == LimitBreaker && !r.Breaker.off():
 			l.mu.Lock()
 			k := breakerKey{r.Key, r.Breaker.Window}
 			b := l.breakers[k]
+			if r.Fallback && judged {
+				judged = false
+				l.mu.Unlock()
+				continue
+			}
 			if b == nil {
 				b = &breakerState{}
 				l.breakers[k] = b
 			}
+			judged, _ = b.judge(now, r.Breaker)
 			switch o {
 			case OutcomeSent:
 				b.add(now, r.Breaker, countSent)

@@ -460,7 +460,7 @@ func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) 
 func (v *Verifier) consume(ctx context.Context, p Verification) error {
 	pl := newPlan()
 	defer pl.release()
-	if p.Region != "" {
+	if p.Region != "" && !isTestRef(p.Ref) {
 		pl.outcome = v.outcomes(pl.outcome, p.Region, v.guard.place(p.To, regionInfo(p.Region)), p.Challenged)
 	}
 	return v.state.DeleteRecord(ctx, p.Key, p.Ref.ID, OutcomeVerified, pl.outcome)

@@ -31,14 +31,29 @@ type place struct {
 	group    string // the calling code's breaker group ("+1") for a region that shares its code, else ""
 }
 
-// place returns where to, a number of region m (nil if unknown), sits.
+func region(m *regionMetadata) string {
+	if m == nil {
+		return ""
+	}
+	return m.region
+}
+
+// place returns where to, a number of region m (nil if unknown), sits. A
+// range leaves out the last 4 digits (a block of 10,000) of a national
+// number of 9 digits or more, the last 3 of a shorter one (the small
+// numbering plans of small countries), unless Guard.RangeDigits says
+// otherwise for the region.
 func (g *guard) place(to string, m *regionMetadata) place {
-	k, group, cc := 4, "", 0
+	group, cc := "", 0
 	if m != nil {
-		k, group, cc = m.rangeDigits, m.group, len(m.callingCode)
-		if n, ok := g.rangeDigits[m.region]; ok {
-			k = n
-		}
+		group, cc = m.group, len(m.callingCode)
+	}
+	k := 3
+	if len(to)-1-cc >= 9 {
+		k = 4
+	}
+	if n, ok := g.rangeDigits[region(m)]; ok {
+		k = n
 	}
 	end := max(cc+2, len(to)-k) // "+", the code and a digit stay
 	if end >= len(to) {

@@ -63,7 +63,7 @@ type outcome struct {
 	attackStarts, attackSent         int
 	people, served, challenged       int
 	attackedPeople, attackedServed   int
-	challengedElsewhere              int // people asked for a challenge outside the attacked regions
+	challengedElsewhere              int            // people asked for a challenge outside the attacked regions
 	deniedBy                         map[string]int // attack Starts by the rule that stopped them
 	peopleDeniedBy                   map[string]int
 	challengedBy                     map[string]int // people asked for a challenge, by region and rule
@@ -121,6 +121,9 @@ func (c *checks) Pop() any {
 }
 
 const simCode = "123456"
+
+// abandonRate: one person in abandonRate never enters the code.
+const abandonRate = 12
 
 // run plays sc on a Verifier over memstore and the fake provider.
 func run(t testing.TB, sc scenario) outcome {
@@ -313,7 +316,7 @@ func weight(weights []int, i int) int {
 func person(t testing.TB, rng *rand.Rand, nums *numbers, region string, at time.Duration) *simFlow {
 	to := nums.mobile(t, region)
 	return &simFlow{at: at, to: to, region: region, client: "person-" + to,
-		abandon: rng.IntN(12) == 0, delay: 10*time.Second + time.Duration(rng.Int64N(int64(170*time.Second)))}
+		abandon: rng.IntN(abandonRate) == 0, delay: 10*time.Second + time.Duration(rng.Int64N(int64(170*time.Second)))}
 }
 
 // bots adds count attack Starts spread evenly over length, to numbers to()
@@ -443,6 +446,48 @@ func sharedCode(t testing.TB) scenario {
 	return sc
 }
 
+// A flood meant to reset the limiter: in one hour, 30,000 Starts to
+// distinct numbers of 30 countries, each from a client ID of its own,
+// interleaved with 1,000 Starts to one victim number from rotating clients
+// and 1,000 Starts from one client to rotating numbers, and 500 people.
+// Refused Starts leave the limiter nothing to hold, so nothing is evicted
+// to make room and no limit starts over.
+func evictionFlood(t testing.TB) (scenario, string, string) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	nums := newNumbers(63)
+	sc := scenario{name: "eviction flood", length: time.Hour, attacked: map[string]bool{}}
+	i := 0
+	sc.flows = bots(rng, 30_000, 0, sc.length, func() (string, string) {
+		i++
+		r := world[i%len(world)]
+		return nums.mobile(t, r), r
+	})
+	for j, f := range sc.flows {
+		f.client = "flood-" + strconv.Itoa(j)
+	}
+	victim := nums.mobile(t, "GB")
+	victims := bots(rng, 1_000, 0, sc.length, func() (string, string) { return victim, "GB" })
+	for j, f := range victims {
+		f.client = "rotating-" + strconv.Itoa(j)
+	}
+	const client = "one-bot"
+	fromOne := bots(rng, 1_000, 0, sc.length, func() (string, string) {
+		r := world[rng.IntN(len(world))]
+		return nums.mobile(t, r), r
+	})
+	for _, f := range fromOne {
+		f.client = client
+	}
+	sc.flows = append(append(sc.flows, victims...), fromOne...)
+	sc.flows = append(sc.flows, people(t, rng, nums, 500, 0, sc.length, world, nil)...)
+	return sc, victim, client
+}
+
+// most is how many calls lim allows over d: its burst and its refill.
+func most(lim otp.Limit, d time.Duration) int {
+	return lim.N + int(d/(lim.Per/time.Duration(lim.N)))
+}
+
 func TestPumpingSimulation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the simulation takes seconds")
@@ -472,6 +517,22 @@ func TestPumpingSimulation(t *testing.T) {
 			}
 		})
 	}
+	t.Run("eviction flood", func(t *testing.T) {
+		sc, victim, client := evictionFlood(t)
+		out := run(t, sc)
+		fromClient := 0
+		for _, f := range sc.flows {
+			if f.client == client && f.sent {
+				fromClient++
+			}
+		}
+		perNumber, perClient := otp.Limit{N: 5, Per: time.Hour}, otp.Limit{N: 10, Per: time.Hour} // the defaults
+		t.Logf("eviction flood: %v; sends to the victim %d (PerNumber allows %d), from one client %d (PerClient allows %d), capacity refusals %d",
+			out, out.sentTo[victim], most(perNumber, sc.length), fromClient, most(perClient, sc.length), out.capacityDenials)
+		assert.LessOrEqual(t, float64(out.sentTo[victim]), 1.1*float64(most(perNumber, sc.length)), "sends to the victim number")
+		assert.LessOrEqual(t, float64(fromClient), 1.1*float64(most(perClient, sc.length)), "sends from the one client")
+		assert.GreaterOrEqual(t, pct(out.served, out.people), 99.0, "people served")
+	})
 	t.Run("busy day", func(t *testing.T) {
 		out := run(t, busyDay(t))
 		t.Logf("busy day: %v", out)

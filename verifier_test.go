@@ -51,7 +51,7 @@ func TestStartThenCheck(t *testing.T) {
 }
 
 func TestStartNormalisesEveryWriting(t *testing.T) {
-	f := newFixture(t, otp.Config{DefaultRegion: "GB"}, otptest.ProviderConfig{})
+	f := newFixture(t, otp.Config{DefaultRegion: "GB", Limits: otp.Limits{UnverifiedPerRange: otp.NoLimit}}, otptest.ProviderConfig{})
 	for i, in := range []string{"+447400123456", "+44 7400 123456", "07400 123456", "(07400) 123-456", "0044 7400 123456"} {
 		st, err := f.v.Start(ctx, "k"+string(rune('a'+i)), in, otp.WithClient("c"+string(rune('a'+i))))
 		require.NoError(t, err, in)

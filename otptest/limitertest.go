@@ -375,14 +375,18 @@ func testBreakerFallback(t *testing.T, x limitSuite) {
 	ctx := t.Context()
 	group := x.breaker("+1")
 	group.Fallback = true
-	quiet, busy := x.breaker("JM"), x.breaker("CA")
-	x.record(t, otp.OutcomeSent, 4, group)
-	x.record(t, otp.OutcomeSent, 2, quiet)
+	quiet, other, busy := x.breaker("JM"), x.breaker("BB"), x.breaker("CA")
+	// Two quiet regions' sends are counted in the group: 4, none verified.
+	x.record(t, otp.OutcomeSent, 2, quiet, group)
+	x.record(t, otp.OutcomeSent, 2, other, group)
 	requireChallenge(t, x.lim.Allow(ctx, reqs(quiet, group)), otp.ScopeConversion, "a quiet region falls back on its open group")
-	x.record(t, otp.OutcomeSent, 4, busy)
-	x.record(t, otp.OutcomeVerified, 4, busy)
+	// A region busy enough for its own breaker neither dilutes the group
+	// (its first 4 sends count there, its verified ones, once it is
+	// judged, do not) nor is judged by it.
+	x.record(t, otp.OutcomeSent, 4, busy, group)
+	x.record(t, otp.OutcomeVerified, 4, busy, group)
 	noError(t, x.lim.Allow(ctx, reqs(busy, group)), "a region judged on its own skips its group")
-	noError(t, x.lim.Allow(ctx, reqs(busy, group)), "again: the skipped group counted no refusal that matters")
+	requireChallenge(t, x.lim.Allow(ctx, reqs(other, group)), otp.ScopeConversion, "the busy region's verifications left the group open")
 }
 
 // target returns a range target unique to this run and rule.
