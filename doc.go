@@ -10,8 +10,9 @@
 //     [Failover] makes one Provider of several;
 //   - a [Store] keeps pending verifications: package memstore keeps them in
 //     one process, a shared store across many;
-//   - a [Limiter] applies the [Limits]: a [MemoryLimiter] by default, or the
-//     Store itself when it keeps shared limits ([LimitingStore]).
+//   - a [Limiter] keeps the [Limits], the conversion breakers and the
+//     overrides: a [MemoryLimiter] by default, or the Store itself when it
+//     keeps them shared ([LimitingStore]).
 //
 // Verifications are addressed by a key of the caller's choosing (a session
 // ID, a user ID); the vendor's request ID stays in the Store and never has
@@ -34,20 +35,48 @@
 //   - Start with the same key and number inside the resend cooldown sends
 //     nothing; Resend inside it fails with ErrResendTooSoon.
 //   - Limits deny with a *[RateLimitError] carrying RetryAfter, before any
-//     provider call, and charge nothing when they deny.
+//     provider call, and charge nothing when they deny; the pumping
+//     defence asks for a challenge with a *[ChallengeError].
+//   - Concurrent Starts of one key and number send once, across every
+//     process sharing the Store (a claim marks a send in flight).
 //   - Logs go to the caller's [log/slog] logger (silent by default) with
 //     numbers masked; codes, secrets and keys never appear in logs, events or
 //     error messages.
 //
 // # Abuse and SMS pumping
 //
-// Before any send, the [Guard] checks the number's type for the channel
-// and the region and calling-code lists, and the [Limits] cap sends per
-// number, per client, per number range (a block of 10,000 numbers, where
-// pumping attacks concentrate), per country and in total. Guard.RecordOnly
-// reports what the guard would deny ([EventFlagged]) without denying.
-// [TestNumber] entries give reviewers and end-to-end tests fixed codes
-// that never reach a provider.
+// Pumping (toll fraud) is an attacker having a site send codes to numbers
+// whose termination fees it shares. The defence reads what a destination
+// is (region, calling code, number type and its range: the block of
+// numbers a carrier allocates) and, above all, whether sends are verified:
+// real people verify, pumped numbers never do.
+//
+//   - Static rules ([Guard]): number types per channel (SMS only to
+//     mobiles), region and calling-code lists, satellite and
+//     international-network codes refused. A refusal's class is
+//     "refused_destination".
+//   - Budgets ([Limits]): per number, per client, per ISO region (a table,
+//     and "expected regions" with one budget for everywhere else), in
+//     total: ceilings against runaway spend, sized above a busy site's
+//     peak.
+//   - Signal rules: an unverified budget per range (a verified send gives
+//     its token back) and a conversion breaker per region, with a group
+//     breaker for the quiet regions of a shared calling code
+//     ([Conversion]). They do not refuse: they ask for a challenge
+//     (*[ChallengeError], [ErrChallengeRequired]); a person who passes it
+//     Starts again [WithChallengePassed].
+//   - Resend cooldowns grow with each code (Config.ResendCooldowns).
+//   - Operators block, unblock, challenge or trust a region, calling code
+//     or range at runtime ([Verifier.SetOverride]); events carry the
+//     region, calling code and range (its last digits hidden) to show
+//     which range is being pumped.
+//
+// Every rule has a documented default, can be switched off, and can run
+// record-only ([EventFlagged]). The [MemoryLimiter] cannot be reset by a
+// flood: refused calls create no state and only full buckets are ever
+// dropped; a shared store (redisstore, pgstore) keeps all of it across
+// instances in the same round trips. [TestNumber] entries give reviewers
+// and end-to-end tests fixed codes that never reach a provider.
 //
 // # Errors
 //
