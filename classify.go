@@ -63,6 +63,8 @@ type regionMetadata struct {
 	region          string
 	callingCode     string         // "44"
 	group           string         // "+1" for a region that shares its code with a main one (CA, JM), else ""
+	regionTarget    string         // RegionTarget(region).Key(), made once
+	codeTarget      string         // the calling code's Target.Key()
 	leading         *regexp.Regexp // nil when the region has no leading digits
 	sameMobileFixed bool
 	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail,
@@ -167,6 +169,7 @@ func callingCodeMetadata(cc int) []*regionMetadata {
 		}
 		rm := compileRegion(r, m)
 		rm.callingCode = strconv.Itoa(cc)
+		rm.regionTarget, rm.codeTarget = RegionTarget(r).Key(), CallingCodeTarget(cc).Key()
 		if len(regions) > 0 { // the first is the code's main region
 			rm.group = "+" + rm.callingCode
 		}

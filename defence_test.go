@@ -2,6 +2,7 @@ package otp_test
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -369,4 +370,25 @@ func TestEventsCarryWhereTheNumberIs(t *testing.T) {
 	assert.Equal(t, us[:len(us)-4]+"xxxx", ev.Range)
 	assert.NotContains(t, fmt.Sprint(ev), us)
 	assert.NotContains(t, fmt.Sprint(ev), us[len(us)-4:]+strconv.Itoa(0)[:0], "the range hides the last digits")
+}
+
+// A limiter full of live buckets refuses new keys and says so: an event
+// and a warning.
+func TestFullLimiterFailsClosedAndSaysSo(t *testing.T) {
+	var logs strings.Builder
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	f.v = f.verifier(t, f.p, f.store, otp.Config{
+		Limiter: otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: f.clock, MaxBytes: 64}),
+		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	_, err := f.v.Start(ctx, sessionKey, ukMobile)
+	var rl *otp.RateLimitError
+	require.ErrorAs(t, err, &rl)
+	assert.Equal(t, otp.ScopeCapacity, rl.Scope)
+	assert.Zero(t, f.p.Calls(otp.OpStart))
+	ev := f.events.last()
+	assert.Equal(t, otp.EventLimited, ev.Kind)
+	assert.Equal(t, otp.ScopeCapacity, ev.Scope)
+	assert.Contains(t, logs.String(), "level=WARN")
+	assert.Contains(t, logs.String(), "scope=capacity")
 }

@@ -211,19 +211,25 @@ func WithClient(id string) Option { return clientOption(id) }
 func WithLocale(locale string) StartOption { return localeOption(locale) }
 
 func startOpts(opts []StartOption) startOptions {
-	o := startOptions{channel: SMS}
-	for _, opt := range opts {
-		opt.applyStart(&o)
+	if len(opts) == 0 {
+		return startOptions{channel: SMS} // o below escapes through the interface call
 	}
-	return o
+	o := &startOptions{channel: SMS}
+	for _, opt := range opts {
+		opt.applyStart(o)
+	}
+	return *o
 }
 
 func callOpts(opts []Option) callOptions {
-	var o callOptions
-	for _, opt := range opts {
-		opt.apply(&o)
+	if len(opts) == 0 {
+		return callOptions{}
 	}
-	return o
+	o := &callOptions{}
+	for _, opt := range opts {
+		opt.apply(o)
+	}
+	return *o
 }
 
 // Status describes a pending verification. It never holds the vendor's ID.

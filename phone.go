@@ -26,9 +26,19 @@ type destination struct {
 
 // place is where a number sits for the range and breaker rules.
 type place struct {
-	rangeKey string // to without its last range digits: "+44740012"
-	rangeID  string // rangeKey with an x for each digit left out, for events: "+44740012xxxx"
-	group    string // the calling code's breaker group ("+1") for a region that shares its code, else ""
+	rangeKey    string // to without its last range digits: "+44740012"
+	rangeDigits int    // how many digits rangeKey leaves out
+	group       string // the calling code's breaker group ("+1") for a region that shares its code, else ""
+	meta        *regionMetadata
+}
+
+// rangeID is the range as events show it: rangeKey with an x for each
+// digit left out ("+44740012xxxx").
+func (p place) rangeID() string {
+	if p.rangeKey == "" {
+		return ""
+	}
+	return p.rangeKey + strings.Repeat("x", p.rangeDigits)
 }
 
 func region(m *regionMetadata) string {
@@ -55,11 +65,8 @@ func (g *guard) place(to string, m *regionMetadata) place {
 	if n, ok := g.rangeDigits[region(m)]; ok {
 		k = n
 	}
-	end := max(cc+2, len(to)-k) // "+", the code and a digit stay
-	if end >= len(to) {
-		return place{rangeKey: to, rangeID: to, group: group}
-	}
-	return place{rangeKey: to[:end], rangeID: to[:end] + strings.Repeat("x", len(to)-end), group: group}
+	end := min(len(to), max(cc+2, len(to)-k)) // "+", the code and a digit stay
+	return place{rangeKey: to[:end], rangeDigits: len(to) - end, group: group, meta: m}
 }
 
 // normalize validates raw for channel c and returns it normalised; the

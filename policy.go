@@ -57,7 +57,10 @@ func clientKey(id string) string {
 // that would refuse is flagged here. It fills ev's destination fields.
 func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, client string, challenged bool) (*plan, error) {
 	d, err := v.normalize(raw, c)
-	ev.To, ev.Region, ev.CallingCode, ev.Range = d.to, d.region, d.callingCode, d.rangeID
+	ev.To, ev.Region, ev.CallingCode = d.to, d.region, d.callingCode
+	if v.observed(ctx) {
+		ev.Range = d.rangeID()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -70,9 +73,9 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 	l := v.cfg.Limits
 	p := newPlan()
 	p.dest, p.challenged = d, challenged
-	if d.region != "" {
-		for _, t := range []Target{RegionTarget(d.region), {"code", d.callingCode}, {"range", d.rangeKey}} {
-			p.enforce = append(p.enforce, LimitRequest{Kind: LimitOverride, Scope: ScopeOverride, Key: t.Key(), Challenge: !challenged})
+	if m := d.meta; m != nil {
+		for _, key := range [...]string{m.regionTarget, m.codeTarget, Target{"range", d.rangeKey}.Key()} {
+			p.enforce = append(p.enforce, LimitRequest{Kind: LimitOverride, Scope: ScopeOverride, Key: key, Challenge: !challenged})
 		}
 	}
 	p.add(false, LimitRequest{Scope: ScopeNumber, Key: d.limitKey, Limit: l.PerNumber})

@@ -196,7 +196,6 @@ func (s *Store) Claim(_ context.Context, key string, c otp.Claim) (otp.Verificat
 	if err != nil {
 		v = otp.Verification{}
 	}
-	c.Token = strings.Clone(c.Token)
 	sh.claims[strings.Clone(key)] = c
 	return v, nil
 }
@@ -216,14 +215,10 @@ func (s *Store) Release(_ context.Context, key, token string) error {
 // included), until v.ExpiresAt plus Config.Retention. It always returns
 // nil.
 func (s *Store) Put(_ context.Context, v otp.Verification) error {
-	// Copies, so that the store never pins a larger buffer that one of the
-	// caller's strings points into (a request body, a cookie header).
+	// A copy of the key, the one string a caller hands over as it came
+	// (a session ID cut from a cookie header), so that the store never
+	// pins the larger buffer it may point into.
 	v.Key = strings.Clone(v.Key)
-	v.Ref.Provider = strings.Clone(v.Ref.Provider)
-	v.Ref.ID = strings.Clone(v.Ref.ID)
-	v.To = strings.Clone(v.To)
-	v.Channel = otp.Channel(strings.Clone(string(v.Channel)))
-	v.Region = strings.Clone(v.Region)
 	v.CreatedAt, v.SentAt, v.ExpiresAt = v.CreatedAt.UTC(), v.SentAt.UTC(), v.ExpiresAt.UTC()
 
 	sh := s.shard(v.Key)
