@@ -130,3 +130,11 @@ func TestBreakerWindows(t *testing.T) {
 	assert.False(t, judged, "two windows on, nothing is left")
 	assert.Zero(t, b.Prev[countSent]+b.Cur[countSent])
 }
+
+// A client ID of any length takes a bucket key of bounded size.
+func TestLongClientIDsAreHashed(t *testing.T) {
+	long := string(make([]byte, 4096))
+	assert.LessOrEqual(t, len(clientKey(long)), maxClientLen)
+	assert.NotEqual(t, clientKey(long), clientKey(long+"x"))
+	assert.Equal(t, "203.0.113.9", clientKey("203.0.113.9"))
+}
