@@ -383,8 +383,8 @@ func testBreakerFallback(t *testing.T, x limitSuite) {
 	// A region busy enough for its own breaker neither dilutes the group
 	// (its first 4 sends count there, its verified ones, once it is
 	// judged, do not) nor is judged by it.
-	x.record(t, otp.OutcomeSent, 4, busy, group)
-	x.record(t, otp.OutcomeVerified, 4, busy, group)
+	x.record(t, otp.OutcomeSent, 8, busy, group)
+	x.record(t, otp.OutcomeVerified, 8, busy, group)
 	noError(t, x.lim.Allow(ctx, reqs(busy, group)), "a region judged on its own skips its group")
 	requireChallenge(t, x.lim.Allow(ctx, reqs(other, group)), otp.ScopeConversion, "the busy region's verifications left the group open")
 }
