@@ -200,10 +200,22 @@ func (h *Handler) Start(w http.ResponseWriter, r *http.Request) {
 		h.WriteError(w, r, err)
 		return
 	}
-	key, err := h.cfg.Key(r)
+	st, err := h.DoStart(w, r, in.Phone, in.ChallengeToken)
 	if err != nil {
 		h.WriteError(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, Pending(st))
+}
+
+// DoStart runs a Start for r as Start does, with phone and challengeToken
+// read by the caller: the key, client ID, options, challenge hook and
+// OnStart of the Config. It is for handlers that read and answer requests
+// their own way, such as a page's form posts.
+func (h *Handler) DoStart(w http.ResponseWriter, r *http.Request, phone, challengeToken string) (otp.Status, error) {
+	key, err := h.cfg.Key(r)
+	if err != nil {
+		return otp.Status{}, err
 	}
 	if key == "" {
 		key = rand.Text()
@@ -212,18 +224,14 @@ func (h *Handler) Start(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.StartOptions != nil {
 		opts = append(opts, h.cfg.StartOptions(r)...)
 	}
-	if h.cfg.ChallengePassed != nil && h.cfg.ChallengePassed(r, in.ChallengeToken) {
+	if h.cfg.ChallengePassed != nil && h.cfg.ChallengePassed(r, challengeToken) {
 		opts = append(opts, otp.WithChallengePassed())
 	}
-	st, err := h.v.Start(r.Context(), key, in.Phone, opts...)
+	st, err := h.v.Start(r.Context(), key, phone, opts...)
 	if err == nil && h.cfg.OnStart != nil {
 		err = h.cfg.OnStart(w, r, key, st)
 	}
-	if err != nil {
-		h.WriteError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, Pending(st))
+	return st, err
 }
 
 // Check answers POST {"code":"…"}: the verified State, or wrong_code with
@@ -236,24 +244,28 @@ func (h *Handler) Check(w http.ResponseWriter, r *http.Request) {
 		h.WriteError(w, r, err)
 		return
 	}
-	key, err := h.cfg.Key(r)
-	if err != nil {
-		h.WriteError(w, r, err)
-		return
-	}
-	if key == "" {
-		h.WriteError(w, r, otp.ErrNotFound)
-		return
-	}
-	st, err := h.v.Check(r.Context(), key, in.Code, otp.WithClient(h.cfg.ClientID(r)))
-	if err == nil && h.cfg.OnVerified != nil {
-		err = h.cfg.OnVerified(w, r, st)
-	}
+	st, err := h.DoCheck(w, r, in.Code)
 	if err != nil {
 		h.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, Verified(st.To))
+}
+
+// DoCheck runs a Check of code for r as Check does, then OnVerified.
+func (h *Handler) DoCheck(w http.ResponseWriter, r *http.Request, code string) (otp.Status, error) {
+	key, err := h.cfg.Key(r)
+	if err == nil && key == "" {
+		err = otp.ErrNotFound
+	}
+	if err != nil {
+		return otp.Status{}, err
+	}
+	st, err := h.v.Check(r.Context(), key, code, otp.WithClient(h.cfg.ClientID(r)))
+	if err == nil && h.cfg.OnVerified != nil {
+		err = h.cfg.OnVerified(w, r, st)
+	}
+	return st, err
 }
 
 // Resend answers POST: the code again, or resend_too_soon with
@@ -263,20 +275,24 @@ func (h *Handler) Resend(w http.ResponseWriter, r *http.Request) {
 		h.WriteError(w, r, err)
 		return
 	}
-	key, err := h.cfg.Key(r)
-	if err == nil && key == "" {
-		err = otp.ErrNotFound
-	}
-	if err != nil {
-		h.WriteError(w, r, err)
-		return
-	}
-	st, err := h.v.Resend(r.Context(), key, otp.WithClient(h.cfg.ClientID(r)))
+	st, err := h.DoResend(w, r)
 	if err != nil {
 		h.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, Pending(st))
+}
+
+// DoResend runs a Resend for r as Resend does.
+func (h *Handler) DoResend(_ http.ResponseWriter, r *http.Request) (otp.Status, error) {
+	key, err := h.cfg.Key(r)
+	if err == nil && key == "" {
+		err = otp.ErrNotFound
+	}
+	if err != nil {
+		return otp.Status{}, err
+	}
+	return h.v.Resend(r.Context(), key, otp.WithClient(h.cfg.ClientID(r)))
 }
 
 // Cancel answers POST: the state "none", whether or not anything was
@@ -286,6 +302,16 @@ func (h *Handler) Cancel(w http.ResponseWriter, r *http.Request) {
 		h.WriteError(w, r, err)
 		return
 	}
+	if err := h.DoCancel(w, r); err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, State{State: StateNone})
+}
+
+// DoCancel runs a Cancel for r as Cancel does, then OnCancel. Nothing
+// pending is no error.
+func (h *Handler) DoCancel(w http.ResponseWriter, r *http.Request) error {
 	key, err := h.cfg.Key(r)
 	if err == nil && key != "" {
 		err = h.v.Cancel(r.Context(), key)
@@ -296,11 +322,7 @@ func (h *Handler) Cancel(w http.ResponseWriter, r *http.Request) {
 	if err == nil && h.cfg.OnCancel != nil {
 		err = h.cfg.OnCancel(w, r)
 	}
-	if err != nil {
-		h.WriteError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, State{State: StateNone})
+	return err
 }
 
 // Status answers GET (or HEAD): the pending, expired or "none" State.
