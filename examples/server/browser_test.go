@@ -113,7 +113,8 @@ window.__card = () => getComputedStyle(document.querySelector("main.card")).back
 func (b *browser) contrast(sel string) (border, ring float64) {
 	b.t.Helper()
 	b.eval(a11y + `""`)
-	border, err := strconv.ParseFloat(b.eval(`String(__ratio(getComputedStyle(document.querySelector("`+sel+`")).borderTopColor, __card()))`), 64)
+	border, err := strconv.ParseFloat(b.eval(`(() => { const el = document.querySelector("`+sel+`"); el.blur();
+		return String(__ratio(getComputedStyle(el).borderTopColor, __card())); })()`), 64)
 	require.NoError(b.t, err)
 	ring, err = strconv.ParseFloat(b.eval(`(() => { const el = document.querySelector("`+sel+`"); el.focus();
 		return String(__ratio(getComputedStyle(el).outlineColor, __card())); })()`), 64)
@@ -223,6 +224,7 @@ func TestBrowser(t *testing.T) {
 		b.do(chromedp.Click(chromedp.CSS("#step-phone button")), chromedp.WaitVisible(chromedp.CSS("#step-code")))
 		assert.Equal(t, "Code sent. It can take a minute to arrive.", b.text("#notice"), "in the status region")
 		assert.Equal(t, "", b.text("#error"))
+		b.liveRegions()
 		assert.Equal(t, "+44 7400 "+phone[7:], b.text("#sent-to"), "the number, formatted")
 		assert.Equal(t, "5", b.text("#attempts-left"))
 		assert.Equal(t, "code", b.focused(), "focus moves to the code field")
@@ -234,6 +236,7 @@ func TestBrowser(t *testing.T) {
 		b.typeInto("#code", wrongCode(code))
 		b.do(chromedp.Click(chromedp.CSS("#step-code form[action='/check'] button")), chromedp.WaitVisible(chromedp.CSS("#error:not(:empty)")))
 		assert.Equal(t, "That code is not right. 4 attempts left.", b.text("#error"), "in the alert region")
+		b.liveRegions()
 		assert.Equal(t, "4", b.text("#attempts-left"))
 		assert.Equal(t, "code", b.focused())
 		assert.Equal(t, "true", b.attr("#code", "aria-invalid"))
