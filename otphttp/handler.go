@@ -254,10 +254,7 @@ func (h *Handler) Check(w http.ResponseWriter, r *http.Request) {
 
 // DoCheck runs a Check of code for r as Check does, then OnVerified.
 func (h *Handler) DoCheck(w http.ResponseWriter, r *http.Request, code string) (otp.Status, error) {
-	key, err := h.cfg.Key(r)
-	if err == nil && key == "" {
-		err = otp.ErrNotFound
-	}
+	key, err := h.pendingKey(r)
 	if err != nil {
 		return otp.Status{}, err
 	}
@@ -266,6 +263,16 @@ func (h *Handler) DoCheck(w http.ResponseWriter, r *http.Request, code string) (
 		err = h.cfg.OnVerified(w, r, st)
 	}
 	return st, err
+}
+
+// pendingKey returns r's key for a call that needs a verification:
+// ErrNotFound when r has no key.
+func (h *Handler) pendingKey(r *http.Request) (string, error) {
+	key, err := h.cfg.Key(r)
+	if err == nil && key == "" {
+		err = otp.ErrNotFound
+	}
+	return key, err
 }
 
 // Resend answers POST: the code again, or resend_too_soon with
@@ -285,10 +292,7 @@ func (h *Handler) Resend(w http.ResponseWriter, r *http.Request) {
 
 // DoResend runs a Resend for r as Resend does.
 func (h *Handler) DoResend(_ http.ResponseWriter, r *http.Request) (otp.Status, error) {
-	key, err := h.cfg.Key(r)
-	if err == nil && key == "" {
-		err = otp.ErrNotFound
-	}
+	key, err := h.pendingKey(r)
 	if err != nil {
 		return otp.Status{}, err
 	}
