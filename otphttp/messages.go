@@ -26,26 +26,26 @@ const (
 	MsgInvalidCode        MessageID = "invalid_code"        // not digits, or the wrong length
 	MsgWrongCode          MessageID = "wrong_code"          // {n} attempts left
 	MsgWrongCodeOne       MessageID = "wrong_code_one"      // 1 attempt left
-	MsgTooManyAttempts    MessageID = "too_many_attempts"
-	MsgExpired            MessageID = "expired"
-	MsgNotFound           MessageID = "not_found"
-	MsgRateLimited        MessageID = "rate_limited"       // {wait}
-	MsgResendTooSoon      MessageID = "resend_too_soon"    // {wait}
-	MsgUnavailable        MessageID = "unavailable"        // provider or store unavailable
-	MsgProviderRejected   MessageID = "provider_rejected"  // the vendor refused the request
-	MsgInternal           MessageID = "internal"           // anything else
-	MsgBadRequest         MessageID = "bad_request"        // a malformed request
-	MsgTooLarge           MessageID = "too_large"          // the body is too large
-	MsgUnsupportedMedia   MessageID = "unsupported_media"  // not JSON
-	MsgMethodNotAllowed   MessageID = "method_not_allowed" // a wrong HTTP method
-	MsgUnauthorized       MessageID = "unauthorized"       // ErrUnauthorized
-	MsgCodeSent           MessageID = "code_sent"          // a notice after Start
-	MsgCodeResent         MessageID = "code_resent"        // a notice after Resend
-	MsgWaitSeconds        MessageID = "wait_seconds"       // {n} seconds from now
-	MsgWaitSecondsOne     MessageID = "wait_seconds_one"
-	MsgWaitMinutes        MessageID = "wait_minutes"
-	MsgWaitHours          MessageID = "wait_hours"
-	MsgWaitLater          MessageID = "wait_later" // when the wait is unknown
+	MsgTooManyAttempts    MessageID = "too_many_attempts"   // the last attempt was used
+	MsgExpired            MessageID = "expired"             // the code has expired
+	MsgNotFound           MessageID = "not_found"           // nothing pending
+	MsgRateLimited        MessageID = "rate_limited"        // {wait}
+	MsgResendTooSoon      MessageID = "resend_too_soon"     // {wait}
+	MsgUnavailable        MessageID = "unavailable"         // provider or store unavailable
+	MsgProviderRejected   MessageID = "provider_rejected"   // the vendor refused the request
+	MsgInternal           MessageID = "internal"            // anything else
+	MsgBadRequest         MessageID = "bad_request"         // a malformed request
+	MsgTooLarge           MessageID = "too_large"           // the body is too large
+	MsgUnsupportedMedia   MessageID = "unsupported_media"   // not JSON
+	MsgMethodNotAllowed   MessageID = "method_not_allowed"  // a wrong HTTP method
+	MsgUnauthorized       MessageID = "unauthorized"        // ErrUnauthorized
+	MsgCodeSent           MessageID = "code_sent"           // a notice after Start
+	MsgCodeResent         MessageID = "code_resent"         // a notice after Resend
+	MsgWaitSeconds        MessageID = "wait_seconds"        // {n} seconds from now
+	MsgWaitSecondsOne     MessageID = "wait_seconds_one"    // 1 second from now
+	MsgWaitMinutes        MessageID = "wait_minutes"        // {n} minutes from now
+	MsgWaitHours          MessageID = "wait_hours"          // {n} hours from now
+	MsgWaitLater          MessageID = "wait_later"          // when the wait is unknown
 )
 
 // Catalog holds the messages for people, per language, and picks a

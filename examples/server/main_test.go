@@ -61,6 +61,8 @@ func TestConfigErrorsSayWhatIsWrong(t *testing.T) {
 		{map[string]string{"OTP_LIMITS": "off", "OTP_PROVIDER": "vonage"}, []string{"OTP_LIMITS=off works only with OTP_PROVIDER=dev"}},
 		{map[string]string{"OTP_LIMITS": "maybe"}, []string{`OTP_LIMITS="maybe"`}},
 		{map[string]string{"TLS_CERT_FILE": "cert.pem"}, []string{"TLS_CERT_FILE and TLS_KEY_FILE"}},
+		{map[string]string{"OTP_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, []string{"OTP_TRUSTED_PROXIES", `"proxy.internal"`}},
+		{map[string]string{"OTP_PROXY_HEADER": "X-Real-IP"}, []string{"OTP_PROXY_HEADER", `"X-Real-IP"`}},
 		// Two problems are reported together.
 		{map[string]string{"OTP_PROVIDER": "x", "OTP_LIMITS": "maybe"}, []string{"OTP_PROVIDER", "OTP_LIMITS"}},
 	}
