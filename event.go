@@ -55,6 +55,36 @@ type Event struct {
 	Err         error         // for EventFailed, EventLimited and EventFlagged
 }
 
+// Observer follows a Verifier's operations with their contexts, for
+// tracing: Begin as Start, Check, Resend or Cancel is called, Event for
+// each of its events, End as it returns. Calls are synchronous, from the
+// caller's goroutine; keep them fast. Set it as Config.Observer.
+type Observer interface {
+	// Begin is called as op begins. The operation goes on with the
+	// context Begin returns: its provider and store calls, its events and
+	// End get it, so a tracer puts its span there.
+	Begin(ctx context.Context, op Op) context.Context
+	// Event is called for every Event of the operation, as Config.OnEvent
+	// is; an Event with a Duration reports a provider call that has just
+	// ended.
+	Event(ctx context.Context, ev Event)
+	// End is called as op returns, with its error, nil on success.
+	End(ctx context.Context, op Op, err error)
+}
+
+// observe begins op for the Observer and returns the context to go on
+// with and the function to defer with the operation's error.
+func (v *Verifier) observe(ctx context.Context, op Op) (context.Context, func(*error)) {
+	o := v.cfg.Observer
+	if o == nil {
+		return ctx, noEnd
+	}
+	ctx = o.Begin(ctx, op)
+	return ctx, func(err *error) { o.End(ctx, op, *err) }
+}
+
+func noEnd(*error) {}
+
 // ErrorClass names the class of err, for metric labels:
 // "refused_destination" (the Guard refused the number's region, calling
 // code or type, or an override blocks it: what a pumping attempt looks
@@ -149,13 +179,16 @@ func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {
 		level = slog.LevelWarn
 	}
 	logged := v.log.Enabled(ctx, level)
-	if v.cfg.OnEvent == nil && !logged {
+	if v.cfg.OnEvent == nil && v.cfg.Observer == nil && !logged {
 		return
 	}
 	ev.Kind = kind
 	ev.To = MaskPhone(ev.To)
 	if v.cfg.OnEvent != nil {
 		v.cfg.OnEvent(ev)
+	}
+	if v.cfg.Observer != nil {
+		v.cfg.Observer.Event(ctx, ev)
 	}
 	if !logged {
 		return

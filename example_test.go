@@ -104,7 +104,7 @@ func ExampleConfig_onEvent() {
 	// Output:
 	// start started provider=otptest channel=sms region=GB to=+44********56 class=
 	// start sent provider=otptest channel=sms region=GB to=+44********56 class=
-	// check failed provider=otptest channel=sms region= to=+44********56 class=wrong_code
+	// check failed provider=otptest channel=sms region=GB to=+44********56 class=wrong_code
 }
 
 // Two vendors: the second takes over only when the first surely sent

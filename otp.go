@@ -59,6 +59,10 @@ type Config struct {
 	// OnEvent, if set, is called synchronously for every [Event]; keep it
 	// fast. Default: none.
 	OnEvent func(Event)
+	// Observer, if set, follows every Start, Check, Resend and Cancel from
+	// call to return with its context, and sees its events: what tracing
+	// needs (package otelotp). Default: none.
+	Observer Observer
 	// Clock tells the time. Default [SystemClock].
 	Clock Clock
 }
@@ -270,7 +274,9 @@ func (v *Verifier) status(p Verification) Status {
 // rules with a *ChallengeError (ErrChallengeRequired): show the person a
 // challenge and Start again WithChallengePassed. Option:
 // WithChallengePassed.
-func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOption) (Status, error) {
+func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOption) (_ Status, err error) {
+	ctx, end := v.observe(ctx, OpStart)
+	defer end(&err)
 	o := startOpts(opts)
 	ev := Event{Op: OpStart, Channel: o.channel, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
@@ -405,7 +411,9 @@ func (v *Verifier) send(ctx context.Context, ev Event, req SendRequest, test boo
 // wrong code fails with a *WrongCodeError; the last allowed wrong code burns
 // the verification and fails with ErrTooManyAttempts. ErrExpired and
 // ErrNotFound say there is nothing left to check.
-func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) (Status, error) {
+func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) (_ Status, err error) {
+	ctx, end := v.observe(ctx, OpCheck)
+	defer end(&err)
 	o := callOpts(opts)
 	ev := Event{Op: OpCheck, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
@@ -420,7 +428,7 @@ func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) 
 	if err != nil {
 		return Status{}, v.fail(ctx, ev, err)
 	}
-	ev.Provider, ev.Channel, ev.To = p.Ref.Provider, p.Channel, p.To
+	ev.Provider, ev.Channel, ev.To, ev.Region = p.Ref.Provider, p.Channel, p.To, p.Region
 	begin := time.Now()
 	if isTestRef(p.Ref) {
 		err = v.tests.check(p.Ref, code)
@@ -509,7 +517,9 @@ func (v *Verifier) validCode(code string) bool {
 // Resender when it has one and as a new verification otherwise. It fails
 // with ErrResendTooSoon (a *RateLimitError with RetryAfter) inside the
 // cooldown, and applies the send limits as Start does. Option: WithClient.
-func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Status, error) {
+func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (_ Status, err error) {
+	ctx, end := v.observe(ctx, OpResend)
+	defer end(&err)
 	o := callOpts(opts)
 	ev := Event{Op: OpResend, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
@@ -572,7 +582,9 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 // Cancel removes the pending verification for key and cancels it at the
 // provider, best effort: once Cancel returns nil no Check can succeed,
 // whatever the vendor answered. ErrNotFound and ErrExpired as for Status.
-func (v *Verifier) Cancel(ctx context.Context, key string) error {
+func (v *Verifier) Cancel(ctx context.Context, key string) (err error) {
+	ctx, end := v.observe(ctx, OpCancel)
+	defer end(&err)
 	ev := Event{Op: OpCancel, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
 		return v.fail(ctx, ev, err)
@@ -582,7 +594,7 @@ func (v *Verifier) Cancel(ctx context.Context, key string) error {
 	if err != nil {
 		return v.fail(ctx, ev, err)
 	}
-	ev.Provider, ev.Channel, ev.To = p.Ref.Provider, p.Channel, p.To
+	ev.Provider, ev.Channel, ev.To, ev.Region = p.Ref.Provider, p.Channel, p.To, p.Region
 	if err := v.state.Delete(ctx, key, p.Ref.ID); err != nil {
 		return v.fail(ctx, ev, err)
 	}

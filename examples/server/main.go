@@ -5,7 +5,8 @@
 //
 // starts it on :8080 with no setup: codes are "sent" by a fake provider that
 // prints them to the log, and kept in memory. Environment variables switch
-// to a real provider or to Redis; see "Try it" in the README. The web part is
+// to a real provider or to Redis (which also holds the sessions, so that
+// several instances serve one flow); see "Try it" in the README. The web part is
 // package demo; this file reads the environment, builds the parts, serves
 // and shuts down gracefully on SIGINT or SIGTERM.
 package main
@@ -24,12 +25,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/examples/server/demo"
 	"github.com/otpkit/otp/infobip"
 	"github.com/otpkit/otp/memstore"
+	"github.com/otpkit/otp/otphttp"
 	"github.com/otpkit/otp/otptest"
 	"github.com/otpkit/otp/redisstore"
 	"github.com/otpkit/otp/vonage"
@@ -75,8 +79,10 @@ type config struct {
 	provider       string // dev, vonage, vonage-legacy or infobip
 	redisURL       string
 	allowedOrigins []string
-	devCodes       bool // serve /dev/last-code to loopback clients
-	limitsOff      bool // no abuse limits: for load tests of the dev provider
+	trustedProxies []string // CIDRs whose forwarding header is read
+	proxyHeader    string   // X-Forwarded-For (default) or Forwarded
+	devCodes       bool     // serve /dev/last-code to loopback clients
+	limitsOff      bool     // no abuse limits: for load tests of the dev provider
 	tlsCert        string
 	tlsKey         string
 }
@@ -90,6 +96,8 @@ func readConfig(getenv func(string) string) (config, error) {
 		redisURL: getenv("OTP_REDIS_URL"),
 		tlsCert:  getenv("TLS_CERT_FILE"),
 		tlsKey:   getenv("TLS_KEY_FILE"),
+
+		proxyHeader: getenv("OTP_PROXY_HEADER"),
 	}
 	var errs []error
 	switch cfg.provider {
@@ -101,6 +109,14 @@ func readConfig(getenv func(string) string) (config, error) {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.allowedOrigins = append(cfg.allowedOrigins, o)
 		}
+	}
+	for p := range strings.SplitSeq(getenv("OTP_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.trustedProxies = append(cfg.trustedProxies, p)
+		}
+	}
+	if _, err := otphttp.NewProxies(otphttp.ProxyConfig{Trusted: cfg.trustedProxies, Header: cfg.proxyHeader}); err != nil {
+		errs = append(errs, fmt.Errorf("OTP_TRUSTED_PROXIES or OTP_PROXY_HEADER: %w", err))
 	}
 	if v := getenv("OTP_DEV_CODES"); v != "" {
 		on, err := strconv.ParseBool(v)
@@ -199,14 +215,14 @@ func buildProvider(cfg config, getenv func(string) string, log *slog.Logger) (ot
 		}
 		return p, nil
 	case "infobip":
-		if err := need(getenv, cfg.provider, "INFOBIP_BASE_URL", "INFOBIP_API_KEY", "INFOBIP_APP_ID", "INFOBIP_MESSAGE_ID"); err != nil {
+		if err := need(getenv, cfg.provider, "INFOBIP_BASE_URL", "INFOBIP_API_KEY", "INFOBIP_APPLICATION_ID", "INFOBIP_SMS_MESSAGE_ID"); err != nil {
 			return nil, err
 		}
 		p, err := infobip.New(infobip.Config{
 			BaseURL:       getenv("INFOBIP_BASE_URL"),
 			APIKey:        getenv("INFOBIP_API_KEY"),
-			ApplicationID: getenv("INFOBIP_APP_ID"),
-			SMSMessageID:  getenv("INFOBIP_MESSAGE_ID"),
+			ApplicationID: getenv("INFOBIP_APPLICATION_ID"),
+			SMSMessageID:  getenv("INFOBIP_SMS_MESSAGE_ID"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("OTP_PROVIDER=infobip: %w", err)
@@ -231,42 +247,56 @@ func need(getenv func(string) string, provider string, names ...string) error {
 	return fmt.Errorf("OTP_PROVIDER=%s needs %s", provider, strings.Join(missing, " and "))
 }
 
-// buildStore makes the otp.Store: Redis when OTP_REDIS_URL is set, memory
-// otherwise. close releases it.
-func buildStore(cfg config) (store otp.Store, name string, close func() error, err error) {
-	if cfg.redisURL != "" {
-		return redisStore(cfg.redisURL)
-	}
-	s := memstore.New(memstore.Config{})
-	return s, "memory", s.Close, nil
+// stores is where the demo keeps state: pending verifications and limits
+// (the otp.Store) and sessions (nil: the demo's in-process default).
+type stores struct {
+	otp      otp.Store
+	sessions scs.Store
+	name     string
+	close    func() error
 }
 
-// redisStore connects to the Redis at url and checks that it answers, so
+// buildStores makes the stores: Redis for both when OTP_REDIS_URL is set,
+// so that several instances serve one flow; memory otherwise.
+func buildStores(cfg config) (stores, error) {
+	if cfg.redisURL != "" {
+		return redisStores(cfg.redisURL)
+	}
+	s := memstore.New(memstore.Config{})
+	return stores{otp: s, name: "memory", close: s.Close}, nil
+}
+
+// redisSessionPrefix is where the demo's sessions live in Redis.
+const redisSessionPrefix = "otp-demo:session:"
+
+// redisStores connects to the Redis at url and checks that it answers, so
 // that a wrong URL fails at start. Errors never hold the URL, which may
 // carry a password.
-func redisStore(url string) (otp.Store, string, func() error, error) {
+func redisStores(url string) (stores, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, "", nil, errors.New("OTP_REDIS_URL is not a redis:// or rediss:// URL")
+		return stores{}, errors.New("OTP_REDIS_URL is not a redis:// or rediss:// URL")
 	}
 	client := redis.NewClient(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
-		return nil, "", nil, fmt.Errorf("OTP_REDIS_URL: Redis at %s does not answer", opts.Addr)
+		return stores{}, fmt.Errorf("OTP_REDIS_URL: Redis at %s does not answer", opts.Addr)
 	}
 	store, err := redisstore.New(client, redisstore.Config{})
 	if err != nil {
 		client.Close()
-		return nil, "", nil, err
+		return stores{}, err
 	}
-	return store, "redis", client.Close, nil
+	return stores{otp: store, sessions: goredisstore.NewWithPrefix(client, redisSessionPrefix), name: "redis",
+		close: client.Close}, nil
 }
 
 // app is the demo's parts, wired.
 type app struct {
 	handler   http.Handler
+	verifier  *otp.Verifier
 	dev       *otptest.Provider // the dev provider, nil for a real one
 	storeName string
 	closers   []func() error
@@ -277,11 +307,11 @@ func newApp(cfg config, getenv func(string) string, log *slog.Logger) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	store, storeName, closeStore, err := buildStore(cfg)
+	st, err := buildStores(cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &app{storeName: storeName, closers: []func() error{closeStore}}
+	a := &app{storeName: st.name, closers: []func() error{st.close}}
 	if c, ok := provider.(interface{ Close() error }); ok {
 		a.closers = append(a.closers, c.Close) // the Vonage adapters' idle connections
 	}
@@ -289,12 +319,15 @@ func newApp(cfg config, getenv func(string) string, log *slog.Logger) (*app, err
 	if cfg.limitsOff {
 		vcfg.Limits = otp.NoLimits
 	}
-	v, err := otp.NewVerifier(provider, store, vcfg)
+	v, err := otp.NewVerifier(provider, st.otp, vcfg)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	dcfg := demo.Config{AllowedOrigins: cfg.allowedOrigins, SecureCookies: cfg.tlsCert != "", Logger: log}
+	a.verifier = v
+	proxies, _ := otphttp.NewProxies(otphttp.ProxyConfig{Trusted: cfg.trustedProxies, Header: cfg.proxyHeader}) // checked by readConfig
+	dcfg := demo.Config{AllowedOrigins: cfg.allowedOrigins, SecureCookies: cfg.tlsCert != "", Logger: log,
+		Sessions: st.sessions, ClientID: proxies.ClientID}
 	if p, ok := provider.(*otptest.Provider); ok {
 		a.dev = p
 		if cfg.devCodes {

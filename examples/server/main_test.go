@@ -2,15 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/infobip/infobiptest"
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/otptest"
 	"github.com/otpkit/otp/vonage/vonagetest"
 )
@@ -59,6 +61,8 @@ func TestConfigErrorsSayWhatIsWrong(t *testing.T) {
 		{map[string]string{"OTP_LIMITS": "off", "OTP_PROVIDER": "vonage"}, []string{"OTP_LIMITS=off works only with OTP_PROVIDER=dev"}},
 		{map[string]string{"OTP_LIMITS": "maybe"}, []string{`OTP_LIMITS="maybe"`}},
 		{map[string]string{"TLS_CERT_FILE": "cert.pem"}, []string{"TLS_CERT_FILE and TLS_KEY_FILE"}},
+		{map[string]string{"OTP_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, []string{"OTP_TRUSTED_PROXIES", `"proxy.internal"`}},
+		{map[string]string{"OTP_PROXY_HEADER": "X-Real-IP"}, []string{"OTP_PROXY_HEADER", `"X-Real-IP"`}},
 		// Two problems are reported together.
 		{map[string]string{"OTP_PROVIDER": "x", "OTP_LIMITS": "maybe"}, []string{"OTP_PROVIDER", "OTP_LIMITS"}},
 	}
@@ -112,9 +116,9 @@ func TestProviderSelection(t *testing.T) {
 		{map[string]string{"OTP_PROVIDER": "vonage-legacy", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": secret, "VONAGE_BRAND": "Acme",
 			"VONAGE_BASE_URL": "ftp://example.com"}, "OTP_PROVIDER=vonage-legacy: vonage:"},
 		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_API_KEY": secret},
-			"OTP_PROVIDER=infobip needs INFOBIP_BASE_URL and INFOBIP_APP_ID and INFOBIP_MESSAGE_ID"},
+			"OTP_PROVIDER=infobip needs INFOBIP_BASE_URL and INFOBIP_APPLICATION_ID and INFOBIP_SMS_MESSAGE_ID"},
 		{map[string]string{"OTP_PROVIDER": "infobip", "INFOBIP_BASE_URL": "http://x.api.infobip.com", "INFOBIP_API_KEY": secret,
-			"INFOBIP_APP_ID": "A", "INFOBIP_MESSAGE_ID": "M"}, "OTP_PROVIDER=infobip: infobip:"},
+			"INFOBIP_APPLICATION_ID": "A", "INFOBIP_SMS_MESSAGE_ID": "M"}, "OTP_PROVIDER=infobip: infobip:"},
 		{map[string]string{"OTP_REDIS_URL": "redis://:" + secret + "@127.0.0.1:1/0"}, "OTP_REDIS_URL: Redis at 127.0.0.1:1 does not answer"},
 		{map[string]string{"OTP_REDIS_URL": "http://:" + secret + "@127.0.0.1:1/0"}, "OTP_REDIS_URL is not a redis:// or rediss:// URL"},
 	}
@@ -136,9 +140,9 @@ func TestDevProviderLogsTheCode(t *testing.T) {
 	p, err := buildProvider(cfg, envOf(nil), log)
 	require.NoError(t, err)
 	dev := p.(*otptest.Provider)
-	_, err = dev.Send(context.Background(), otp.SendRequest{To: "+447911123456", Channel: otp.SMS, CodeLength: 6})
+	_, err = dev.Send(context.Background(), otp.SendRequest{To: "+447400123456", Channel: otp.SMS, CodeLength: 6})
 	require.NoError(t, err)
-	code, ok := dev.LastCode("+447911123456")
+	code, ok := dev.LastCode("+447400123456")
 	require.True(t, ok)
 	assert.Contains(t, buf.String(), "code="+code)
 	assert.Contains(t, buf.String(), "to=+44********56", "the number is masked")
@@ -193,16 +197,10 @@ func TestRunFailsFastOnBadConfig(t *testing.T) {
 }
 
 // TestRedisStore runs a verification through the demo with OTP_REDIS_URL
-// set. It needs a Redis: it skips without one, and fails when CI is set.
+// set: Redis from testenv (the variable, or a throwaway redis-server).
 func TestRedisStore(t *testing.T) {
-	url := os.Getenv("OTP_REDIS_URL")
-	if url == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("OTP_REDIS_URL is unset: .ci/run starts a Redis and sets it")
-		}
-		t.Skip("OTP_REDIS_URL is unset: start Redis and set OTP_REDIS_URL=redis://127.0.0.1:6379/0")
-	}
-	// Limits off: the shared Redis of a development machine keeps them for
+	url := testenv.Redis(t)
+	// Limits off: a shared Redis of a development machine keeps them for
 	// an hour, across runs of this test.
 	env := envOf(map[string]string{"OTP_REDIS_URL": url, "OTP_LIMITS": "off"})
 	cfg, err := readConfig(env)
@@ -212,7 +210,83 @@ func TestRedisStore(t *testing.T) {
 	defer a.Close()
 	assert.Equal(t, "redis", a.storeName)
 
-	verifyThrough(t, a.handler, fmt.Sprintf("+447400%06d", time.Now().UnixNano()%1000000), a.dev.LastCode)
+	verifyThrough(t, a.handler, randomMobile(), a.dev.LastCode)
+}
+
+// randomMobile returns a GB mobile number in a range of its own, so that
+// runs on a shared Redis meet no limit of an earlier run.
+func randomMobile() string {
+	return fmt.Sprintf("+4474%08d", rand.IntN(100_000_000))
+}
+
+// TestTwoInstances runs two demo instances on one Redis and one vendor,
+// as behind a load balancer, and walks one browser's flow across both:
+// started on the first, seen, guessed and verified on the second, and
+// the session's verified state back on the first.
+func TestTwoInstances(t *testing.T) {
+	url := testenv.Redis(t)
+	von := vonagetest.NewServer(vonagetest.Config{})
+	defer von.Close()
+	env := envOf(map[string]string{"OTP_REDIS_URL": url, "OTP_PROVIDER": "vonage", "VONAGE_API_KEY": "test-key",
+		"VONAGE_API_SECRET": "test-secret", "VONAGE_BRAND": "Acme", "VONAGE_BASE_URL": von.URL,
+		"OTP_TRUSTED_PROXIES": "127.0.0.1/32"})
+	var servers [2]*httptest.Server
+	for i := range servers {
+		cfg, err := readConfig(env)
+		require.NoError(t, err)
+		a, err := newApp(cfg, env, quiet)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = a.Close() })
+		servers[i] = httptest.NewServer(a.handler)
+		t.Cleanup(servers[i].Close)
+	}
+	// Cookies are per host, not per port: one jar is one browser for both.
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	// A client of its own per run, through the "proxy", so that the
+	// per-client limit of an earlier run on a shared Redis never applies.
+	client := fmt.Sprintf("2001:db8:%x:%x::1", rand.IntN(1<<16), rand.IntN(1<<16))
+	call := func(i int, method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest(method, servers[i].URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", client)
+		res, err := c.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var m map[string]any
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&m))
+		return res.StatusCode, m
+	}
+
+	phone := randomMobile()
+	status, m := call(0, "POST", "/api/verify/start", `{"phone":"`+phone+`"}`)
+	require.Equal(t, http.StatusOK, status, m)
+	status, m = call(1, "GET", "/api/verify/status", "")
+	require.Equal(t, http.StatusOK, status, m)
+	assert.Equal(t, "pending", m["state"], "the second instance sees the session and the verification")
+	assert.Equal(t, phone, m["to"])
+
+	code, ok := von.LastCode(phone)
+	require.True(t, ok)
+	wrong := strings.Repeat("0", len(code))
+	if code == wrong {
+		wrong = strings.Repeat("1", len(code))
+	}
+	status, m = call(1, "POST", "/api/verify/check", `{"code":"`+wrong+`"}`)
+	assert.Equal(t, http.StatusUnprocessableEntity, status, m)
+	_, m = call(0, "GET", "/api/verify/status", "")
+	assert.EqualValues(t, 4, m["attempts_left"], "the attempt counts on both")
+
+	status, m = call(1, "POST", "/api/verify/check", `{"code":"`+code+`"}`)
+	require.Equal(t, http.StatusOK, status, m)
+	assert.Equal(t, true, m["verified"])
+	_, m = call(0, "GET", "/api/verify/status", "")
+	assert.Equal(t, "verified", m["state"], "the renewed session reached the first instance")
+	status, _ = call(0, "POST", "/api/verify/check", `{"code":"`+code+`"}`)
+	assert.Equal(t, http.StatusNotFound, status, "a code works once, on any instance")
 }
 
 // TestRealProvidersAgainstFakes runs a verification through the demo for
@@ -234,7 +308,7 @@ func TestRealProvidersAgainstFakes(t *testing.T) {
 		"vonage":        {vonageEnv, von.LastCode},
 		"vonage-legacy": {vonageEnv, von.LastCode},
 		"infobip": {map[string]string{"INFOBIP_BASE_URL": ib.URL, "INFOBIP_API_KEY": "test-api-key",
-			"INFOBIP_APP_ID": app, "INFOBIP_MESSAGE_ID": msg}, ib.LastCode},
+			"INFOBIP_APPLICATION_ID": app, "INFOBIP_SMS_MESSAGE_ID": msg}, ib.LastCode},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := map[string]string{"OTP_PROVIDER": name}
@@ -246,7 +320,7 @@ func TestRealProvidersAgainstFakes(t *testing.T) {
 			a, err := newApp(cfg, envOf(env), quiet)
 			require.NoError(t, err)
 			defer a.Close()
-			verifyThrough(t, a.handler, fmt.Sprintf("+447400%06d", time.Now().UnixNano()%1000000), c.code)
+			verifyThrough(t, a.handler, randomMobile(), c.code)
 		})
 	}
 }

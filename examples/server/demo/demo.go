@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/otphttp"
 )
 
 // Config holds the demo's tunables. Every zero field takes the default
@@ -35,11 +35,16 @@ type Config struct {
 	// Default nil: the route does not exist.
 	DevCodes func(phone string) (string, bool)
 	// Sessions stores session data. Default: in process, at most
-	// MaxSessions live sessions. Several instances need a shared scs store.
+	// MaxSessions live sessions. Several instances share one store, such
+	// as github.com/alexedwards/scs/goredisstore.
 	Sessions scs.Store
 	// MaxSessions caps the default session store; when it is full, new
 	// sessions are refused with 503. Default 100,000.
 	MaxSessions int
+	// ClientID returns the ID per-client limits charge. Default
+	// [otphttp.ClientID], the connection's address; behind a proxy,
+	// [otphttp.Proxies.ClientID].
+	ClientID func(*http.Request) string
 	// CodeLength is the code length the Verifier was configured with, for
 	// the page's input field. Default 6.
 	CodeLength int
@@ -51,6 +56,8 @@ type Config struct {
 // goroutine and needs no closing.
 type Server struct {
 	v        *otp.Verifier
+	api      *otphttp.Handler
+	cat      *otphttp.Catalog
 	cfg      Config
 	sessions *scs.SessionManager
 	origins  map[string]bool
@@ -58,22 +65,12 @@ type Server struct {
 	handler  http.Handler
 }
 
-// Body and header caps. A phone number or code fits many times over.
 const (
-	maxBody       = 4 << 10
 	sessionName   = "otp_session"
 	healthTimeout = 2 * time.Second
 	// healthKey is read from the Store by /health. Session keys are 26
 	// base32 characters, so it cannot clash with one.
 	healthKey = "health-probe:\x00"
-)
-
-// Session keys.
-const (
-	keyOTP      = "otp_key"  // the Verifier key of this session
-	keyPhone    = "phone"    // the number last started, to refill the form
-	keyVerified = "verified" // the number this session verified
-	keyFlash    = "flash"    // a notice for the next page view
 )
 
 //go:embed assets
@@ -90,7 +87,13 @@ func New(v *otp.Verifier, cfg Config) (*Server, error) {
 	if cfg.CodeLength < 4 || cfg.CodeLength > 10 {
 		return nil, fmt.Errorf("demo: CodeLength %d is outside 4..10", cfg.CodeLength)
 	}
-	s := &Server{v: v, cfg: cfg, log: cfg.Logger, origins: map[string]bool{}}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 100_000
+	}
+	if cfg.Sessions == nil {
+		cfg.Sessions = newSessionStore(cfg.MaxSessions)
+	}
+	s := &Server{v: v, cfg: cfg, log: cfg.Logger, origins: map[string]bool{}, cat: otphttp.DefaultCatalog()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -102,17 +105,10 @@ func New(v *otp.Verifier, cfg Config) (*Server, error) {
 		s.origins[o] = true
 	}
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, failure{status: http.StatusForbidden, class: "forbidden",
-			message: "This request came from another site and was refused."})
+		s.refuse(w, r, http.StatusForbidden, "forbidden", "This request came from another site and was refused.")
 	}))
 
 	sm := scs.New()
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = 100_000
-	}
-	if cfg.Sessions == nil {
-		cfg.Sessions = newSessionStore(cfg.MaxSessions)
-	}
 	sm.Store = cfg.Sessions
 	sm.Codec = stringCodec{}
 	sm.Lifetime = 2 * time.Hour
@@ -124,10 +120,28 @@ func New(v *otp.Verifier, cfg Config) (*Server, error) {
 	sm.Cookie.Persist = false // a browser session is enough for a code
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "demo: session store", slog.String("error", err.Error()))
-		s.fail(w, r, failure{status: http.StatusServiceUnavailable, class: "store_unavailable",
-			message: "Sessions are unavailable. Try again in a minute."})
+		if wantsJSON(r) {
+			otphttp.WriteError(w, r, s.cat, otp.ErrStoreUnavailable)
+			return
+		}
+		s.refuse(w, r, http.StatusServiceUnavailable, "store_unavailable", "Sessions are unavailable. Try again in a minute.")
 	}
 	s.sessions = sm
+
+	api, err := otphttp.New(v, otphttp.Config{
+		Key:             func(r *http.Request) (string, error) { return s.key(r.Context()), nil },
+		ClientID:        cfg.ClientID,
+		ChallengePassed: s.challengePassed,
+		OnStart:         s.started,
+		OnVerified:      s.verified,
+		OnCancel:        s.canceled,
+		Catalog:         s.cat,
+		Logger:          s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.api = api
 
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
@@ -139,11 +153,9 @@ func New(v *otp.Verifier, cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /check", s.pageCheck)
 	mux.HandleFunc("POST /resend", s.pageResend)
 	mux.HandleFunc("POST /cancel", s.pageCancel)
-	mux.HandleFunc("POST /api/verify/start", s.apiStart)
-	mux.HandleFunc("POST /api/verify/check", s.apiCheck)
-	mux.HandleFunc("POST /api/verify/resend", s.apiResend)
-	mux.HandleFunc("POST /api/verify/cancel", s.apiCancel)
+	mux.Handle("/api/verify/", http.StripPrefix("/api/verify", api))
 	mux.HandleFunc("GET /api/verify/status", s.apiStatus)
+	mux.HandleFunc("POST /api/challenge", s.apiChallenge)
 	mux.HandleFunc("GET /health", s.health)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	if cfg.DevCodes != nil {
@@ -199,7 +211,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			if !allowed {
-				s.fail(w, r, failure{status: http.StatusForbidden, class: "forbidden", message: "Origin not allowed."})
+				s.refuse(w, r, http.StatusForbidden, "forbidden", "Origin not allowed.")
 				return
 			}
 			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
@@ -210,6 +222,21 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// refuse answers a request refused before the flow: JSON for the API and
+// the tools' routes, a short page for the page's routes.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, class, message string) {
+	if wantsJSON(r) {
+		writeJSON(w, status, otphttp.ErrorBody{Error: class, Message: message})
+		return
+	}
+	s.render(w, status, pageData{Step: "error", Error: message, CodeLength: s.cfg.CodeLength})
+}
+
+func wantsJSON(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/dev/") || p == "/health"
 }
 
 // health answers 200 when the Verifier's Store answers.
@@ -228,12 +255,12 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 // devLastCode serves the fake provider's last code to loopback clients.
 func (s *Server) devLastCode(w http.ResponseWriter, r *http.Request) {
 	if !isLoopback(r.RemoteAddr) {
-		s.fail(w, r, failure{status: http.StatusForbidden, class: "forbidden", message: "Loopback clients only."})
+		s.refuse(w, r, http.StatusForbidden, "forbidden", "Loopback clients only.")
 		return
 	}
 	code, ok := s.cfg.DevCodes(r.URL.Query().Get("phone"))
 	if !ok {
-		s.fail(w, r, failure{status: http.StatusNotFound, class: "not_found", message: "No code was sent to that number."})
+		s.refuse(w, r, http.StatusNotFound, "not_found", "No code was sent to that number.")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"code": code})
@@ -247,20 +274,3 @@ func isLoopback(remoteAddr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// clientID is what the per-client limits are charged to: the peer's IP.
-// The demo trusts no forwarding header; behind a proxy, derive it from the
-// header your proxy sets, and only from that proxy.
-func clientID(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// key returns the session's Verifier key, "" if it has none.
-func (s *Server) key(ctx context.Context) string { return s.sessions.GetString(ctx, keyOTP) }
-
-// newKey returns a fresh Verifier key: 128 random bits.
-func newKey() string { return rand.Text() }

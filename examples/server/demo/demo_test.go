@@ -22,7 +22,7 @@ import (
 	"github.com/otpkit/otp/otptest"
 )
 
-const phone = "+447911123456"
+const phone = "+447400123456"
 
 // env is a demo server on loopback with a fake provider, a fake clock and
 // a browser-like client (cookie jar, no redirects followed).
@@ -31,6 +31,7 @@ type env struct {
 	clock  *otptest.Clock
 	prov   *otptest.Provider
 	store  otp.Store
+	v      *otp.Verifier
 	server *demo.Server
 	ts     *httptest.Server
 	client *http.Client
@@ -59,6 +60,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	}
 	v, err := otp.NewVerifier(e.prov, e.store, vcfg)
 	require.NoError(t, err)
+	e.v = v
 	e.server, err = demo.New(v, dcfg)
 	require.NoError(t, err)
 	e.ts = httptest.NewServer(e.server)
@@ -156,7 +158,7 @@ func sessionCookie(t *testing.T, h http.Header) *http.Cookie {
 
 func TestAPIFlow(t *testing.T) {
 	e := newEnv(t)
-	a := e.post("/api/verify/start", `{"phone":"+44 7911 123456"}`)
+	a := e.post("/api/verify/start", `{"phone":"+44 7400 123456"}`)
 	require.Equal(t, http.StatusOK, a.status, a.body)
 	m := a.json(t)
 	assert.Equal(t, "pending", m["state"])
@@ -187,7 +189,7 @@ func TestAPIFlow(t *testing.T) {
 
 	a = e.post("/api/verify/check", `{"code":"`+sends[0].Code+`"}`)
 	require.Equal(t, http.StatusOK, a.status, a.body)
-	assert.Equal(t, map[string]any{"state": "verified", "verified": true, "to": phone}, a.json(t))
+	assert.Equal(t, map[string]any{"state": "verified", "verified": true, "to": phone, "display": "+44 7400 123456"}, a.json(t))
 	renewed := sessionCookie(t, a.header)
 	require.NotNil(t, renewed, "a verified session gets a new token")
 	assert.NotEqual(t, c.Value, renewed.Value)
@@ -241,7 +243,8 @@ func TestAPIFailures(t *testing.T) {
 		e.post("/api/verify/start", `{"phone":"`+phone+`"}`)
 		code := e.code(phone)
 		e.clock.Advance(6 * time.Minute)
-		assert.Equal(t, map[string]any{"state": "expired", "verified": false, "to": phone}, e.get("/api/verify/status").json(t))
+		assert.Equal(t, map[string]any{"state": "expired", "verified": false, "to": phone, "display": "+44 7400 123456"},
+			e.get("/api/verify/status").json(t))
 		a := e.post("/api/verify/check", `{"code":"`+code+`"}`)
 		assert.Equal(t, http.StatusGone, a.status)
 		assert.Equal(t, "expired", a.json(t)["error"])
@@ -280,7 +283,7 @@ func TestAPIFailures(t *testing.T) {
 		e := newEnv(t, withLimits(otp.Limits{PerClient: otp.Limit{N: 1, Per: time.Hour}}))
 		assert.Equal(t, http.StatusOK, e.post("/api/verify/start", `{"phone":"`+phone+`"}`).status)
 		other := e.newClient() // another browser, same IP
-		req := e.req(http.MethodPost, "/api/verify/start", "application/json", `{"phone":"+447911123457"}`)
+		req := e.req(http.MethodPost, "/api/verify/start", "application/json", `{"phone":"+447400123457"}`)
 		res, err := other.Do(req)
 		require.NoError(t, err)
 		body, _ := io.ReadAll(res.Body)
@@ -329,11 +332,11 @@ func TestHostileInput(t *testing.T) {
 		{"bad JSON", e.req("POST", "/api/verify/check", "application/json", `{"code":`), 400, "bad_request"},
 		{"JSON array", e.req("POST", "/api/verify/check", "application/json", `["123456"]`), 400, "bad_request"},
 		{"wrong type", e.req("POST", "/api/verify/check", "application/json", `{"code":123456}`), 400, "bad_request"},
-		{"unknown field", e.req("POST", "/api/verify/start", "application/json", `{"phone":"+447911123457","x":1}`), 400, "bad_request"},
-		{"two values", e.req("POST", "/api/verify/start", "application/json", `{"phone":"+447911123457"}{"phone":"+447911123458"}`), 400, "bad_request"},
-		{"no content type", e.req("POST", "/api/verify/start", "", `{"phone":"+447911123457"}`), 415, "unsupported_media_type"},
-		{"form to the API", e.req("POST", "/api/verify/start", "application/x-www-form-urlencoded", "phone=%2B447911123457"), 415, "unsupported_media_type"},
-		{"cross-site fetch", e.req("POST", "/api/verify/start", "application/json", `{"phone":"+447911123457"}`,
+		{"unknown field", e.req("POST", "/api/verify/start", "application/json", `{"phone":"+447400123457","x":1}`), 400, "bad_request"},
+		{"two values", e.req("POST", "/api/verify/start", "application/json", `{"phone":"+447400123457"}{"phone":"+447400123458"}`), 400, "bad_request"},
+		{"no content type", e.req("POST", "/api/verify/start", "", `{"phone":"+447400123457"}`), 415, "unsupported_media_type"},
+		{"form to the API", e.req("POST", "/api/verify/start", "application/x-www-form-urlencoded", "phone=%2B447400123457"), 415, "unsupported_media_type"},
+		{"cross-site fetch", e.req("POST", "/api/verify/start", "application/json", `{"phone":"+447400123457"}`,
 			"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"), 403, "forbidden"},
 		{"cross-origin without fetch metadata", e.req("POST", "/api/verify/cancel", "application/json", ``,
 			"Origin", "https://evil.example"), 403, "forbidden"},
@@ -472,7 +475,7 @@ func TestHealth(t *testing.T) {
 
 func TestDevLastCode(t *testing.T) {
 	e := newEnv(t)
-	assert.Equal(t, http.StatusNotFound, e.get("/dev/last-code?phone=%2B447911123456").status, "off by default")
+	assert.Equal(t, http.StatusNotFound, e.get("/dev/last-code?phone=%2B447400123456").status, "off by default")
 
 	var prov *otptest.Provider
 	e = newEnv(t, func(_ *otp.Config, d *demo.Config) {
@@ -483,7 +486,7 @@ func TestDevLastCode(t *testing.T) {
 	a := e.get("/dev/last-code?phone=" + url.QueryEscape(phone))
 	require.Equal(t, http.StatusOK, a.status, a.body)
 	assert.Equal(t, e.code(phone), a.json(t)["code"])
-	assert.Equal(t, http.StatusNotFound, e.get("/dev/last-code?phone=%2B447911000000").status)
+	assert.Equal(t, http.StatusNotFound, e.get("/dev/last-code?phone=%2B447400000000").status)
 
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/dev/last-code?phone="+url.QueryEscape(phone), nil)
@@ -498,7 +501,7 @@ func step(t *testing.T, body string) string {
 	t.Helper()
 	var shown []string
 	for _, s := range []string{"phone", "code", "done"} {
-		if regexp.MustCompile(`id="step-` + s + `">`).MatchString(body) {
+		if strings.Contains(body, `id="step-`+s+`" aria-labelledby="h-`+s+`">`) {
 			shown = append(shown, s)
 		}
 	}
@@ -509,20 +512,33 @@ func step(t *testing.T, body string) string {
 // esc is s as html/template writes it in text and attributes.
 func esc(s string) string { return strings.ReplaceAll(s, "+", "&#43;") }
 
-func notice(body string) string {
-	m := regexp.MustCompile(`(?s)<p id="notice" class="notice" role="status">(.*?)</p>`).FindStringSubmatch(body)
+func region(body, id string) string {
+	m := regexp.MustCompile(`(?s)<p id="` + id + `" class="` + id + `" role="(?:status|alert)" aria-live="(?:polite|assertive)"(?: lang="[a-z-]+")?>(.*?)</p>`).FindStringSubmatch(body)
 	if m == nil {
-		return ""
+		return "(no live region)"
 	}
 	return m[1]
 }
 
-func alert(body string) string {
-	m := regexp.MustCompile(`(?s)<p id="error" class="error" role="alert">(.*?)</p>`).FindStringSubmatch(body)
-	if m == nil {
-		return ""
-	}
-	return m[1]
+func notice(body string) string { return region(body, "notice") }
+func alert(body string) string  { return region(body, "error") }
+
+// field returns the opening tag of the input with id.
+func field(t *testing.T, body, id string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)<input id="` + id + `"[^>]*>`).FindString(body)
+	require.NotEmpty(t, m, "no input #%s", id)
+	return m
+}
+
+// post posts a page form: it always redirects to the page
+// (post/redirect/get), which then shows the outcome.
+func (e *env) postPage(path string, vals url.Values) answer {
+	e.t.Helper()
+	a := e.form(path, vals)
+	require.Equal(e.t, http.StatusSeeOther, a.status, "%s answers 303: %s", path, a.body)
+	require.Equal(e.t, "/", a.header.Get("Location"))
+	return e.get("/")
 }
 
 func TestPageWithoutJavaScript(t *testing.T) {
@@ -531,80 +547,128 @@ func TestPageWithoutJavaScript(t *testing.T) {
 	assert.Equal(t, http.StatusOK, a.status)
 	assert.Equal(t, "phone", step(t, a.body))
 	assert.Contains(t, a.body, `<script src="/static/app.js" defer></script>`)
+	assert.Equal(t, "", alert(a.body), "the live regions are there, empty")
+	assert.Equal(t, "", notice(a.body))
+	assert.Contains(t, field(t, a.body, "phone"), "autofocus")
+	assert.NotContains(t, field(t, a.body, "phone"), "aria-invalid")
 
-	a = e.form("/start", url.Values{"phone": {"<b>not a number</b>"}})
-	assert.Equal(t, http.StatusBadRequest, a.status)
+	a = e.postPage("/start", url.Values{"phone": {"<b>not a number</b>"}})
 	assert.Equal(t, "phone", step(t, a.body))
-	assert.Contains(t, alert(a.body), "not a mobile number")
-	assert.Contains(t, a.body, `value="&lt;b&gt;not a number&lt;/b&gt;"`, "the input comes back, escaped")
-
-	a = e.form("/start", url.Values{"phone": {phone}})
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
-	assert.Equal(t, "/", a.header.Get("Location"))
+	assert.Contains(t, alert(a.body), "not a valid phone number")
+	in := field(t, a.body, "phone")
+	assert.Contains(t, in, `value="&lt;b&gt;not a number&lt;/b&gt;"`, "the input comes back, escaped")
+	assert.Contains(t, in, `aria-invalid="true"`)
+	assert.Contains(t, in, `aria-describedby="error phone-hint"`)
+	assert.Contains(t, in, "autofocus")
 	a = e.get("/")
+	assert.Equal(t, "", alert(a.body), "a reload shows the error no more, and posts nothing")
+	assert.NotContains(t, field(t, a.body, "phone"), "aria-invalid")
+
+	a = e.postPage("/start", url.Values{"phone": {"+44 20 7946 0000"}})
+	assert.Contains(t, alert(a.body), "looks like a landline")
+
+	a = e.postPage("/start", url.Values{"phone": {phone}})
 	assert.Equal(t, "code", step(t, a.body))
 	assert.Equal(t, "Code sent. It can take a minute to arrive.", notice(a.body))
+	assert.Contains(t, a.body, `<strong id="sent-to">&#43;44 7400 123456</strong>`, "the number, formatted")
 	assert.Contains(t, a.body, `<span id="attempts-left">5</span> attempts left`)
+	assert.Contains(t, field(t, a.body, "code"), "autofocus")
 	assert.Empty(t, notice(e.get("/").body), "the notice shows once")
 
 	code := e.code(phone)
-	a = e.form("/check", url.Values{"code": {wrong(code)}})
-	assert.Equal(t, http.StatusUnprocessableEntity, a.status)
+	a = e.postPage("/check", url.Values{"code": {wrong(code)}})
 	assert.Equal(t, "code", step(t, a.body))
 	assert.Equal(t, "That code is not right. 4 attempts left.", alert(a.body))
+	assert.Contains(t, field(t, a.body, "code"), `aria-invalid="true"`)
+	assert.Contains(t, field(t, a.body, "code"), `aria-describedby="error code-hint"`)
 
-	a = e.form("/resend", nil)
-	assert.Equal(t, http.StatusTooManyRequests, a.status)
+	a = e.postPage("/resend", nil)
 	assert.Equal(t, "code", step(t, a.body))
 	assert.Contains(t, alert(a.body), "You can ask for another in 30 seconds")
-	assert.Equal(t, "30", a.header.Get("Retry-After"))
+	assert.NotContains(t, field(t, a.body, "code"), "aria-invalid", "a refused resend is not the field's fault")
 
-	a = e.form("/check", url.Values{"code": {code}})
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
-	a = e.get("/")
+	a = e.postPage("/check", url.Values{"code": {code}})
 	assert.Equal(t, "done", step(t, a.body))
-	assert.Contains(t, a.body, `<strong id="verified-to">`+esc(phone)+`</strong> is verified`)
+	assert.Contains(t, a.body, `<strong id="verified-to">`+esc("+44 7400 123456")+`</strong> is verified`)
+	assert.Contains(t, a.body, `<h2 id="h-done" tabindex="-1" autofocus>`, "focus on the new heading")
 
 	// "Verify another number" and "use another number" both start over.
-	a = e.form("/cancel", nil)
-	require.Equal(t, http.StatusSeeOther, a.status)
-	a = e.get("/")
+	a = e.postPage("/cancel", nil)
 	assert.Equal(t, "phone", step(t, a.body))
-	assert.Contains(t, a.body, `value=""`, "a fresh number field")
+	assert.Contains(t, field(t, a.body, "phone"), `value=""`, "a fresh number field")
 
 	// Expiry: the page says so and keeps the number.
-	require.Equal(t, http.StatusSeeOther, e.form("/start", url.Values{"phone": {phone}}).status)
+	e.postPage("/start", url.Values{"phone": {phone}})
 	e.clock.Advance(6 * time.Minute)
 	a = e.get("/")
 	assert.Equal(t, "phone", step(t, a.body))
 	assert.Equal(t, "That code has expired. Send a new one.", alert(a.body))
-	assert.Contains(t, a.body, `value="`+esc(phone)+`"`)
+	assert.Contains(t, field(t, a.body, "phone"), `value="`+esc(phone)+`"`)
 
 	// The per-number limit (2 per hour) is used up: a clear refusal.
-	a = e.form("/start", url.Values{"phone": {phone}})
-	assert.Equal(t, http.StatusTooManyRequests, a.status)
+	a = e.postPage("/start", url.Values{"phone": {phone}})
 	assert.Contains(t, alert(a.body), "Too many requests. Try again in")
-	assert.NotEmpty(t, a.header.Get("Retry-After"))
 }
 
 func TestPageTooManyAttempts(t *testing.T) {
 	e := newEnv(t)
-	require.Equal(t, http.StatusSeeOther, e.form("/start", url.Values{"phone": {phone}}).status)
+	e.postPage("/start", url.Values{"phone": {phone}})
 	code := e.code(phone)
 	for range 4 {
-		require.Equal(t, http.StatusUnprocessableEntity, e.form("/check", url.Values{"code": {wrong(code)}}).status)
+		e.postPage("/check", url.Values{"code": {wrong(code)}})
 	}
-	a := e.form("/check", url.Values{"code": {wrong(code)}})
-	assert.Equal(t, http.StatusGone, a.status)
+	a := e.postPage("/check", url.Values{"code": {wrong(code)}})
 	assert.Equal(t, "phone", step(t, a.body))
 	assert.Contains(t, alert(a.body), "Too many wrong codes")
 	assert.Contains(t, a.body, `value="`+esc(phone)+`"`, "the number is kept for a new code")
 
 	// Use another number from the code step.
-	require.Equal(t, http.StatusSeeOther, e.form("/start", url.Values{"phone": {phone}}).status)
-	assert.Equal(t, "code", step(t, e.get("/").body))
-	require.Equal(t, http.StatusSeeOther, e.form("/cancel", nil).status)
-	assert.Equal(t, "phone", step(t, e.get("/").body))
+	assert.Equal(t, "code", step(t, e.postPage("/start", url.Values{"phone": {phone}}).body))
+	assert.Equal(t, "phone", step(t, e.postPage("/cancel", nil).body))
+}
+
+func TestPageInTheVisitorsLanguage(t *testing.T) {
+	e := newEnv(t)
+	req := e.req(http.MethodPost, "/start", "application/x-www-form-urlencoded", "phone=12", "Accept-Language", "fr-FR,fr;q=0.9")
+	require.Equal(t, http.StatusSeeOther, e.do(req).status)
+	a := e.get("/")
+	assert.Contains(t, a.body, `<p id="error" class="error" role="alert" aria-live="assertive" lang="fr">Ce numéro`)
+}
+
+// TestChallenge: when Start asks for a challenge, the page and the API
+// say so; only a token this session was given passes it, once.
+func TestChallenge(t *testing.T) {
+	e := newEnv(t)
+	require.NoError(t, e.v.SetOverride(context.Background(), otp.Override{Target: otp.RegionTarget("GB"), Action: otp.OverrideChallenge}))
+
+	// The API.
+	a := e.post("/api/verify/start", `{"phone":"`+phone+`"}`)
+	assert.Equal(t, http.StatusForbidden, a.status)
+	assert.Equal(t, true, a.json(t)["challenge"])
+	a = e.post("/api/verify/start", `{"phone":"`+phone+`","challenge_token":"made-up"}`)
+	assert.Equal(t, http.StatusForbidden, a.status, "a token the server never gave")
+	token := e.post("/api/challenge", ``).json(t)["token"].(string)
+	require.NotEmpty(t, token)
+	a = e.post("/api/verify/start", `{"phone":"`+phone+`","challenge_token":"`+token+`"}`)
+	require.Equal(t, http.StatusOK, a.status, a.body)
+	e.post("/api/verify/cancel", ``)
+	assert.Equal(t, http.StatusForbidden, e.post("/api/verify/start", `{"phone":"`+phone+`","challenge_token":"`+token+`"}`).status,
+		"a token counts once")
+
+	// The page.
+	p := e.postPage("/start", url.Values{"phone": {phone}})
+	assert.Contains(t, alert(p.body), "not a robot")
+	box := field(t, p.body, "challenge-box")
+	assert.NotContains(t, p.body, `<fieldset id="challenge" class="challenge" hidden>`)
+	assert.Contains(t, box, "autofocus")
+	m := regexp.MustCompile(`value="([A-Z2-7]+)"`).FindStringSubmatch(box)
+	require.NotNil(t, m, box)
+	p = e.postPage("/start", url.Values{"phone": {phone}}) // the box not ticked
+	assert.Contains(t, alert(p.body), "not a robot")
+	m = regexp.MustCompile(`value="([A-Z2-7]+)"`).FindStringSubmatch(field(t, p.body, "challenge-box"))
+	require.NotNil(t, m)
+	p = e.postPage("/start", url.Values{"phone": {phone}, "challenge_token": {m[1]}})
+	assert.Equal(t, "code", step(t, p.body), alert(p.body))
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
