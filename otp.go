@@ -261,13 +261,14 @@ func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOptio
 		return v.status(old), nil
 	}
 	v.record(ctx, ev, p)
-	return v.replace(ctx, ev, old, Verification{Key: key, To: p.dest.to, Channel: o.channel}, p.dest.test, SendRequest{Locale: o.locale, Client: o.client})
+	return v.replace(ctx, ev, old, Verification{Key: key, To: p.dest.to, Channel: o.channel}, p.dest.test, SendRequest{Locale: o.locale, Client: o.client, Region: p.dest.region})
 }
 
 // replace sends a new code for next (Key, To and Channel set), stores it
 // and withdraws old, if old has a Ref. The caller holds the key's lock and
 // has applied the limits; test says next.To is a live test number; req
-// holds what the caller asked of the send (Locale, Client).
+// holds what the caller asked of the send and where it goes (Locale,
+// Client, Region).
 func (v *Verifier) replace(ctx context.Context, ev Event, old, next Verification, test bool, req SendRequest) (Status, error) {
 	// Vendors refuse a second verification to a number while one is
 	// pending, so an old one to the same number goes first; an old one to
@@ -454,17 +455,17 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Stat
 	switch {
 	case isTestRef(old.Ref) != p.dest.test:
 		// The number became, or stopped being, a test number.
-		return v.replace(ctx, ev, old, next, p.dest.test, SendRequest{Client: o.client})
+		return v.replace(ctx, ev, old, next, p.dest.test, SendRequest{Client: o.client, Region: p.dest.region})
 	case p.dest.test:
 	case !canResend:
-		return v.replace(ctx, ev, old, next, false, SendRequest{Client: o.client})
+		return v.replace(ctx, ev, old, next, false, SendRequest{Client: o.client, Region: p.dest.region})
 	default:
 		begin := time.Now()
 		err := r.Resend(ctx, old.Ref)
 		ev.Duration = time.Since(begin)
 		if errors.Is(err, errors.ErrUnsupported) {
 			// A wrapper (Failover) whose provider cannot resend.
-			return v.replace(ctx, ev, old, next, false, SendRequest{Client: o.client})
+			return v.replace(ctx, ev, old, next, false, SendRequest{Client: o.client, Region: p.dest.region})
 		}
 		if err != nil {
 			return Status{}, v.fail(ctx, ev, err)

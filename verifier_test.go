@@ -521,7 +521,7 @@ func TestLocalePassesThrough(t *testing.T) {
 	v := f.verifier(t, recordingProvider{Provider: f.p, got: &got}, f.store, otp.Config{CodeLength: 8})
 	_, err := v.Start(ctx, sessionKey, ukMobile, otp.WithLocale("cy-gb"), otp.WithChannel(otp.WhatsApp))
 	require.NoError(t, err)
-	assert.Equal(t, otp.SendRequest{To: ukMobile, Channel: otp.WhatsApp, CodeLength: 8, Locale: "cy-gb"}, got)
+	assert.Equal(t, otp.SendRequest{To: ukMobile, Channel: otp.WhatsApp, CodeLength: 8, Locale: "cy-gb", Region: "GB"}, got)
 }
 
 // TestClientPassesThrough: the client ID of Start, and of a Resend that
@@ -542,7 +542,7 @@ func TestClientPassesThrough(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	_, err = v.Resend(ctx, "other-key", otp.WithClient("acct-42"))
 	require.NoError(t, err)
-	assert.Equal(t, otp.SendRequest{To: ukMobile, Channel: otp.SMS, CodeLength: 6, Client: "acct-42"}, got, "a resend by a new send")
+	assert.Equal(t, otp.SendRequest{To: ukMobile, Channel: otp.SMS, CodeLength: 6, Region: "GB", Client: "acct-42"}, got, "a resend by a new send")
 }
 
 // plainRecorder is a provider without Resender that records its sends.
