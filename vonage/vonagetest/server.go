@@ -76,6 +76,10 @@ type Config struct {
 	// after its verification was cancelled, as users observed (~10s).
 	// Default 0.
 	ConflictAfterCancel time.Duration
+	// RefuseCustomCodes makes a v2 start with a code of the caller's
+	// ("code") answer 403, as for an account without Vonage's custom-code
+	// pricing. Default false: custom codes are accepted.
+	RefuseCustomCodes bool
 }
 
 // Fault is a scripted failure for [Server.FailNext]. The request is counted
@@ -105,6 +109,9 @@ type Send struct {
 	Channel   string // "sms", "voice", "email", "whatsapp", "tts", ...
 	Code      string
 	At        time.Time
+	// EntityID, ContentID and AppHash are what a v2 SMS step carried
+	// (India's DLT registration, the Android app hash); empty otherwise.
+	EntityID, ContentID, AppHash string
 }
 
 // Server is an httptest-based fake of Vonage Verify v2 and the legacy
@@ -151,6 +158,8 @@ type verification struct {
 	expires  time.Time // legacy pin expiry; zero for v2 (ends after the last channel's wait)
 	wrong    int
 	state    string // "pending", "verified", "cancelled", "failed", "expired"
+	// entityID, contentID and appHash are what the v2 SMS step carried.
+	entityID, contentID, appHash string
 }
 
 // NewServer starts a fake server on 127.0.0.1. Close it when done.
@@ -421,7 +430,11 @@ func (s *Server) finish(v *verification, state string) {
 }
 
 func (s *Server) record(v *verification, at time.Time) {
-	s.sends = append(s.sends, Send{API: v.api, RequestID: v.id, To: v.to, Channel: v.channels[v.step], Code: v.code, At: at})
+	snd := Send{API: v.api, RequestID: v.id, To: v.to, Channel: v.channels[v.step], Code: v.code, At: at}
+	if snd.Channel == "sms" {
+		snd.EntityID, snd.ContentID, snd.AppHash = v.entityID, v.contentID, v.appHash
+	}
+	s.sends = append(s.sends, snd)
 }
 
 // inFlight returns the ID of the verification in progress to to, or ""
