@@ -98,6 +98,12 @@ type Send struct {
 	NCNeeded string
 	Resend   bool
 	At       time.Time
+	// MessageID and From are what a send named (not a resend).
+	MessageID, From string
+	// Placeholders are what the send or resend carried.
+	Placeholders map[string]string
+	// IndiaDLT is the template's DLT registration, if it has one (sends).
+	IndiaDLT *IndiaDLT
 }
 
 // Server is a fake Infobip 2FA API on an httptest server. Safe for
