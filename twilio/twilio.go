@@ -257,8 +257,18 @@ func (p *Provider) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, erro
 	if err != nil {
 		return otp.Ref{}, err
 	}
+	id, err := p.startOutcome(otp.OpStart, r)
+	if err != nil {
+		return otp.Ref{}, err
+	}
+	return otp.Ref{Provider: p.Name(), ID: id}, nil
+}
+
+// startOutcome reads the answer to a start (of a Send, or op OpResend):
+// the SID of the pending verification, or the mapped error.
+func (p *Provider) startOutcome(op otp.Op, r vendorhttp.Reply) (string, error) {
 	if r.Status/100 != 2 {
-		return otp.Ref{}, p.statusError(otp.OpStart, otp.OpStart, r)
+		return "", p.statusError(otp.OpStart, op, r)
 	}
 	v, err := decodeVerification(r.Body)
 	if err == nil && v.Status != "pending" {
@@ -266,9 +276,9 @@ func (p *Provider) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, erro
 	}
 	if err != nil {
 		// Twilio accepted something; without a pending SID it cannot be checked.
-		return otp.Ref{}, p.http.Unknown(otp.OpStart, r, err)
+		return "", p.http.Unknown(op, r, err)
 	}
-	return otp.Ref{Provider: p.Name(), ID: v.SID}, nil
+	return v.SID, nil
 }
 
 // startForm builds the form of a start to req.To on req.Channel.
@@ -344,11 +354,16 @@ func (p *Provider) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if err != nil {
 		return err
 	}
+	return p.checkOutcome(ref.ID, r)
+}
+
+// checkOutcome reads the answer to a check of verification id.
+func (p *Provider) checkOutcome(id string, r vendorhttp.Reply) error {
 	if r.Status/100 != 2 {
 		return p.statusError(otp.OpCheck, otp.OpCheck, r)
 	}
 	v, err := decodeVerification(r.Body)
-	if err == nil && v.SID != ref.ID {
+	if err == nil && v.SID != id {
 		err = errors.New("twilio: check answered for another verification")
 	}
 	if err != nil {
@@ -405,27 +420,9 @@ func (p *Provider) Resend(ctx context.Context, ref otp.Ref) error {
 	if err != nil {
 		return asOp(err, otp.OpResend)
 	}
-	if r.Status/100 != 2 {
-		return p.statusError(opFetch, otp.OpResend, r)
-	}
-	v, err := decodeVerification(r.Body)
-	if err == nil && v.SID != ref.ID {
-		err = errors.New("twilio: fetch answered another verification")
-	}
-	ch, known := channelOf(v.Channel)
-	if err == nil && !known {
-		err = errors.New("twilio: fetch answered an unknown channel")
-	}
+	v, ch, err := p.fetchOutcome(ref.ID, r)
 	if err != nil {
-		return p.http.Unknown(otp.OpResend, r, err)
-	}
-	if v.Status != "pending" {
-		pe := p.http.Failure(otp.OpResend, r)
-		pe.VendorStatus, pe.Err = vendorhttp.Text(v.Status), ended(v.Status)
-		if pe.Err == nil {
-			return p.http.Unknown(otp.OpResend, r, errors.New("twilio: unknown verification status"))
-		}
-		return pe
+		return err
 	}
 	form, err := p.startForm(otp.SendRequest{To: v.To, Channel: ch})
 	if err != nil {
@@ -435,22 +432,48 @@ func (p *Provider) Resend(ctx context.Context, ref otp.Ref) error {
 	if err != nil {
 		return err
 	}
-	if r.Status/100 != 2 {
-		return p.statusError(otp.OpStart, otp.OpResend, r)
-	}
-	again, err := decodeVerification(r.Body)
+	again, err := p.startOutcome(otp.OpResend, r)
 	if err != nil {
-		return p.http.Unknown(otp.OpResend, r, err)
+		return err
 	}
-	if again.SID != ref.ID {
+	if again != ref.ID {
 		// The verification ended between the read and the start, which
 		// made a new one: withdraw it, since the caller holds the old SID.
-		_ = p.Cancel(ctx, otp.Ref{Provider: p.Name(), ID: again.SID})
+		_ = p.Cancel(ctx, otp.Ref{Provider: p.Name(), ID: again})
 		pe := p.http.Unknown(otp.OpResend, r, fmt.Errorf("twilio: %w: the verification ended before the resend; the one the resend started was cancelled", otp.ErrNotFound))
 		pe.Kind = otp.ProviderRejected
 		return pe
 	}
 	return nil
+}
+
+// fetchOutcome reads the answer to the read of verification id that
+// starts a Resend: the verification and its channel when it is pending,
+// else the error Resend returns.
+func (p *Provider) fetchOutcome(id string, r vendorhttp.Reply) (verification, otp.Channel, error) {
+	if r.Status/100 != 2 {
+		return verification{}, "", p.statusError(opFetch, otp.OpResend, r)
+	}
+	v, err := decodeVerification(r.Body)
+	if err == nil && v.SID != id {
+		err = errors.New("twilio: fetch answered another verification")
+	}
+	ch, known := channelOf(v.Channel)
+	if err == nil && !known {
+		err = errors.New("twilio: fetch answered an unknown channel")
+	}
+	if err != nil {
+		return verification{}, "", p.http.Unknown(otp.OpResend, r, err)
+	}
+	if v.Status != "pending" {
+		pe := p.http.Failure(otp.OpResend, r)
+		pe.VendorStatus, pe.Err = vendorhttp.Text(v.Status), ended(v.Status)
+		if pe.Err == nil {
+			return verification{}, "", p.http.Unknown(otp.OpResend, r, errors.New("twilio: unknown verification status"))
+		}
+		return verification{}, "", pe
+	}
+	return v, ch, nil
 }
 
 // Cancel stops the verification: POST .../Verifications/{sid} with
@@ -464,11 +487,16 @@ func (p *Provider) Cancel(ctx context.Context, ref otp.Ref) error {
 	if err != nil {
 		return err
 	}
+	return p.cancelOutcome(ref.ID, r)
+}
+
+// cancelOutcome reads the answer to a cancel of verification id.
+func (p *Provider) cancelOutcome(id string, r vendorhttp.Reply) error {
 	if r.Status/100 != 2 {
 		return p.statusError(otp.OpCancel, otp.OpCancel, r)
 	}
 	v, err := decodeVerification(r.Body)
-	if err == nil && (v.SID != ref.ID || v.Status != "canceled") {
+	if err == nil && (v.SID != id || v.Status != "canceled") {
 		err = errors.New("twilio: cancel answered a verification that is not cancelled")
 	}
 	if err != nil {
