@@ -198,7 +198,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	cfg.TemplateSubstitutions = cloneMap(cfg.TemplateSubstitutions)
 	if err := cfg.SendOptions.validate(); err != nil {
-		return nil, fmt.Errorf("twilio: Config.%w", err)
+		return nil, err
 	}
 	if n := cfg.ClientRateLimit; len(n) > 64 || strings.ContainsFunc(n, func(r rune) bool { return r <= ' ' || r == '"' || r == 0x7f }) {
 		return nil, errors.New("twilio: Config.ClientRateLimit must be a rate limit's unique name, up to 64 characters")
@@ -295,7 +295,7 @@ func (p *Provider) startForm(req otp.SendRequest) (url.Values, error) {
 		o.TemplateSubstitutions = cloneMap(o.TemplateSubstitutions)
 		p.cfg.PerSend(req, &o)
 		if err := o.validate(); err != nil {
-			return nil, fmt.Errorf("twilio: PerSend: %w", err)
+			return nil, fmt.Errorf("%w (from PerSend)", err)
 		}
 	}
 	form := url.Values{"To": {req.To}, "Channel": {name}}
@@ -517,17 +517,17 @@ func (p *Provider) call(ctx context.Context, op otp.Op, method, u string, form u
 func (o SendOptions) validate() error {
 	switch {
 	case o.Locale != "" && twilioLocale(o.Locale) == "":
-		return fmt.Errorf("Locale %q is not like \"en\" or \"pt-br\"", o.Locale)
+		return fmt.Errorf("twilio: Locale %q is not like \"en\" or \"pt-br\"", o.Locale)
 	case len([]rune(o.CustomFriendlyName)) > 30:
-		return errors.New("CustomFriendlyName is longer than 30 characters")
+		return errors.New("twilio: CustomFriendlyName is longer than 30 characters")
 	case o.AppHash != "" && (len(o.AppHash) != 11 || strings.ContainsFunc(o.AppHash, func(r rune) bool { return r <= ' ' || r >= 0x7f })):
-		return errors.New("AppHash must be 11 printable characters")
+		return errors.New("twilio: AppHash must be 11 printable characters")
 	case o.TemplateSID != "" && !templateSIDRE.MatchString(o.TemplateSID):
-		return errors.New("TemplateSID must be HJ and 32 hex digits")
+		return errors.New("twilio: TemplateSID must be HJ and 32 hex digits")
 	case o.RiskCheck != RiskCheckDefault && o.RiskCheck != RiskCheckEnable && o.RiskCheck != RiskCheckDisable:
-		return fmt.Errorf("RiskCheck %q is not enable or disable", o.RiskCheck)
+		return fmt.Errorf("twilio: RiskCheck %q is not enable or disable", o.RiskCheck)
 	case o.CustomCode != "" && (len(o.CustomCode) < 4 || len(o.CustomCode) > 10 || !alnum(o.CustomCode)):
-		return errors.New("CustomCode must be 4 to 10 letters or digits")
+		return errors.New("twilio: CustomCode must be 4 to 10 letters or digits")
 	}
 	return nil
 }

@@ -167,10 +167,10 @@ type VerifyEvent struct {
 	Type string
 	// Status is the verification's status in lower case: pending,
 	// approved, canceled, expired or max_attempts_reached.
-	Status          string
-	VerificationSID string
-	ServiceSID      string
-	AccountSID      string
+	Status string
+	// VerificationSID, ServiceSID and AccountSID say whose verification
+	// it is.
+	VerificationSID, ServiceSID, AccountSID string
 	// To is the destination, unmasked: personal data, not for logs.
 	To string
 	// Channel is the channel of the last send attempt, "" when none.

@@ -53,9 +53,9 @@ type message struct {
 
 // IndiaDLT is a template's regional.indiaDlt: India's DLT registration.
 type IndiaDLT struct {
-	PrincipalEntityID string `json:"principalEntityId"`
-	ContentTemplateID string `json:"contentTemplateId,omitempty"`
-	TeleMarketerID    string `json:"teleMarketerId,omitempty"`
+	PrincipalEntityID string `json:"principalEntityId"`           // required
+	ContentTemplateID string `json:"contentTemplateId,omitempty"` // the DLT template
+	TeleMarketerID    string `json:"teleMarketerId,omitempty"`    // for aggregators
 }
 
 // AppConfig configures an application made with AddApplication. Zero

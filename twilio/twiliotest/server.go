@@ -122,16 +122,16 @@ type Fault struct {
 // Send records one delivery: a start, or a resend (a start to a pending
 // verification).
 type Send struct {
-	SID     string
-	To      string // as Twilio got it: E.164 with "+", or an email address
-	Channel string // Twilio's name: sms, call, whatsapp or email
-	Code    string
+	SID     string     // the verification's SID
+	To      string     // as Twilio got it: E.164 with "+", or an email address
+	Channel string     // Twilio's name: sms, call, whatsapp or email
+	Code    string     // the code delivered
 	Resend  bool       // the start joined a pending verification
 	Params  url.Values // the start's form parameters
 	// Identity is the credential the start came with: "account" (Account
 	// SID and Auth Token) or "api key".
 	Identity string
-	At       time.Time
+	At       time.Time // by Config.Clock
 }
 
 // Server is an httptest-based fake of Twilio Verify v2. Safe for
