@@ -273,7 +273,9 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, f *Fault) bool {
 		case <-r.Context().Done():
 			return true
 		case <-s.done:
-			return true
+			// Released by Close: end the connection without an answer,
+			// which returning would give (an empty 200).
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if f.Drop {

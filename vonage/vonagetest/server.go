@@ -366,8 +366,10 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, endpoint Op, f Fa
 			t.Stop()
 			return true
 		case <-s.done:
+			// Released by Close: end the connection without an answer,
+			// which returning would give (an empty 200).
 			t.Stop()
-			return true
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if f.Drop {
