@@ -93,8 +93,9 @@
 // longer has fails with otp.ErrNotFound (otp.ErrExpired,
 // otp.ErrTooManyAttempts) and sends nothing; then it starts again with
 // the same To and channel, with Config.SendOptions and PerSend (whose
-// request has only To and Channel; the locale of the first send is not
-// known). If the start answers another SID (the verification ended in
+// request has only To, Channel and Region: the first send's locale and
+// client are not known, and its custom code is not sent again). If the
+// start answers another SID (the verification ended in
 // between), Resend cancels that new verification and fails with
 // otp.ErrNotFound, NotSent false: it never leaves a second one pending.
 //

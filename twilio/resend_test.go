@@ -184,3 +184,33 @@ func TestRestartSameKeyCancelsFirst(t *testing.T) {
 		t.Fatal(st)
 	}
 }
+
+// TestResendRunsPerSend: PerSend runs for the start of a Resend, with the
+// destination's region, and a custom code is not sent again.
+func TestResendRunsPerSend(t *testing.T) {
+	f := newFixture(t, twiliotest.Config{CustomCodes: true})
+	var regions []string
+	p := f.provider(t, func(c *twilio.Config) {
+		c.PerSend = func(req otp.SendRequest, o *twilio.SendOptions) {
+			regions = append(regions, req.Region)
+			o.CustomCode = "135791"
+			if req.Region == "US" {
+				o.TemplateSID = "HJ0123456789abcdef0123456789abcdef"
+			}
+		}
+	})
+	req := sms(testPhone)
+	req.Region = "US"
+	ref, err := p.Send(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resend(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	sends := f.srv.Sends()
+	if len(regions) != 2 || regions[1] != "US" || sends[1].Params.Get("TemplateSid") == "" || sends[1].Params.Has("CustomCode") ||
+		sends[0].Params.Get("CustomCode") != "135791" || sends[1].Code != "135791" {
+		t.Fatalf("regions %v, sends %+v", regions, sends)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nyaruka/phonenumbers"
+
 	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/internal/vendorhttp"
 )
@@ -91,9 +93,10 @@ type Config struct {
 	// for its default.
 	SendOptions
 	// PerSend, if set, adjusts the options of one send: it gets the send
-	// request and a copy of SendOptions to change, for instance a template
-	// per country. It also runs for Resend, whose request has only To and
-	// Channel. It must be safe for concurrent use. Default none.
+	// request (with its Region) and a copy of SendOptions to change, for
+	// instance a template per country. It also runs for Resend, whose
+	// request has only To, Channel and Region, and whose CustomCode is not
+	// sent. It must be safe for concurrent use. Default none.
 	PerSend func(req otp.SendRequest, o *SendOptions)
 	// ClientRateLimit is the unique name of a Service Rate Limit that gets
 	// the caller's client ID (otp.WithClient, SendRequest.Client) on each
@@ -249,7 +252,7 @@ func channelOf(s string) (otp.Channel, bool) {
 // "Resends and pending verifications" in the package doc. On failure the
 // *otp.ProviderError's NotSent says whether a code may have gone out.
 func (p *Provider) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
-	form, err := p.startForm(req)
+	form, err := p.startForm(req, false)
 	if err != nil {
 		return otp.Ref{}, local(otp.OpStart, err)
 	}
@@ -281,8 +284,10 @@ func (p *Provider) startOutcome(op otp.Op, r vendorhttp.Reply) (string, error) {
 	return v.SID, nil
 }
 
-// startForm builds the form of a start to req.To on req.Channel.
-func (p *Provider) startForm(req otp.SendRequest) (url.Values, error) {
+// startForm builds the form of a start to req.To on req.Channel; that of
+// a resend carries no CustomCode, the pending verification having its
+// code.
+func (p *Provider) startForm(req otp.SendRequest, resend bool) (url.Values, error) {
 	name, ok := channelNames[req.Channel]
 	if !ok || !p.Supports(req.Channel) {
 		return nil, fmt.Errorf("twilio: %w: %q", otp.ErrUnsupportedChannel, req.Channel)
@@ -310,6 +315,9 @@ func (p *Provider) startForm(req otp.SendRequest) (url.Values, error) {
 	}
 	set("Locale", locale)
 	set("CustomFriendlyName", o.CustomFriendlyName)
+	if resend {
+		o.CustomCode = ""
+	}
 	set("CustomCode", o.CustomCode)
 	if o.CustomCode != "" && req.CodeLength != 0 && len(o.CustomCode) != req.CodeLength {
 		return nil, fmt.Errorf("twilio: CustomCode has %d characters, the Verifier wants %d", len(o.CustomCode), req.CodeLength)
@@ -424,7 +432,7 @@ func (p *Provider) Resend(ctx context.Context, ref otp.Ref) error {
 	if err != nil {
 		return err
 	}
-	form, err := p.startForm(otp.SendRequest{To: v.To, Channel: ch})
+	form, err := p.startForm(otp.SendRequest{To: v.To, Channel: ch, Region: regionOf(v.To)}, true)
 	if err != nil {
 		return local(otp.OpResend, err)
 	}
@@ -554,6 +562,19 @@ func baseURL(s string) (string, error) {
 		return "", errors.New("twilio: Config.BaseURL must be an http(s) URL with a host and no query or credentials")
 	}
 	return strings.TrimRight(s, "/"), nil
+}
+
+// regionOf is the ISO 3166 region of an E.164 number, "" when it has
+// none, for the request PerSend gets on a Resend.
+func regionOf(to string) string {
+	if !validE164(to) {
+		return ""
+	}
+	num, err := phonenumbers.Parse(to, "")
+	if err != nil {
+		return ""
+	}
+	return phonenumbers.GetRegionCodeForNumber(num)
 }
 
 // validE164 reports whether to is "+" and 7 to 15 digits, not starting 0.
