@@ -11,17 +11,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/fakeserver"
 )
 
 // The fake's default identities, which its Config falls back to.
@@ -140,10 +138,8 @@ type Server struct {
 	// URL is the fake's base URL, for twilio.Config.BaseURL.
 	URL string
 
-	cfg   Config
-	srv   *httptest.Server
-	conns atomic.Int64
-	done  chan struct{}
+	cfg Config
+	srv *fakeserver.Server
 
 	mu      sync.Mutex
 	vs      map[string]*verification // by SID
@@ -186,25 +182,15 @@ func NewServer(cfg Config) *Server {
 	if cfg.Channels == nil {
 		cfg.Channels = []string{"sms", "call", "whatsapp", "email"}
 	}
-	s := &Server{cfg: cfg, done: make(chan struct{}), vs: map[string]*verification{}, pending: map[string]string{},
+	s := &Server{cfg: cfg, vs: map[string]*verification{}, pending: map[string]string{},
 		calls: map[Op]int{}, faults: map[Op][]Fault{}}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			s.conns.Add(1)
-		}
-	}
-	s.srv.Start()
+	s.srv = fakeserver.Start(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
 }
 
 // Close shuts the server down, releasing delayed requests.
-func (s *Server) Close() {
-	close(s.done)
-	s.srv.CloseClientConnections()
-	s.srv.Close()
-}
+func (s *Server) Close() { s.srv.Close() }
 
 // Client returns an http.Client for the server (plain HTTP, keep-alive).
 func (s *Server) Client() *http.Client { return s.srv.Client() }
@@ -218,7 +204,7 @@ func (s *Server) Calls(op Op) int {
 }
 
 // Connections returns how many TCP connections the server accepted.
-func (s *Server) Connections() int { return int(s.conns.Load()) }
+func (s *Server) Connections() int { return s.srv.Connections() }
 
 // FailNext scripts the next len(faults) requests to endpoint op to fail
 // as listed, in order, replacing what was scripted for op before;
@@ -382,27 +368,8 @@ func (s *Server) auth(r *http.Request) (string, bool) {
 
 // fault applies f and reports whether the request is answered.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, f Fault) bool {
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return true
-		case <-s.done:
-			// Released by Close: end the connection without an answer,
-			// which returning would give (an empty 200).
-			panic(http.ErrAbortHandler)
-		}
-	}
-	if f.Drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				_ = c.Close()
-				return true
-			}
-		}
-		panic(http.ErrAbortHandler)
+	if s.srv.Hold(w, r, f.Delay, f.Drop) {
+		return true
 	}
 	if f.Status == 0 {
 		return false

@@ -11,18 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/fakeserver"
 )
 
 // Op names an endpoint of the fake, for [Server.Calls] and
@@ -122,10 +120,8 @@ type Server struct {
 	// LegacyConfig.BaseURL.
 	URL string
 
-	cfg   Config
-	srv   *httptest.Server
-	conns atomic.Int64
-	done  chan struct{} // closed by Close, releasing delayed requests
+	cfg Config
+	srv *fakeserver.Server
 
 	mu        sync.Mutex
 	reqs      map[string]*verification
@@ -182,25 +178,15 @@ func NewServer(cfg Config) *Server {
 	if cfg.CancelAfter == 0 {
 		cfg.CancelAfter = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, done: make(chan struct{}), reqs: map[string]*verification{}, active: map[string]string{},
+	s := &Server{cfg: cfg, reqs: map[string]*verification{}, active: map[string]string{},
 		cancelled: map[string]time.Time{}, calls: map[Op]int{}, faults: map[Op][]Fault{}, tokens: map[string]bool{}, verified: map[string]verifiedToken{}}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			s.conns.Add(1)
-		}
-	}
-	s.srv.Start()
+	s.srv = fakeserver.Start(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
 }
 
 // Close shuts the server down, releasing delayed requests.
-func (s *Server) Close() {
-	close(s.done)
-	s.srv.CloseClientConnections()
-	s.srv.Close()
-}
+func (s *Server) Close() { s.srv.Close() }
 
 // Client returns an http.Client for the server (plain HTTP, keep-alive).
 func (s *Server) Client() *http.Client { return s.srv.Client() }
@@ -214,7 +200,7 @@ func (s *Server) Calls(op Op) int {
 }
 
 // Connections returns how many TCP connections the server accepted.
-func (s *Server) Connections() int { return int(s.conns.Load()) }
+func (s *Server) Connections() int { return s.srv.Connections() }
 
 // TokensSeen returns how many distinct JWTs (by jti) v2 accepted.
 func (s *Server) TokensSeen() int {
@@ -358,28 +344,8 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, endpoint Op, f Fa
 		return true
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return true
-		case <-s.done:
-			// Released by Close: end the connection without an answer,
-			// which returning would give (an empty 200).
-			t.Stop()
-			panic(http.ErrAbortHandler)
-		}
-	}
-	if f.Drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return true
-			}
-		}
-		panic(http.ErrAbortHandler)
+	if s.srv.Hold(w, r, f.Delay, f.Drop) {
+		return true
 	}
 	if f.Status == 0 {
 		return false
