@@ -365,17 +365,28 @@ func (p *Provider) Check(ctx context.Context, ref otp.Ref, code string) error {
 	return p.checkOutcome(ref.ID, r)
 }
 
-// checkOutcome reads the answer to a check of verification id.
-func (p *Provider) checkOutcome(id string, r vendorhttp.Reply) error {
+// verificationOf reads an answer that is verification id: the mapped
+// error for a failure, an unknown outcome for a 2xx that is not it. phase
+// is the request, op the operation named in errors.
+func (p *Provider) verificationOf(phase, op otp.Op, id string, r vendorhttp.Reply) (verification, error) {
 	if r.Status/100 != 2 {
-		return p.statusError(otp.OpCheck, otp.OpCheck, r)
+		return verification{}, p.statusError(phase, op, r)
 	}
 	v, err := decodeVerification(r.Body)
 	if err == nil && v.SID != id {
-		err = errors.New("twilio: check answered for another verification")
+		err = errors.New("twilio: the answer is for another verification")
 	}
 	if err != nil {
-		return p.http.Unknown(otp.OpCheck, r, err)
+		return verification{}, p.http.Unknown(op, r, err)
+	}
+	return v, nil
+}
+
+// checkOutcome reads the answer to a check of verification id.
+func (p *Provider) checkOutcome(id string, r vendorhttp.Reply) error {
+	v, err := p.verificationOf(otp.OpCheck, otp.OpCheck, id, r)
+	if err != nil {
+		return err
 	}
 	pe := p.http.Failure(otp.OpCheck, r)
 	pe.VendorStatus = vendorhttp.Text(v.Status)
@@ -459,19 +470,13 @@ func (p *Provider) Resend(ctx context.Context, ref otp.Ref) error {
 // starts a Resend: the verification and its channel when it is pending,
 // else the error Resend returns.
 func (p *Provider) fetchOutcome(id string, r vendorhttp.Reply) (verification, otp.Channel, error) {
-	if r.Status/100 != 2 {
-		return verification{}, "", p.statusError(opFetch, otp.OpResend, r)
-	}
-	v, err := decodeVerification(r.Body)
-	if err == nil && v.SID != id {
-		err = errors.New("twilio: fetch answered another verification")
+	v, err := p.verificationOf(opFetch, otp.OpResend, id, r)
+	if err != nil {
+		return verification{}, "", err
 	}
 	ch, known := channelOf(v.Channel)
-	if err == nil && !known {
-		err = errors.New("twilio: fetch answered an unknown channel")
-	}
-	if err != nil {
-		return verification{}, "", p.http.Unknown(otp.OpResend, r, err)
+	if !known {
+		return verification{}, "", p.http.Unknown(otp.OpResend, r, errors.New("twilio: fetch answered an unknown channel"))
 	}
 	if v.Status != "pending" {
 		pe := p.http.Failure(otp.OpResend, r)
@@ -500,17 +505,11 @@ func (p *Provider) Cancel(ctx context.Context, ref otp.Ref) error {
 
 // cancelOutcome reads the answer to a cancel of verification id.
 func (p *Provider) cancelOutcome(id string, r vendorhttp.Reply) error {
-	if r.Status/100 != 2 {
-		return p.statusError(otp.OpCancel, otp.OpCancel, r)
+	v, err := p.verificationOf(otp.OpCancel, otp.OpCancel, id, r)
+	if err == nil && v.Status != "canceled" {
+		err = p.http.Unknown(otp.OpCancel, r, errors.New("twilio: cancel answered a verification that is not cancelled"))
 	}
-	v, err := decodeVerification(r.Body)
-	if err == nil && (v.SID != id || v.Status != "canceled") {
-		err = errors.New("twilio: cancel answered a verification that is not cancelled")
-	}
-	if err != nil {
-		return p.http.Unknown(otp.OpCancel, r, err)
-	}
-	return nil
+	return err
 }
 
 // call sends one request through the shared transport.
