@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -199,7 +200,7 @@ func New(cfg Config) (*Provider, error) {
 			return nil, fmt.Errorf("twilio: Config.Channels: %q is not sms, voice, whatsapp or email", c)
 		}
 	}
-	cfg.TemplateSubstitutions = cloneMap(cfg.TemplateSubstitutions)
+	cfg.TemplateSubstitutions = maps.Clone(cfg.TemplateSubstitutions)
 	if err := cfg.SendOptions.validate(); err != nil {
 		return nil, err
 	}
@@ -297,7 +298,7 @@ func (p *Provider) startForm(req otp.SendRequest, resend bool) (url.Values, erro
 	}
 	o := p.cfg.SendOptions
 	if p.cfg.PerSend != nil {
-		o.TemplateSubstitutions = cloneMap(o.TemplateSubstitutions)
+		o.TemplateSubstitutions = maps.Clone(o.TemplateSubstitutions)
 		p.cfg.PerSend(req, &o)
 		if err := o.validate(); err != nil {
 			return nil, fmt.Errorf("%w (from PerSend)", err)
@@ -611,17 +612,6 @@ func letters(s string) bool {
 		}
 	}
 	return true
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // mustJSON marshals a map of strings, which cannot fail.
