@@ -29,8 +29,9 @@ type Route struct {
 // of its destination's route: by the number's region first, then by its
 // calling code, else the default. Each route's provider may be a
 // [Failover]. Checks, resends and cancels go to the provider that sent
-// (Ref.Provider, the name of a Failover's inner provider too), and events
-// name it. Build one with [NewRouter]. A Router is safe for concurrent
+// (Ref.Provider, the name of a Failover's inner provider too), and the
+// Verifier's events name it (but EventStarted, which comes before a route
+// is picked). Build one with [NewRouter]. A Router is safe for concurrent
 // use.
 type Router struct {
 	def     Provider
