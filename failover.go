@@ -59,7 +59,8 @@ var (
 
 // NewFailover returns a Failover over providers, in order of preference;
 // the zero FailoverConfig takes the defaults. Providers need distinct names, since a verification's
-// Ref.Provider routes its checks; Failovers do not nest.
+// Ref.Provider routes its checks; Failovers do not nest, and a [Router]
+// holds Failovers rather than the other way round.
 func NewFailover(cfg FailoverConfig, providers ...Provider) (*Failover, error) {
 	if cfg.Failures == 0 {
 		cfg.Failures = 3
@@ -87,6 +88,9 @@ func NewFailover(cfg FailoverConfig, providers ...Provider) (*Failover, error) {
 		}
 		if _, nested := p.(*Failover); nested {
 			return nil, errorf("Failover: providers do not nest")
+		}
+		if _, router := p.(*Router); router {
+			return nil, errorf("Failover: a Router goes around Failovers, not in one")
 		}
 		if _, dup := f.byName[p.Name()]; dup {
 			return nil, errorf("Failover: two providers are named %q", p.Name())

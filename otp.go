@@ -350,7 +350,9 @@ func (v *Verifier) replace(ctx context.Context, ev Event, old Verification, p *p
 	if sameNumber {
 		v.cancel(ctx, old.Ref)
 	}
-	ref, err := v.send(ctx, ev, SendRequest{To: next.To, Channel: next.Channel, CodeLength: v.cfg.CodeLength, Locale: locale}, p.dest.test)
+	req := SendRequest{To: next.To, Channel: next.Channel, CodeLength: v.cfg.CodeLength, Locale: locale,
+		Client: p.client, Region: p.dest.region}
+	ref, err := v.send(ctx, ev, req, p.dest.test)
 	if err != nil {
 		return Status{}, err
 	}

@@ -41,7 +41,7 @@ func (p place) rangeID() string {
 	return p.rangeKey + strings.Repeat("x", p.rangeDigits)
 }
 
-func region(m *regionMetadata) string {
+func regionOf(m *regionMetadata) string {
 	if m == nil {
 		return ""
 	}
@@ -62,7 +62,7 @@ func (g *guard) place(to string, m *regionMetadata) place {
 	if len(to)-1-cc >= 9 {
 		k = 4
 	}
-	if n, ok := g.rangeDigits[region(m)]; ok {
+	if n, ok := g.rangeDigits[regionOf(m)]; ok {
 		k = n
 	}
 	end := min(len(to), max(cc+2, len(to)-k)) // "+", the code and a digit stay
@@ -167,8 +167,9 @@ func isRegion(r string) bool {
 	return phonenumbers.GetSupportedRegions()[r]
 }
 
-// isCallingCode reports whether c is a country calling code ("44").
+// isCallingCode reports whether c is a country calling code phonenumbers
+// knows, written as digits without "+" ("44").
 func isCallingCode(c string) bool {
 	n, err := strconv.Atoi(c)
-	return err == nil && strconv.Itoa(n) == c && len(phonenumbers.GetRegionCodesForCountryCode(n)) > 0
+	return err == nil && len(c) <= 3 && strconv.Itoa(n) == c && len(phonenumbers.GetRegionCodesForCountryCode(n)) > 0
 }

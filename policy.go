@@ -12,6 +12,7 @@ import (
 // plan is what one send must pass, as the policy decided it.
 type plan struct {
 	dest       destination
+	client     string         // the caller's client ID, as given (WithClient)
 	challenged bool           // the Start passed a challenge
 	enforce    []LimitRequest // decided with the read of the pending verification, all or none
 	record     []LimitRequest // record-only: decided apart; a denial is only flagged
@@ -72,7 +73,7 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 	}
 	l := v.cfg.Limits
 	p := newPlan()
-	p.dest, p.challenged = d, challenged
+	p.dest, p.client, p.challenged = d, client, challenged
 	if m := d.meta; m != nil {
 		for _, key := range [...]string{m.regionTarget, m.codeTarget, Target{"range", d.rangeKey}.Key()} {
 			p.enforce = append(p.enforce, LimitRequest{Kind: LimitOverride, Scope: ScopeOverride, Key: key, Challenge: !challenged})

@@ -34,6 +34,16 @@ type SendRequest struct {
 	// Locale is the caller's language hint ("en-gb"); empty means the
 	// provider's default.
 	Locale string
+	// Region is the ISO 3166 region of To as the Verifier classified it
+	// ("GB"), empty for email or when unknown. A provider may pick
+	// options by it; a Router routes by it without parsing To again.
+	Region string
+	// Client is the client ID the caller gave with [WithClient] (an IP
+	// address or an account ID), empty when none, for a vendor's own
+	// abuse controls (Twilio's Service Rate Limits and DeviceIp). It is
+	// personal data: a provider sends it only where its config says so,
+	// and never logs it or puts it in an error.
+	Client string
 }
 
 // Ref identifies a verification at a vendor.

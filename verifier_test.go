@@ -521,7 +521,39 @@ func TestLocalePassesThrough(t *testing.T) {
 	v := f.verifier(t, recordingProvider{Provider: f.p, got: &got}, f.store, otp.Config{CodeLength: 8})
 	_, err := v.Start(ctx, sessionKey, ukMobile, otp.WithLocale("cy-gb"), otp.WithChannel(otp.WhatsApp))
 	require.NoError(t, err)
-	assert.Equal(t, otp.SendRequest{To: ukMobile, Channel: otp.WhatsApp, CodeLength: 8, Locale: "cy-gb"}, got)
+	assert.Equal(t, otp.SendRequest{To: ukMobile, Channel: otp.WhatsApp, CodeLength: 8, Locale: "cy-gb", Region: "GB"}, got)
+}
+
+// TestClientPassesThrough: the client ID of Start, and of a Resend that
+// starts a new verification, reaches the provider's SendRequest.
+func TestClientPassesThrough(t *testing.T) {
+	var got otp.SendRequest
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	v := f.verifier(t, recordingProvider{Provider: f.p, got: &got}, f.store, otp.Config{})
+	_, err := v.Start(ctx, sessionKey, ukMobile, otp.WithClient("203.0.113.7"))
+	require.NoError(t, err)
+	assert.Equal(t, "203.0.113.7", got.Client)
+
+	plain := plainRecorder{plainProvider{f.p}, &got}
+	v = f.verifier(t, plain, f.store, otp.Config{})
+	_, err = v.Start(ctx, "other-key", ukMobile)
+	require.NoError(t, err)
+	assert.Empty(t, got.Client)
+	f.clock.Advance(time.Minute)
+	_, err = v.Resend(ctx, "other-key", otp.WithClient("acct-42"))
+	require.NoError(t, err)
+	assert.Equal(t, otp.SendRequest{To: ukMobile, Channel: otp.SMS, CodeLength: 6, Region: "GB", Client: "acct-42"}, got, "a resend by a new send")
+}
+
+// plainRecorder is a provider without Resender that records its sends.
+type plainRecorder struct {
+	plainProvider
+	got *otp.SendRequest
+}
+
+func (r plainRecorder) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error) {
+	*r.got = req
+	return r.plainProvider.Send(ctx, req)
 }
 
 type recordingProvider struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,6 +53,18 @@ type Config struct {
 	// to run it; this Client always states it, so the zero value false
 	// means no lookup.
 	NumberLookup bool
+	// Placeholders fill the template's own placeholders on every send and
+	// resend: key "name" for "{{name}}" in the text, without braces, and
+	// never "pin". Default none.
+	Placeholders map[string]string
+	// PerSend, if set, adjusts one send: it gets the send request (with
+	// its Region) and a copy of the send's template, sender and
+	// placeholders to change, for instance the template registered for
+	// India's DLT (see Message.IndiaDLT) and its sender for Indian
+	// numbers. Infobip carries DLT on the template, not per send. A
+	// resend keeps the PIN's template and sends Placeholders. It must be
+	// safe for concurrent use. Default none.
+	PerSend func(req otp.SendRequest, o *SendOptions)
 
 	// HTTPClient sends the requests. Default: a client with a 10 s
 	// timeout per try and its own keep-alive transport.
@@ -62,6 +75,27 @@ type Config struct {
 	// resends and creates are retried only when Infobip surely did not
 	// act on them: it has no idempotency key.
 	Retry otp.RetryPolicy
+}
+
+// SendOptions are what Config.PerSend may change for one send.
+type SendOptions struct {
+	// MessageID is the template: the channel's from Config by default.
+	MessageID string
+	// From is the sender: Config.From (Config.EmailFrom for email) by
+	// default.
+	From string
+	// Placeholders are Config.Placeholders by default.
+	Placeholders map[string]string
+}
+
+// checkPlaceholders applies Config.Placeholders' rules.
+func checkPlaceholders(m map[string]string) error {
+	for k := range m {
+		if k == "" || k == "pin" || strings.ContainsAny(k, "{} ") || len(k) > 64 {
+			return fmt.Errorf("infobip: placeholder %q: keys are names without braces or spaces, and never \"pin\"", k)
+		}
+	}
+	return nil
 }
 
 // Format prints the configuration without the API key, for every verb.
@@ -107,7 +141,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ApplicationID == "" && (cfg.SMSMessageID != "" || cfg.VoiceMessageID != "" || cfg.EmailMessageID != "") {
 		return nil, errors.New("infobip: Config.ApplicationID is required with a message ID")
 	}
-	cfg.BaseURL = base
+	if err := checkPlaceholders(cfg.Placeholders); err != nil {
+		return nil, fmt.Errorf("%w (Config.Placeholders)", err)
+	}
+	cfg.BaseURL, cfg.Placeholders = base, maps.Clone(cfg.Placeholders)
 	c := &Client{cfg: cfg, base: base, auth: "App " + cfg.APIKey}
 	if c.http, err = vendorhttp.New(c.Name(), cfg.HTTPClient, cfg.Retry, cfg.Clock); err != nil {
 		return nil, fmt.Errorf("infobip: Config.%w", err)
@@ -221,10 +258,15 @@ func decodeRef(id string) (otp.Channel, string) {
 }
 
 type sendBody struct {
-	ApplicationID string `json:"applicationId"`
-	MessageID     string `json:"messageId"`
-	To            string `json:"to"`
-	From          string `json:"from,omitempty"`
+	ApplicationID string            `json:"applicationId"`
+	MessageID     string            `json:"messageId"`
+	To            string            `json:"to"`
+	From          string            `json:"from,omitempty"`
+	Placeholders  map[string]string `json:"placeholders,omitempty"`
+}
+
+type resendBody struct {
+	Placeholders map[string]string `json:"placeholders,omitempty"`
 }
 
 // Send implements otp.Provider: it asks Infobip to generate a PIN and
@@ -241,7 +283,21 @@ func (c *Client) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error)
 	if err != nil {
 		return otp.Ref{}, err
 	}
-	body := sendBody{ApplicationID: c.cfg.ApplicationID, MessageID: msgID, To: to, From: c.cfg.From}
+	o := SendOptions{MessageID: msgID, From: c.cfg.From, Placeholders: c.cfg.Placeholders}
+	if req.Channel == otp.Email {
+		o.From = c.cfg.EmailFrom
+	}
+	if c.cfg.PerSend != nil {
+		o.Placeholders = maps.Clone(o.Placeholders)
+		c.cfg.PerSend(req, &o)
+		if err := checkPlaceholders(o.Placeholders); err != nil || o.MessageID == "" {
+			if err == nil {
+				err = errors.New("infobip: PerSend left no MessageID")
+			}
+			return otp.Ref{}, &otp.ProviderError{Provider: c.Name(), Op: otp.OpStart, NotSent: true, Err: err}
+		}
+	}
+	body := sendBody{ApplicationID: c.cfg.ApplicationID, MessageID: o.MessageID, To: to, From: o.From, Placeholders: o.Placeholders}
 	path := "/2fa/2/pin"
 	switch req.Channel {
 	case otp.SMS:
@@ -253,7 +309,6 @@ func (c *Client) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error)
 		path += "/voice"
 	case otp.Email:
 		path += "/email"
-		body.From = c.cfg.EmailFrom
 	}
 	r, err := c.call(ctx, opSend, http.MethodPost, path, body)
 	if err != nil {
@@ -324,7 +379,7 @@ func (c *Client) Resend(ctx context.Context, ref otp.Ref) error {
 	case otp.Email:
 		path += "/email"
 	}
-	r, err := c.call(ctx, opResend, http.MethodPost, path, struct{}{})
+	r, err := c.call(ctx, opResend, http.MethodPost, path, resendBody{Placeholders: c.cfg.Placeholders})
 	if err != nil {
 		return err
 	}

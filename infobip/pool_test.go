@@ -12,7 +12,7 @@ import (
 )
 
 // TestDefaultClientKeepsConnectionsUnderConcurrency: with the default HTTP
-// client, 16 concurrent sends, twice, open at most 16 connections; net/http's
+// client, 16 concurrent sends, twice, open about 16 connections; net/http's
 // default of 2 idle connections per host would dial again for most of the
 // second round.
 func TestDefaultClientKeepsConnectionsUnderConcurrency(t *testing.T) {
@@ -40,7 +40,10 @@ func TestDefaultClientKeepsConnectionsUnderConcurrency(t *testing.T) {
 			}
 		}
 	}
-	if n := srv.Connections(); n > 16 {
-		t.Fatalf("%d connections for 2 rounds of 16 concurrent sends, want at most 16", n)
+	// A few more than 16 happen: net/http now and then gives up a
+	// connection that did everything right (see package reusetest). The
+	// default pool of 2 would dial some 30.
+	if n := srv.Connections(); n > 20 {
+		t.Fatalf("%d connections for 2 rounds of 16 concurrent sends, want at most 20", n)
 	}
 }

@@ -90,6 +90,26 @@ type Message struct {
 	From string
 	// LandingPageID is the email template's landing page, if any.
 	LandingPageID string
+	// IndiaDLT is the SMS template's registration under India's DLT rules
+	// (TRAI's Telecom Commercial Communications Customer Preference
+	// Regulations, 2018), sent as regional.indiaDlt: without it Indian
+	// operators drop the SMS. Zero: none.
+	IndiaDLT IndiaDLT
+}
+
+// IndiaDLT is an SMS template's Distributed Ledger Technology
+// registration in India. PrincipalEntityID is required when any field is
+// set.
+type IndiaDLT struct {
+	// PrincipalEntityID is the sender's DLT principal entity ID (up to 30
+	// characters).
+	PrincipalEntityID string
+	// ContentTemplateID is the DLT content template ID that matches the
+	// template's text (up to 30 characters).
+	ContentTemplateID string
+	// TeleMarketerID is the telemarketer ID aggregators must give (up to
+	// 255 characters).
+	TeleMarketerID string
 }
 
 type appWire struct {
@@ -154,6 +174,15 @@ type messageWire struct {
 	EmailTemplateID int64   `json:"emailTemplateId,omitempty"`
 	From            string  `json:"from,omitempty"`
 	LandingPageID   string  `json:"landingPageId,omitempty"`
+	Regional        *struct {
+		IndiaDLT *indiaDLTWire `json:"indiaDlt,omitempty"`
+	} `json:"regional,omitempty"`
+}
+
+type indiaDLTWire struct {
+	PrincipalEntityID string `json:"principalEntityId"`
+	ContentTemplateID string `json:"contentTemplateId,omitempty"`
+	TeleMarketerID    string `json:"teleMarketerId,omitempty"`
 }
 
 func (m Message) wire() messageWire {
@@ -161,22 +190,33 @@ func (m Message) wire() messageWire {
 	if pt == "" {
 		pt = Numeric
 	}
-	return messageWire{
+	w := messageWire{
 		MessageText: m.Text, PinType: pt, PinLength: m.PinLength, SenderID: m.SenderID,
 		Language: m.Language, VoiceName: m.VoiceName, RepeatDTMF: m.RepeatDTMF, SpeechRate: m.SpeechRate,
 		EmailTemplateID: m.EmailTemplateID, From: m.From, LandingPageID: m.LandingPageID,
 	}
+	if d := m.IndiaDLT; d != (IndiaDLT{}) {
+		w.Regional = &struct {
+			IndiaDLT *indiaDLTWire `json:"indiaDlt,omitempty"`
+		}{&indiaDLTWire{PrincipalEntityID: d.PrincipalEntityID, ContentTemplateID: d.ContentTemplateID, TeleMarketerID: d.TeleMarketerID}}
+	}
+	return w
 }
 
 func (w messageWire) message() (Message, error) {
 	if !vendorhttp.ValidID(w.MessageID) {
 		return Message{}, errors.New("no usable messageId")
 	}
-	return Message{
+	m := Message{
 		ID: w.MessageID, Text: w.MessageText, PinType: w.PinType, PinLength: w.PinLength, SenderID: w.SenderID,
 		Language: w.Language, VoiceName: w.VoiceName, RepeatDTMF: w.RepeatDTMF, SpeechRate: w.SpeechRate,
 		EmailTemplateID: w.EmailTemplateID, From: w.From, LandingPageID: w.LandingPageID,
-	}, nil
+	}
+	if w.Regional != nil && w.Regional.IndiaDLT != nil {
+		d := w.Regional.IndiaDLT
+		m.IndiaDLT = IndiaDLT{PrincipalEntityID: d.PrincipalEntityID, ContentTemplateID: d.ContentTemplateID, TeleMarketerID: d.TeleMarketerID}
+	}
+	return m, nil
 }
 
 // Decoders of the setup answers. Each needs a JSON object (or array of
@@ -285,6 +325,16 @@ func (m Message) validate() error {
 	}
 	if m.EmailTemplateID == 0 && !strings.Contains(m.Text, "{{pin}}") {
 		return errors.New("infobip: Message.Text must contain {{pin}}")
+	}
+	if d := m.IndiaDLT; d != (IndiaDLT{}) {
+		switch {
+		case m.EmailTemplateID != 0:
+			return errors.New("infobip: Message.IndiaDLT is for SMS templates")
+		case d.PrincipalEntityID == "":
+			return errors.New("infobip: Message.IndiaDLT needs a PrincipalEntityID")
+		case len(d.PrincipalEntityID) > 30 || len(d.ContentTemplateID) > 30 || len(d.TeleMarketerID) > 255:
+			return errors.New("infobip: Message.IndiaDLT IDs are too long (30, 30 and 255 characters at most)")
+		}
 	}
 	return nil
 }
@@ -538,5 +588,6 @@ func sameMessage(have, want Message) bool {
 		same(have.SenderID, want.SenderID) && same(have.Language, want.Language) &&
 		same(have.VoiceName, want.VoiceName) && same(have.RepeatDTMF, want.RepeatDTMF) &&
 		(want.SpeechRate == 0 || have.SpeechRate == want.SpeechRate) &&
-		same(have.From, want.From) && same(have.LandingPageID, want.LandingPageID)
+		same(have.From, want.From) && same(have.LandingPageID, want.LandingPageID) &&
+		(want.IndiaDLT == IndiaDLT{} || have.IndiaDLT == want.IndiaDLT)
 }

@@ -66,6 +66,22 @@ type V2Config struct {
 	// EmailFrom is the sender address for the email channel. Default
 	// Vonage's.
 	EmailFrom string
+	// EntityID and ContentID are an Indian sender's DLT registration:
+	// the principal entity ID and the content template ID (1 to 20
+	// characters each) under TRAI's Telecom Commercial Communications
+	// Customer Preference Regulations, 2018, without which Indian
+	// operators drop the SMS. Sent as entity_id and content_id on SMS
+	// steps. Default none.
+	EntityID, ContentID string
+	// AppHash is the Android SMS Retriever hash (11 characters) that lets
+	// an app read the code from the SMS itself; sent as app_hash on SMS
+	// steps. Default none.
+	AppHash string
+	// PerSend, if set, adjusts the options of one start: it gets the send
+	// request (with its Region) and a copy of EntityID, ContentID and
+	// AppHash to change, and may set a custom Code. It must be safe for
+	// concurrent use. Default none.
+	PerSend func(req otp.SendRequest, o *SendOptions)
 
 	// BaseURL is the API host. Default DefaultBaseURL.
 	BaseURL string
@@ -79,6 +95,36 @@ type V2Config struct {
 	// Clock stamps the JWT and reads Retry-After dates. Default
 	// otp.SystemClock.
 	Clock otp.Clock
+}
+
+// SendOptions are the parameters of a V2 start that may change from one
+// send to the next: V2Config sets the first three for every send, and
+// V2Config.PerSend may change them, and set a Code, for one.
+type SendOptions struct {
+	// EntityID and ContentID are India's DLT registration; see V2Config.
+	EntityID, ContentID string
+	// AppHash is the Android SMS Retriever hash; see V2Config.
+	AppHash string
+	// Code is a code of the caller's for Vonage to send and check instead
+	// of its own: 4 to 10 letters or digits, as many as the Verifier's
+	// CodeLength. Only accounts on Vonage's "Verify Conversion" pricing may
+	// send one; others are refused. No effect on silent auth. Default none.
+	Code string
+}
+
+func (o SendOptions) validate() error {
+	for name, v := range map[string]string{"EntityID": o.EntityID, "ContentID": o.ContentID} {
+		if len(v) > 20 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return fmt.Errorf("vonage: %s must be up to 20 printable characters", name)
+		}
+	}
+	switch {
+	case o.AppHash != "" && (len(o.AppHash) != 11 || strings.ContainsFunc(o.AppHash, func(r rune) bool { return r <= ' ' || r >= 0x7f })):
+		return errors.New("vonage: AppHash must be 11 printable characters")
+	case o.Code != "" && (len(o.Code) < 4 || len(o.Code) > 10 || !alnum(o.Code)):
+		return errors.New("vonage: Code must be 4 to 10 letters or digits")
+	}
+	return nil
 }
 
 // Format prints the configuration without its secrets, whatever the verb.
@@ -166,6 +212,9 @@ func NewV2(cfg V2Config) (*V2, error) {
 			return nil, fmt.Errorf("vonage: Fallback channel %q is not sms, voice or whatsapp with WhatsAppFrom", c)
 		}
 	}
+	if err := (SendOptions{EntityID: cfg.EntityID, ContentID: cfg.ContentID, AppHash: cfg.AppHash}).validate(); err != nil {
+		return nil, err
+	}
 	if p.http, err = vendorhttp.New(p.Name(), cfg.HTTPClient, cfg.Retry, cfg.Clock); err != nil {
 		return nil, fmt.Errorf("vonage: %w", err)
 	}
@@ -195,9 +244,12 @@ func (p *V2) Supports(c otp.Channel) bool {
 }
 
 type v2Step struct {
-	Channel string `json:"channel"`
-	To      string `json:"to"`
-	From    string `json:"from,omitempty"`
+	Channel   string `json:"channel"`
+	To        string `json:"to"`
+	From      string `json:"from,omitempty"`
+	EntityID  string `json:"entity_id,omitempty"`
+	ContentID string `json:"content_id,omitempty"`
+	AppHash   string `json:"app_hash,omitempty"`
 }
 
 type v2Start struct {
@@ -207,6 +259,7 @@ type v2Start struct {
 	ChannelTimeout int      `json:"channel_timeout,omitempty"`
 	ClientRef      string   `json:"client_ref,omitempty"`
 	CodeLength     int      `json:"code_length,omitempty"`
+	Code           string   `json:"code,omitempty"`
 	TemplateID     string   `json:"template_id,omitempty"`
 }
 
@@ -276,7 +329,18 @@ func (p *V2) startBody(req otp.SendRequest) ([]byte, error) {
 	if req.CodeLength != 0 && (req.CodeLength < 4 || req.CodeLength > 10) {
 		return nil, fmt.Errorf("vonage: code length %d is outside 4..10", req.CodeLength)
 	}
-	s := v2Start{Brand: p.cfg.Brand, ChannelTimeout: p.timeout, ClientRef: p.cfg.ClientRef, CodeLength: req.CodeLength, TemplateID: p.cfg.TemplateID}
+	o := SendOptions{EntityID: p.cfg.EntityID, ContentID: p.cfg.ContentID, AppHash: p.cfg.AppHash}
+	if p.cfg.PerSend != nil {
+		p.cfg.PerSend(req, &o)
+		if err := o.validate(); err != nil {
+			return nil, fmt.Errorf("%w (from PerSend)", err)
+		}
+	}
+	if o.Code != "" && req.CodeLength != 0 && len(o.Code) != req.CodeLength {
+		return nil, fmt.Errorf("vonage: Code has %d characters, the Verifier wants %d", len(o.Code), req.CodeLength)
+	}
+	s := v2Start{Brand: p.cfg.Brand, ChannelTimeout: p.timeout, ClientRef: p.cfg.ClientRef, CodeLength: req.CodeLength,
+		Code: o.Code, TemplateID: p.cfg.TemplateID}
 	if s.Locale = normLocale(req.Locale); s.Locale == "" {
 		s.Locale = p.locale
 	}
@@ -291,20 +355,21 @@ func (p *V2) startBody(req otp.SendRequest) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("vonage: %w: want E.164 (+ and 7 to 15 digits)", otp.ErrInvalidPhone)
 	}
-	s.Workflow = append(make([]v2Step, 0, 3), p.step(req.Channel, to))
+	s.Workflow = append(make([]v2Step, 0, 3), p.step(req.Channel, to, o))
 	for _, c := range p.cfg.Fallback {
 		if c != req.Channel {
-			s.Workflow = append(s.Workflow, p.step(c, to))
+			s.Workflow = append(s.Workflow, p.step(c, to, o))
 		}
 	}
 	return json.Marshal(s)
 }
 
-func (p *V2) step(c otp.Channel, to string) v2Step {
+func (p *V2) step(c otp.Channel, to string, o SendOptions) v2Step {
 	st := v2Step{Channel: string(c), To: to}
 	switch c {
 	case otp.SMS:
 		st.From = p.cfg.SMSFrom
+		st.EntityID, st.ContentID, st.AppHash = o.EntityID, o.ContentID, o.AppHash
 	case otp.WhatsApp:
 		st.From = p.cfg.WhatsAppFrom
 	}

@@ -303,7 +303,7 @@ type app struct {
 }
 
 func newApp(cfg config, getenv func(string) string, log *slog.Logger) (*app, error) {
-	provider, err := buildProvider(cfg, getenv, log)
+	provider, err := pickProvider(cfg, getenv, log)
 	if err != nil {
 		return nil, err
 	}

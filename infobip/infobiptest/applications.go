@@ -46,6 +46,16 @@ type message struct {
 	EmailTemplateID int64   `json:"emailTemplateId,omitempty"`
 	From            string  `json:"from,omitempty"`
 	LandingPageID   string  `json:"landingPageId,omitempty"`
+	Regional        *struct {
+		IndiaDLT *IndiaDLT `json:"indiaDlt,omitempty"`
+	} `json:"regional,omitempty"`
+}
+
+// IndiaDLT is a template's regional.indiaDlt: India's DLT registration.
+type IndiaDLT struct {
+	PrincipalEntityID string `json:"principalEntityId"`           // required
+	ContentTemplateID string `json:"contentTemplateId,omitempty"` // the DLT template
+	TeleMarketerID    string `json:"teleMarketerId,omitempty"`    // for aggregators
 }
 
 // AppConfig configures an application made with AddApplication. Zero
@@ -68,6 +78,8 @@ type Message struct {
 	SenderID  string
 	// Email makes an email template (for /2fa/2/pin/email).
 	Email bool
+	// IndiaDLT, if set, is the template's DLT registration.
+	IndiaDLT *IndiaDLT
 }
 
 // AddApplication creates an enabled application directly, as the portal
@@ -105,6 +117,12 @@ func (s *Server) AddMessage(appID string, m Message) string {
 		panic("infobiptest: AddMessage: unknown application " + appID)
 	}
 	msg := &message{MessageText: m.Text, PinLength: m.PinLength, PinType: m.PinType, SenderID: m.SenderID}
+	if m.IndiaDLT != nil {
+		d := *m.IndiaDLT
+		msg.Regional = &struct {
+			IndiaDLT *IndiaDLT `json:"indiaDlt,omitempty"`
+		}{&d}
+	}
 	if m.Email {
 		msg.EmailTemplateID = 1
 	}
@@ -301,6 +319,12 @@ func (s *Server) saveMessage(email bool) handler {
 		}
 		if m.PinLength < 0 || m.PinLength > 16 {
 			bad["pinLength"] = "invalid value"
+		}
+		if m.Regional != nil && m.Regional.IndiaDLT != nil {
+			d := m.Regional.IndiaDLT
+			if d.PrincipalEntityID == "" || len(d.PrincipalEntityID) > 30 || len(d.ContentTemplateID) > 30 || len(d.TeleMarketerID) > 255 {
+				bad["regional.indiaDlt"] = "invalid value"
+			}
 		}
 		if len(bad) > 0 {
 			return errAnswer(http.StatusBadRequest, bad)

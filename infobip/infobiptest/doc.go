@@ -37,8 +37,10 @@
 // answers 400; the attempt that uses up pinAttempts answers WRONG_PIN
 // with attemptsRemaining 0; verifying a verified PIN again when
 // allowMultiplePinVerifications is false answers 404; a resend neither
-// extends the TTL nor checks it. Not implemented: the verification status
-// endpoint, endpoint throttling, trackDelivery, placeholders.
+// extends the TTL nor checks it. Sends and resends take placeholders
+// (keys with braces, or "pin", answer 400) and templates regional.indiaDlt;
+// [Send] records both. Not implemented: the verification status
+// endpoint, endpoint throttling, trackDelivery.
 //
 // [Server.FailNext] scripts failures per endpoint group [Op] (any status
 // with either envelope, a raw body, Retry-After, a delay: one longer than

@@ -29,10 +29,21 @@ type pin struct {
 }
 
 type sendRequest struct {
-	ApplicationID string `json:"applicationId"`
-	MessageID     string `json:"messageId"`
-	To            string `json:"to"`
-	From          string `json:"from"`
+	ApplicationID string            `json:"applicationId"`
+	MessageID     string            `json:"messageId"`
+	To            string            `json:"to"`
+	From          string            `json:"from"`
+	Placeholders  map[string]string `json:"placeholders"`
+}
+
+// badPlaceholders reports keys Infobip refuses: with braces, or "pin".
+func badPlaceholders(m map[string]string) bool {
+	for k := range m {
+		if k == "" || k == "pin" || strings.ContainsAny(k, "{}") {
+			return true
+		}
+	}
+	return false
 }
 
 var digitsRE = regexp.MustCompile(`^[0-9]{6,15}$`)
@@ -52,6 +63,9 @@ func (s *Server) send(ch otp.Channel) handler {
 		}
 		if ch == otp.Email && !strings.Contains(req.To, "@") || ch != otp.Email && !digitsRE.MatchString(req.To) {
 			bad["to"] = "invalid destination"
+		}
+		if badPlaceholders(req.Placeholders) {
+			bad["placeholders"] = "keys must not contain curly brackets or pin"
 		}
 		if len(bad) > 0 {
 			return errAnswer(http.StatusBadRequest, bad)
@@ -80,7 +94,14 @@ func (s *Server) send(ch otp.Channel) handler {
 		if ch == otp.SMS {
 			nc = r.URL.Query().Get("ncNeeded")
 		}
-		return http.StatusOK, s.deliver(p, nc, nc != "false" && ch == otp.SMS, false, now)
+		out := s.deliver(p, nc, nc != "false" && ch == otp.SMS, false, now)
+		last := &s.sends[len(s.sends)-1]
+		last.Placeholders, last.MessageID, last.From = req.Placeholders, m.MessageID, req.From
+		if m.Regional != nil && m.Regional.IndiaDLT != nil {
+			d := *m.Regional.IndiaDLT
+			last.IndiaDLT = &d
+		}
+		return http.StatusOK, out
 	}
 }
 
@@ -121,10 +142,16 @@ func (s *Server) deliver(p *pin, ncNeeded string, lookup, resend bool, now time.
 }
 
 func (s *Server) resend(ch otp.Channel) handler {
-	return func(_ http.ResponseWriter, r *http.Request, _ []byte) (int, any) {
+	return func(_ http.ResponseWriter, r *http.Request, body []byte) (int, any) {
 		p, ok := s.pins[r.PathValue("pin")]
 		if !ok || p.channel != ch {
 			return errAnswer(http.StatusNotFound, nil)
+		}
+		var req struct {
+			Placeholders map[string]string `json:"placeholders"`
+		}
+		if len(body) > 0 && json.Unmarshal(body, &req) != nil || badPlaceholders(req.Placeholders) {
+			return errAnswer(http.StatusBadRequest, map[string]string{"placeholders": "invalid value"})
 		}
 		a := s.apps[p.appID]
 		now := s.cfg.Clock.Now()
@@ -132,7 +159,9 @@ func (s *Server) resend(ch otp.Channel) handler {
 			!s.allow("to:"+a.id+":"+p.to, a.cfg.SendPinPerPhoneNumberLimit, now) {
 			return errAnswer(http.StatusTooManyRequests, nil)
 		}
-		return http.StatusOK, s.deliver(p, "", false, true, now)
+		out := s.deliver(p, "", false, true, now)
+		s.sends[len(s.sends)-1].Placeholders = req.Placeholders
+		return http.StatusOK, out
 	}
 }
 

@@ -7,17 +7,15 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/fakeserver"
 )
 
 // Envelope selects the shape of error bodies.
@@ -98,6 +96,12 @@ type Send struct {
 	NCNeeded string
 	Resend   bool
 	At       time.Time
+	// MessageID and From are what a send named (not a resend).
+	MessageID, From string
+	// Placeholders are what the send or resend carried.
+	Placeholders map[string]string
+	// IndiaDLT is the template's DLT registration, if it has one (sends).
+	IndiaDLT *IndiaDLT
 }
 
 // Server is a fake Infobip 2FA API on an httptest server. Safe for
@@ -106,10 +110,8 @@ type Server struct {
 	// URL is the base URL to put in infobip.Config.BaseURL.
 	URL string
 
-	cfg   Config
-	srv   *httptest.Server
-	conns atomic.Int64
-	done  chan struct{}
+	cfg Config
+	srv *fakeserver.Server
 
 	mu       sync.Mutex // guards everything below
 	apps     map[string]*app
@@ -131,7 +133,7 @@ func NewServer(cfg Config) *Server {
 		cfg.Clock = otp.SystemClock
 	}
 	s := &Server{
-		cfg: cfg, done: make(chan struct{}),
+		cfg:  cfg,
 		apps: map[string]*app{}, pins: map[string]*pin{}, calls: map[Op]int{},
 		faults: map[Op][]Fault{}, windows: map[string][]time.Time{}, rates: map[string]rate{},
 	}
@@ -156,26 +158,16 @@ func NewServer(cfg Config) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, s.cfg.Envelope, http.StatusNotFound, nil)
 	})
-	s.srv = httptest.NewUnstartedServer(mux)
-	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			s.conns.Add(1)
-		}
-	}
-	s.srv.Start()
+	s.srv = fakeserver.Start(mux)
 	s.URL = s.srv.URL
 	return s
 }
 
 // Close shuts the server down, releasing hung requests.
-func (s *Server) Close() {
-	close(s.done)
-	s.srv.CloseClientConnections()
-	s.srv.Close()
-}
+func (s *Server) Close() { s.srv.Close() }
 
 // Connections returns how many TCP connections the server has accepted.
-func (s *Server) Connections() int { return int(s.conns.Load()) }
+func (s *Server) Connections() int { return s.srv.Connections() }
 
 // Calls returns how many requests of op reached the server, failed and
 // faulted ones included.
@@ -259,23 +251,7 @@ func (s *Server) route(op Op, h handler) http.HandlerFunc {
 
 // fault applies f and reports whether the request is answered.
 func (s *Server) fault(w http.ResponseWriter, r *http.Request, f *Fault) bool {
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return true
-		case <-s.done:
-			return true
-		}
-	}
-	if f.Drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				_ = c.Close()
-			}
-		}
+	if s.srv.Hold(w, r, f.Delay, f.Drop) {
 		return true
 	}
 	if f.Status == 0 {

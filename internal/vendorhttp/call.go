@@ -101,6 +101,10 @@ type Request struct {
 	// acting on it, which is then retried like a 429 (the legacy Vonage
 	// API answers throttling with 200 and status "1").
 	Refused func(body []byte) bool
+	// Final, if set, reports an answer that no retry can change, which
+	// then ends the call at once although the policy would retry it:
+	// Twilio's 429 "max check attempts reached" is not throttling.
+	Final func(status int, body []byte) bool
 }
 
 // once reports whether r may deliver a code or advance a workflow.
@@ -225,6 +229,9 @@ func (st *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 		resp.StatusCode == http.StatusServiceUnavailable && hasWait ||
 		resp.StatusCode/100 == 2 && st.Refused != nil && st.Refused(body)
 	st.last.acted = acted || resp.StatusCode >= 500 && !refused
+	if st.Final != nil && st.Final(resp.StatusCode, body) {
+		return false, nil
+	}
 	switch {
 	case refused:
 		// A send waits only as long as the vendor asked, so it needs its word.

@@ -267,3 +267,26 @@ func TestNewValidatesThePolicy(t *testing.T) {
 		t.Fatalf("%+v %v", c, err)
 	}
 }
+
+// TestFinal: an answer the adapter calls final is not retried, whatever
+// the policy says, and keeps what earlier tries may have done.
+func TestFinal(t *testing.T) {
+	final := func(status int, body []byte) bool { return status == 429 && string(body) == "done" }
+	s, srv, c := newScript(t, answer{status: 429, body: "done"}, answer{status: 200})
+	r, err := c.Do(context.Background(), Request{Op: otp.OpCheck, Method: "POST", URL: srv.URL, Final: final})
+	if err != nil || r.Status != 429 || s.count() != 1 {
+		t.Fatalf("%d %v after %d requests: want the final 429 at once", r.Status, err, s.count())
+	}
+	if !c.Failure(otp.OpCheck, r).NotSent {
+		t.Fatal("a final refusal did nothing")
+	}
+	s, srv, c = newScript(t, answer{status: 429, body: "busy"}, answer{status: 200})
+	if r, err := c.Do(context.Background(), Request{Op: otp.OpCheck, Method: "POST", URL: srv.URL, Final: final}); err != nil || r.Status != 200 || s.count() != 2 {
+		t.Fatalf("%d %v after %d requests: another 429 is retried", r.Status, err, s.count())
+	}
+	_, srv, c = newScript(t, answer{status: 502}, answer{status: 429, body: "done"})
+	r, _ = c.Do(context.Background(), Request{Op: otp.OpCheck, Method: "POST", URL: srv.URL, Final: final})
+	if r.Status != 429 || c.Failure(otp.OpCheck, r).NotSent {
+		t.Fatal("the 502'd try may have been acted on")
+	}
+}

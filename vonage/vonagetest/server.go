@@ -11,18 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/fakeserver"
 )
 
 // Op names an endpoint of the fake, for [Server.Calls] and
@@ -76,6 +74,10 @@ type Config struct {
 	// after its verification was cancelled, as users observed (~10s).
 	// Default 0.
 	ConflictAfterCancel time.Duration
+	// RefuseCustomCodes makes a v2 start with a code of the caller's
+	// ("code") answer 403, as for an account without Vonage's custom-code
+	// pricing. Default false: custom codes are accepted.
+	RefuseCustomCodes bool
 }
 
 // Fault is a scripted failure for [Server.FailNext]. The request is counted
@@ -105,6 +107,9 @@ type Send struct {
 	Channel   string // "sms", "voice", "email", "whatsapp", "tts", ...
 	Code      string
 	At        time.Time
+	// EntityID, ContentID and AppHash are what a v2 SMS step carried
+	// (India's DLT registration, the Android app hash); empty otherwise.
+	EntityID, ContentID, AppHash string
 }
 
 // Server is an httptest-based fake of Vonage Verify v2 and the legacy
@@ -115,10 +120,8 @@ type Server struct {
 	// LegacyConfig.BaseURL.
 	URL string
 
-	cfg   Config
-	srv   *httptest.Server
-	conns atomic.Int64
-	done  chan struct{} // closed by Close, releasing delayed requests
+	cfg Config
+	srv *fakeserver.Server
 
 	mu        sync.Mutex
 	reqs      map[string]*verification
@@ -151,6 +154,8 @@ type verification struct {
 	expires  time.Time // legacy pin expiry; zero for v2 (ends after the last channel's wait)
 	wrong    int
 	state    string // "pending", "verified", "cancelled", "failed", "expired"
+	// entityID, contentID and appHash are what the v2 SMS step carried.
+	entityID, contentID, appHash string
 }
 
 // NewServer starts a fake server on 127.0.0.1. Close it when done.
@@ -173,25 +178,15 @@ func NewServer(cfg Config) *Server {
 	if cfg.CancelAfter == 0 {
 		cfg.CancelAfter = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, done: make(chan struct{}), reqs: map[string]*verification{}, active: map[string]string{},
+	s := &Server{cfg: cfg, reqs: map[string]*verification{}, active: map[string]string{},
 		cancelled: map[string]time.Time{}, calls: map[Op]int{}, faults: map[Op][]Fault{}, tokens: map[string]bool{}, verified: map[string]verifiedToken{}}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			s.conns.Add(1)
-		}
-	}
-	s.srv.Start()
+	s.srv = fakeserver.Start(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
 }
 
 // Close shuts the server down, releasing delayed requests.
-func (s *Server) Close() {
-	close(s.done)
-	s.srv.CloseClientConnections()
-	s.srv.Close()
-}
+func (s *Server) Close() { s.srv.Close() }
 
 // Client returns an http.Client for the server (plain HTTP, keep-alive).
 func (s *Server) Client() *http.Client { return s.srv.Client() }
@@ -205,7 +200,7 @@ func (s *Server) Calls(op Op) int {
 }
 
 // Connections returns how many TCP connections the server accepted.
-func (s *Server) Connections() int { return int(s.conns.Load()) }
+func (s *Server) Connections() int { return s.srv.Connections() }
 
 // TokensSeen returns how many distinct JWTs (by jti) v2 accepted.
 func (s *Server) TokensSeen() int {
@@ -349,26 +344,8 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request, endpoint Op, f Fa
 		return true
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return true
-		case <-s.done:
-			t.Stop()
-			return true
-		}
-	}
-	if f.Drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return true
-			}
-		}
-		panic(http.ErrAbortHandler)
+	if s.srv.Hold(w, r, f.Delay, f.Drop) {
+		return true
 	}
 	if f.Status == 0 {
 		return false
@@ -421,7 +398,11 @@ func (s *Server) finish(v *verification, state string) {
 }
 
 func (s *Server) record(v *verification, at time.Time) {
-	s.sends = append(s.sends, Send{API: v.api, RequestID: v.id, To: v.to, Channel: v.channels[v.step], Code: v.code, At: at})
+	snd := Send{API: v.api, RequestID: v.id, To: v.to, Channel: v.channels[v.step], Code: v.code, At: at}
+	if snd.Channel == "sms" {
+		snd.EntityID, snd.ContentID, snd.AppHash = v.entityID, v.contentID, v.appHash
+	}
+	s.sends = append(s.sends, snd)
 }
 
 // inFlight returns the ID of the verification in progress to to, or ""

@@ -16,9 +16,12 @@ var (
 )
 
 type v2Step struct {
-	Channel string `json:"channel"`
-	To      string `json:"to"`
-	From    string `json:"from"`
+	Channel   string  `json:"channel"`
+	To        string  `json:"to"`
+	From      string  `json:"from"`
+	EntityID  *string `json:"entity_id"`
+	ContentID *string `json:"content_id"`
+	AppHash   *string `json:"app_hash"`
 }
 
 type v2Start struct {
@@ -80,6 +83,17 @@ func (b *v2Start) validate() (invalidParam, string, bool) {
 		if (st.Channel == "whatsapp" || st.Channel == "rcs") && st.From == "" {
 			return bad(name+".from", "From is required")
 		}
+		for field, v := range map[string]*string{"entity_id": st.EntityID, "content_id": st.ContentID, "app_hash": st.AppHash} {
+			switch {
+			case v == nil:
+			case st.Channel != "sms":
+				return bad(name+"."+field, "Only an sms step takes "+field)
+			case field == "app_hash" && len(*v) != 11:
+				return bad(name+".app_hash", "App hash must be 11 characters")
+			case field != "app_hash" && (len(*v) < 1 || len(*v) > 20):
+				return bad(name+"."+field, field+" must be 1 to 20 characters")
+			}
+		}
 		if i > 0 && st.Channel == "silent_auth" {
 			return bad(name+".channel", "silent_auth must be the first channel")
 		}
@@ -95,6 +109,10 @@ func (s *Server) v2Start(w http.ResponseWriter, r *http.Request) {
 	}
 	if p, detail, ok := b.validate(); !ok {
 		invalidParams(w, detail, p)
+		return
+	}
+	if b.Code != nil && s.cfg.RefuseCustomCodes {
+		problemJSON(w, http.StatusForbidden, "forbidden", "Forbidden", "Your account does not allow custom codes.", nil)
 		return
 	}
 	to := b.Workflow[0].To
@@ -121,9 +139,24 @@ func (s *Server) v2Start(w http.ResponseWriter, r *http.Request) {
 		channels[i] = st.Channel
 	}
 	v := s.newVerification("v2", to, channels, time.Duration(timeout)*time.Second, codeLen, now)
+	first := &s.sends[len(s.sends)-1]
 	if b.Code != nil {
 		v.code = *b.Code
-		s.sends[len(s.sends)-1].Code = v.code
+		first.Code = v.code
+	}
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	for _, st := range b.Workflow {
+		if st.Channel == "sms" {
+			v.entityID, v.contentID, v.appHash = deref(st.EntityID), deref(st.ContentID), deref(st.AppHash)
+		}
+	}
+	if first.Channel == "sms" {
+		first.EntityID, first.ContentID, first.AppHash = v.entityID, v.contentID, v.appHash
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"request_id": v.id})
 }
