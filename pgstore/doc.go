@@ -1,0 +1,3 @@
+// Package pgstore keeps pending verifications and abuse limits in
+// PostgreSQL.
+package pgstore
