@@ -147,6 +147,7 @@ func (e *Error) Unwrap() []error { return []error{otp.ErrStoreUnavailable, e.Err
 // concurrent use. Close it to stop its cleaner; close the pool yourself.
 type Store struct {
 	pool      *pgxpool.Pool
+	names     names
 	sql       statements
 	retention int64 // ns
 	clock     otp.Clock
@@ -274,6 +275,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		pool:      pool,
+		names:     n,
 		sql:       statementsOf(n),
 		retention: cfg.Retention.Nanoseconds(),
 		clock:     cfg.Clock,
