@@ -1,6 +1,10 @@
 package pgstore
 
-import "github.com/otpkit/otp"
+import (
+	"time"
+
+	"github.com/otpkit/otp"
+)
 
 // Retries returns how many times the Store has run a statement again.
 func (s *Store) Retries() int64 { return s.retries.Load() }
@@ -17,3 +21,8 @@ func (s *Store) BucketID(scope otp.Scope, key string) []byte {
 // Table returns the qualified name of one of the Store's tables
 // ("verifications", "buckets", ...).
 func (s *Store) Table(name string) string { return s.names.T + name }
+
+// BreakerID returns the id of the row holding a breaker.
+func (s *Store) BreakerID(key string, window time.Duration) []byte {
+	return s.breakerID(key, window.Microseconds())
+}

@@ -139,3 +139,23 @@ func newStore(t testing.TB, pool *pgxpool.Pool, cfg pgstore.Config) *pgstore.Sto
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// freshTables migrates tables of their own, under a fresh prefix in the
+// test schema, for a test that counts or cleans rows, and returns the
+// Config naming them.
+func freshTables(t testing.TB, pool *pgxpool.Pool) pgstore.Config {
+	t.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	cfg := pgstore.Config{Schema: testSchema(t), Prefix: "t" + hex.EncodeToString(b[:]) + "_"}
+	require.NoError(t, pgstore.Migrate(t.Context(), pool, cfg))
+	return cfg
+}
+
+// count returns the rows of the Store's table.
+func count(t testing.TB, pool *pgxpool.Pool, s *pgstore.Store, table string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM "+s.Table(table)).Scan(&n))
+	return n
+}
