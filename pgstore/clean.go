@@ -77,7 +77,12 @@ func (c *cleaner) run(ctx context.Context) {
 		case <-t.C:
 		}
 		wait = c.interval
-		if _, err := c.clean(ctx); err != nil && ctx.Err() == nil && c.log != nil {
+		// A round that hangs (a server that stopped answering) gives up
+		// before the next is due, or after 30 seconds.
+		round, cancel := context.WithTimeout(ctx, max(c.interval, 30*time.Second))
+		_, err := c.clean(round)
+		cancel()
+		if err != nil && ctx.Err() == nil && c.log != nil {
 			c.log.LogAttrs(ctx, slog.LevelWarn, "pgstore: cleaning failed", slog.String("error", err.Error()))
 		}
 	}

@@ -236,19 +236,16 @@ func (s *Store) SetOverride(ctx context.Context, o otp.Override) error {
 
 // Overrides implements [otp.Limiter]: the overrides in force, by target.
 func (s *Store) Overrides(ctx context.Context) ([]otp.Override, error) {
-	for try := 1; ; try++ {
-		out, err := s.overrides(ctx)
-		if err == nil {
-			return out, nil
-		}
-		if try >= maxTries || !retryable(err) || ctx.Err() != nil {
-			return nil, fail("overrides", err)
-		}
-		s.retries.Add(1)
-		if err := sleep(ctx, try); err != nil {
-			return nil, fail("overrides", err)
-		}
+	var out []otp.Override
+	err := s.retry(ctx, func() error {
+		var err error
+		out, err = s.overrides(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fail("overrides", err)
 	}
+	return out, nil
 }
 
 func (s *Store) overrides(ctx context.Context) ([]otp.Override, error) {

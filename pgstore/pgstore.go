@@ -407,35 +407,46 @@ const (
 
 // call runs one statement that returns a reply. A serialization failure
 // or a deadlock (SQLSTATE 40001, 40P01), which PostgreSQL rolled back
-// whole, and a failure to send on a connection that was already broken
-// are run again, after a short jittered wait, up to maxTries runs while
-// ctx lasts; any other failure is an *Error.
+// whole, runs again, up to maxTries runs; a statement that never left
+// because its connection was already broken (a pooled connection to a
+// server that restarted) runs again once. Each time after a short
+// jittered wait, and only while ctx lasts. Any other failure is an
+// *Error.
 func (s *Store) call(ctx context.Context, op, sql string, args ...any) (reply, error) {
 	var r reply
-	for try := 1; ; try++ {
-		err := s.pool.QueryRow(ctx, sql, args...).Scan(&r.st, &r.idx, &r.wait, &r.provider, &r.refID, &r.dest,
+	err := s.retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, sql, args...).Scan(&r.st, &r.idx, &r.wait, &r.provider, &r.refID, &r.dest,
 			&r.region, &r.channel, &r.challenged, &r.sends, &r.attempts, &r.createdAt, &r.sentAt, &r.expiresAt)
+	})
+	if err != nil {
+		return reply{}, fail(op, err)
+	}
+	return r, nil
+}
+
+// retry runs f, and again as call says.
+func (s *Store) retry(ctx context.Context, f func() error) error {
+	unsent := 0
+	for try := 1; ; try++ {
+		err := f()
 		if err == nil {
-			return r, nil
+			return nil
 		}
-		if try >= maxTries || !retryable(err) || ctx.Err() != nil {
-			return reply{}, fail(op, err)
+		var pe *pgconn.PgError
+		switch {
+		case ctx.Err() != nil || try >= maxTries:
+			return err
+		case errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01"):
+		case pgconn.SafeToRetry(err) && unsent == 0:
+			unsent++
+		default:
+			return err
 		}
 		s.retries.Add(1)
 		if err := sleep(ctx, try); err != nil {
-			return reply{}, fail(op, err)
+			return err
 		}
 	}
-}
-
-// retryable reports whether running the statement again is safe and may
-// succeed: PostgreSQL undid it, or never received it.
-func retryable(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "40001" || pe.Code == "40P01"
-	}
-	return pgconn.SafeToRetry(err)
 }
 
 // sleep waits before the next try: up to 1 ms, doubling each try, at most
