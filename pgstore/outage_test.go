@@ -236,12 +236,12 @@ func TestOutage(t *testing.T) {
 		"Verifier.Start": func(ctx context.Context) error { _, err := v.Start(ctx, "s", ukMobile); return err },
 		"Verifier.Check": func(ctx context.Context) error { _, err := v.Check(ctx, "s", fixedCode); return err },
 	}
-	run := func(op func(context.Context) error) (error, time.Duration) {
+	run := func(op func(context.Context) error) (time.Duration, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		begin := time.Now()
 		err := op(ctx)
-		return err, time.Since(begin)
+		return time.Since(begin), err
 	}
 	// All at once, more than the pool holds: waiting for a connection
 	// ends at the deadline too.
@@ -250,7 +250,7 @@ func TestOutage(t *testing.T) {
 		var wg sync.WaitGroup
 		for name, op := range ops {
 			wg.Go(func() {
-				err, elapsed := run(op)
+				elapsed, err := run(op)
 				assert.ErrorIs(t, err, otp.ErrStoreUnavailable, "%s with PostgreSQL %s", name, state)
 				var pe *pgstore.Error
 				assert.ErrorAs(t, err, &pe, "%s with PostgreSQL %s", name, state)
@@ -263,7 +263,7 @@ func TestOutage(t *testing.T) {
 		t.Helper()
 		for _, name := range []string{"Put", "Get", "Claim", "Release", "AddAttempt", "MarkSent", "Allow", "Record",
 			"SetOverride", "Overrides", "GetAllow", "PutRecord", "AllowAddAttempt", "Clean", "CheckSchema"} {
-			err, _ := run(ops[name])
+			_, err := run(ops[name])
 			require.NoError(t, err, "%s with PostgreSQL %s", name, state)
 		}
 		require.ErrorIs(t, store.Delete(t.Context(), "gone", "id"), otp.ErrNotFound)
@@ -275,7 +275,7 @@ func TestOutage(t *testing.T) {
 	waitUp := func() {
 		t.Helper()
 		for i := 0; ; i++ {
-			err, _ := run(ops["Get"])
+			_, err := run(ops["Get"])
 			if !errors.Is(err, otp.ErrStoreUnavailable) {
 				return
 			}
