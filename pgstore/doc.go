@@ -133,7 +133,10 @@
 // A serialization failure or a deadlock (SQLSTATE 40001 or 40P01), which
 // PostgreSQL rolls back whole, is run again inside the Store, after a
 // short jittered wait, up to 20 runs while the context lasts; it never
-// surfaces as a wrong answer. At the default READ COMMITTED isolation they
+// surfaces as a wrong answer. So is a statement that met a server's
+// shutdown message (57P01, 57P02, 57P03) before its reply's row, which
+// means it was cut short or never ran: the first statement on a pooled
+// connection to a server that has restarted since. At the default READ COMMITTED isolation they
 // do not arise between the Store's own calls; under a server's or role's
 // default_transaction_isolation of REPEATABLE READ or SERIALIZABLE, a row
 // written by a concurrent call after the statement's snapshot raises

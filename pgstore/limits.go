@@ -237,10 +237,10 @@ func (s *Store) SetOverride(ctx context.Context, o otp.Override) error {
 // Overrides implements [otp.Limiter]: the overrides in force, by target.
 func (s *Store) Overrides(ctx context.Context) ([]otp.Override, error) {
 	var out []otp.Override
-	err := s.retry(ctx, func() error {
+	err := s.retry(ctx, func() (bool, error) {
 		var err error
 		out, err = s.overrides(ctx)
-		return err
+		return false, err // it changes nothing: always safe to run again
 	})
 	if err != nil {
 		return nil, fail("overrides", err)

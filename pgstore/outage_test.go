@@ -104,7 +104,9 @@ func (c *cluster) data() string { return filepath.Join(c.dir, "data") }
 
 func (c *cluster) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(c.bin, name), args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.cred}
+	// Killed with the test binary, should it die (a -timeout panic)
+	// before its cleanups run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.cred, Pdeathsig: syscall.SIGKILL}
 	cmd.Dir = c.dir
 	return cmd
 }
@@ -250,7 +252,20 @@ func TestOutage(t *testing.T) {
 		var wg sync.WaitGroup
 		for name, op := range ops {
 			wg.Go(func() {
-				elapsed, err := run(op)
+				// A call that hangs fails the test, and is left behind.
+				done := make(chan struct{})
+				var err error
+				var elapsed time.Duration
+				go func() {
+					defer close(done)
+					elapsed, err = run(op)
+				}()
+				select {
+				case <-done:
+				case <-time.After(2 * budget):
+					assert.Fail(t, "a call hangs", "%s with PostgreSQL %s outlived its context", name, state)
+					return
+				}
 				assert.ErrorIs(t, err, otp.ErrStoreUnavailable, "%s with PostgreSQL %s", name, state)
 				var pe *pgstore.Error
 				assert.ErrorAs(t, err, &pe, "%s with PostgreSQL %s", name, state)
@@ -303,4 +318,32 @@ func TestOutage(t *testing.T) {
 	require.NoError(t, store.Close())
 	pool.Close()
 	c.stop()
+}
+
+// TestRestartRetried: a statement on a pooled connection to a server that
+// has restarted since meets the old server's farewell (SQLSTATE 57P01)
+// and never ran; the Store runs it again on a new connection, so the
+// first call after a restart succeeds, even on a pool that never pings.
+func TestRestartRetried(t *testing.T) {
+	c := startCluster(t)
+	cfg, err := pgxpool.ParseConfig(c.url())
+	require.NoError(t, err)
+	cfg.MaxConns = 1
+	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, pgstore.Migrate(t.Context(), pool, pgstore.Config{}))
+	s, err := pgstore.New(pool, pgstore.Config{CleanInterval: -1})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := t.Context()
+	v := sample("k", time.Now(), time.Hour)
+	require.NoError(t, s.Put(ctx, v))
+
+	c.stop()
+	c.start()
+	require.NoError(t, s.Delete(ctx, "k", v.Ref.ID), "the first call after the restart")
+	assert.Equal(t, int64(1), s.Retries(), "it ran twice: once on the old connection, once on a new one")
+	require.ErrorIs(t, s.Delete(ctx, "k", v.Ref.ID), otp.ErrNotFound, "and deleted once")
 }

@@ -405,18 +405,39 @@ const (
 	stBlocked   = 14
 )
 
-// call runs one statement that returns a reply. A serialization failure
-// or a deadlock (SQLSTATE 40001, 40P01), which PostgreSQL rolled back
-// whole, runs again, up to maxTries runs; a statement that never left
-// because its connection was already broken (a pooled connection to a
-// server that restarted) runs again once. Each time after a short
-// jittered wait, and only while ctx lasts. Any other failure is an
-// *Error.
+// call runs one statement that returns a reply, and runs it again when
+// that is safe and may succeed, after a short jittered wait, while ctx
+// lasts, up to maxTries runs:
+//   - a serialization failure or a deadlock (SQLSTATE 40001, 40P01),
+//     which PostgreSQL rolled back whole;
+//   - a server's FATAL shutdown message (SQLSTATE 57P01, 57P02, 57P03)
+//     before the reply's row: the statement was cut short and rolled back,
+//     or never ran, as on a pooled connection to a server that has
+//     restarted since (every function returns its row before it commits);
+//   - a failure before anything was sent (pgconn.SafeToRetry).
+//
+// Any other failure is an *Error.
 func (s *Store) call(ctx context.Context, op, sql string, args ...any) (reply, error) {
 	var r reply
-	err := s.retry(ctx, func() error {
-		return s.pool.QueryRow(ctx, sql, args...).Scan(&r.st, &r.idx, &r.wait, &r.provider, &r.refID, &r.dest,
+	err := s.retry(ctx, func() (bool, error) {
+		rows, err := s.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return false, err
+			}
+			return false, errors.New("no reply")
+		}
+		err = rows.Scan(&r.st, &r.idx, &r.wait, &r.provider, &r.refID, &r.dest,
 			&r.region, &r.channel, &r.challenged, &r.sends, &r.attempts, &r.createdAt, &r.sentAt, &r.expiresAt)
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+		return true, err
 	})
 	if err != nil {
 		return reply{}, fail(op, err)
@@ -424,22 +445,15 @@ func (s *Store) call(ctx context.Context, op, sql string, args ...any) (reply, e
 	return r, nil
 }
 
-// retry runs f, and again as call says.
-func (s *Store) retry(ctx context.Context, f func() error) error {
-	unsent := 0
+// retry runs f, and again as call says; f reports whether the reply's row
+// came.
+func (s *Store) retry(ctx context.Context, f func() (row bool, err error)) error {
 	for try := 1; ; try++ {
-		err := f()
+		row, err := f()
 		if err == nil {
 			return nil
 		}
-		var pe *pgconn.PgError
-		switch {
-		case ctx.Err() != nil || try >= maxTries:
-			return err
-		case errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01"):
-		case pgconn.SafeToRetry(err) && unsent == 0:
-			unsent++
-		default:
+		if ctx.Err() != nil || try >= maxTries || !retryable(err, row) {
 			return err
 		}
 		s.retries.Add(1)
@@ -447,6 +461,22 @@ func (s *Store) retry(ctx context.Context, f func() error) error {
 			return err
 		}
 	}
+}
+
+// retryable reports whether err, after row or before it, leaves the
+// statement safe to run again.
+func retryable(err error, row bool) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01":
+			return true
+		case "57P01", "57P02", "57P03":
+			return !row
+		}
+		return false
+	}
+	return pgconn.SafeToRetry(err)
 }
 
 // sleep waits before the next try: up to 1 ms, doubling each try, at most
