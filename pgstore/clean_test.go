@@ -80,7 +80,10 @@ func TestRetention(t *testing.T) {
 func TestCleanDeletesWhatNoReadSees(t *testing.T) {
 	pool := newPool(t)
 	cfg := freshTables(t, pool)
-	clock := otptest.NewClock(time.Now())
+	// Ten minutes into an hour: the breakers' one-hour windows then end
+	// 50 minutes in, and they are idle two windows later.
+	clock := otptest.NewClock(time.Now().Truncate(time.Hour).Add(10 * time.Minute))
+	start := clock.Now()
 	cfg.Clock, cfg.Retention, cfg.CleanInterval, cfg.CleanBatch = clock, time.Second, -1, 7
 	s := newStore(t, pool, cfg)
 	ctx := t.Context()
@@ -122,7 +125,8 @@ func TestCleanDeletesWhatNoReadSees(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, pgstore.Cleaned{Verifications: n, Overrides: n}, cleaned)
 	// After 2 minutes and a second, the verifications; after an hour, the
-	// buckets (full again); after three, the breakers (two windows idle).
+	// buckets (full again); at the end of the window after next, the
+	// breakers, and not a nanosecond before.
 	clock.Advance(time.Minute + time.Second)
 	cleaned, err = s.Clean(ctx)
 	require.NoError(t, err)
@@ -131,7 +135,11 @@ func TestCleanDeletesWhatNoReadSees(t *testing.T) {
 	cleaned, err = s.Clean(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, pgstore.Cleaned{Buckets: 2 * n}, cleaned)
-	clock.Advance(2 * time.Hour)
+	clock.Set(start.Add(time.Hour + 50*time.Minute - time.Nanosecond))
+	cleaned, err = s.Clean(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, pgstore.Cleaned{}, cleaned, "a breaker with counts in the window before")
+	clock.Advance(time.Nanosecond)
 	cleaned, err = s.Clean(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, pgstore.Cleaned{Breakers: n}, cleaned)

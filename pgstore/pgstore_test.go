@@ -357,3 +357,23 @@ func TestOverrideEnds(t *testing.T) {
 	assert.Empty(t, list, "an ended override is not listed")
 	assert.Equal(t, 1, count(t, pool, s, "overrides"), "its row is there until the cleaner comes")
 }
+
+// TestDeleteKeepsClaim: consuming a verification while a Start's send is
+// in flight for its key leaves the claim: a third Start still waits.
+func TestDeleteKeepsClaim(t *testing.T) {
+	s := newStore(t, newPool(t), pgstore.Config{})
+	ctx := t.Context()
+	v := sample("k", time.Now(), time.Minute)
+	require.NoError(t, s.Put(ctx, v))
+	_, err := s.Claim(ctx, "k", otp.Claim{Token: "a", Until: time.Now().Add(time.Minute)})
+	require.NoError(t, err)
+	require.NoError(t, s.DeleteRecord(ctx, "k", v.Ref.ID, otp.OutcomeVerified, nil))
+	_, err = s.Get(ctx, "k")
+	require.ErrorIs(t, err, otp.ErrNotFound, "the verification is gone")
+	_, err = s.Claim(ctx, "k", otp.Claim{Token: "b", Until: time.Now().Add(time.Minute)})
+	require.ErrorIs(t, err, otp.ErrSendInFlight, "the claim is not")
+	require.ErrorIs(t, s.Delete(ctx, "k", v.Ref.ID), otp.ErrNotFound, "deleted once")
+	require.NoError(t, s.Release(ctx, "k", "a"))
+	_, err = s.Claim(ctx, "k", otp.Claim{Token: "b", Until: time.Now().Add(time.Minute)})
+	require.NoError(t, err, "released")
+}
