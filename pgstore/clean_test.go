@@ -78,14 +78,11 @@ func TestRetention(t *testing.T) {
 // finished (claims), of buckets, of breakers and of overrides, every row
 // goes once no read can see it, and not before.
 func TestCleanDeletesWhatNoReadSees(t *testing.T) {
-	pool := newPool(t)
-	cfg := freshTables(t, pool)
 	// Ten minutes into an hour: the breakers' one-hour windows then end
 	// 50 minutes in, and they are idle two windows later.
 	clock := otptest.NewClock(time.Now().Truncate(time.Hour).Add(10 * time.Minute))
 	start := clock.Now()
-	cfg.Clock, cfg.Retention, cfg.CleanInterval, cfg.CleanBatch = clock, time.Second, -1, 7
-	s := newStore(t, pool, cfg)
+	pool, s := isolatedStore(t, pgstore.Config{Clock: clock, Retention: time.Second, CleanInterval: -1, CleanBatch: 7})
 	ctx := t.Context()
 	const n = 50
 	breaker := otp.Conversion{Window: time.Hour, MinSends: 4, MinShare: 0.5}
@@ -152,10 +149,7 @@ func TestCleanDeletesWhatNoReadSees(t *testing.T) {
 // fresh number, client and key, leaves no row, claim or bucket behind;
 // an open breaker counts its refusals in its one row.
 func TestDenialsWriteNothing(t *testing.T) {
-	pool := newPool(t)
-	cfg := freshTables(t, pool)
-	cfg.CleanInterval = -1
-	s := newStore(t, pool, cfg)
+	pool, s := isolatedStore(t, pgstore.Config{CleanInterval: -1})
 	ctx := t.Context()
 	total := otp.LimitRequest{Scope: otp.ScopeTotal, Limit: otp.Limit{N: 1, Per: time.Hour}}
 	breaker := otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "GB",

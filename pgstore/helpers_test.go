@@ -159,3 +159,13 @@ func count(t testing.TB, pool *pgxpool.Pool, s *pgstore.Store, table string) int
 	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM "+s.Table(table)).Scan(&n))
 	return n
 }
+
+// isolatedStore returns a new pool and a Store configured by cfg on tables
+// of its own (see freshTables).
+func isolatedStore(t testing.TB, cfg pgstore.Config) (*pgxpool.Pool, *pgstore.Store) {
+	t.Helper()
+	pool := newPool(t)
+	tables := freshTables(t, pool)
+	cfg.Schema, cfg.Prefix = tables.Schema, tables.Prefix
+	return pool, newStore(t, pool, cfg)
+}

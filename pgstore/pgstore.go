@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -199,7 +200,7 @@ func namesOf(cfg Config) (names, error) {
 
 // statements are the SQL of each call, on the Config's tables.
 type statements struct {
-	get, put, claim, release, markSent, delete, allow, record, getAllow,
+	get, put, release, markSent, delete, allow, record, getAllow,
 	allowAddAttempt, putRecord, deleteRecord, setOverride, overrides, clean, version string
 }
 
@@ -208,6 +209,8 @@ const replyColumns = "st, idx, wait, provider, ref_id, dest, region, channel, ch
 	"created_at, sent_at, expires_at"
 
 func statementsOf(n names) statements {
+	// call calls fn with args parameters; the first of those, the time,
+	// is given to now() first if fn takes the time itself.
 	call := func(fn string, args int) string {
 		s := "SELECT " + replyColumns + " FROM " + n.T + fn + "("
 		for i := 1; i <= args; i++ {
@@ -218,15 +221,17 @@ func statementsOf(n names) statements {
 		}
 		return s + ")"
 	}
+	atNow := func(fn string, args int) string {
+		return strings.Replace(call(fn, args), "($1", "("+n.T+"now($1)", 1)
+	}
 	return statements{
 		get:             call("get", 2),
 		put:             call("put", 14),
-		claim:           call("claim", 4),
 		release:         call("release", 3),
 		markSent:        call("mark_sent", 4),
 		delete:          call("delete", 3),
-		allow:           call("allow", 12),
-		record:          call("record_outcome", 7),
+		allow:           atNow("decide", 12),
+		record:          atNow("record", 7),
 		getAllow:        call("get_allow", 18),
 		allowAddAttempt: call("allow_add_attempt", 14),
 		putRecord:       call("put_record", 20),

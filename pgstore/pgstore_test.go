@@ -132,10 +132,7 @@ func TestMigrate(t *testing.T) {
 // a client ID; the number the code went to is kept as data, as the
 // Verifier gave it.
 func TestKeysAreDigests(t *testing.T) {
-	pool := newPool(t)
-	cfg := freshTables(t, pool)
-	cfg.CleanInterval = -1
-	s := newStore(t, pool, cfg)
+	pool, s := isolatedStore(t, pgstore.Config{CleanInterval: -1})
 	ctx := t.Context()
 	v := sample("user-42@example.com", time.Now(), time.Minute)
 	v.Ref.ID = "vendor-ref"
@@ -219,10 +216,7 @@ func TestBadRequestChargesNothing(t *testing.T) {
 // point, GCRA in integer nanoseconds).
 func TestSameAnswersAsMemoryLimiter(t *testing.T) {
 	clock := otptest.NewClock(time.Unix(1_800_000_000, 123_456_789))
-	pool := newPool(t)
-	cfg := freshTables(t, pool) // overrides of its own
-	cfg.Clock = clock
-	s := newStore(t, pool, cfg)
+	_, s := isolatedStore(t, pgstore.Config{Clock: clock}) // overrides of its own
 	mem := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock})
 	ctx := t.Context()
 	rnd := rand.New(rand.NewPCG(15, 15))
@@ -334,11 +328,8 @@ func requireSameAnswer(t *testing.T, ties *int, want, got error, msgAndArgs ...a
 // TestOverrideEnds: an override stops at its Until, on every call and in
 // the list, although its row is still there.
 func TestOverrideEnds(t *testing.T) {
-	pool := newPool(t)
-	cfg := freshTables(t, pool)
 	clock := otptest.NewClock(time.Now())
-	cfg.Clock, cfg.CleanInterval = clock, -1
-	s := newStore(t, pool, cfg)
+	pool, s := isolatedStore(t, pgstore.Config{Clock: clock, CleanInterval: -1})
 	ctx := t.Context()
 	tg := otp.RegionTarget("JM")
 	require.NoError(t, s.SetOverride(ctx, otp.Override{Target: tg, Action: otp.OverrideBlock, Until: clock.Now().Add(time.Minute)}))

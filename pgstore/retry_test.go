@@ -62,7 +62,7 @@ func TestSerializationFailureRetried(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- s.Allow(ctx, r) }()
-	waitForLock(t, connect(t), "allow")
+	waitForLock(t, connect(t), "decide")
 	require.NoError(t, tx.Commit(ctx))
 
 	require.NoError(t, <-done, "Allow after a serialization failure")

@@ -19,7 +19,9 @@ func (s *Store) Get(ctx context.Context, key string) (otp.Verification, error) {
 
 // Claim implements [otp.Store].
 func (s *Store) Claim(ctx context.Context, key string, c otp.Claim) (otp.Verification, error) {
-	r, err := s.call(ctx, "claim", s.sql.claim, s.vid(key), s.now(), c.Token, nanos(c.Until))
+	// GetAllow with no spare and no limits.
+	args := []any{s.vid(key), s.now(), c.Token, nanos(c.Until), nil, nil, nil}
+	r, err := s.call(ctx, "claim", s.sql.getAllow, append(args, (&limits{}).args()...)...)
 	if err != nil {
 		return otp.Verification{}, err
 	}

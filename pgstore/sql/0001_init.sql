@@ -13,7 +13,7 @@
 -- Locks. Every function takes its locks in one order, so that no two calls
 -- can wait for each other in a circle:
 --   1. the advisory lock on the verification key (functions that may
---      create its row: put, claim, get_allow);
+--      create its row: put, put_record, get_allow);
 --   2. the verification row (SELECT ... FOR UPDATE, UPDATE, DELETE);
 --   3. the advisory locks on the limit buckets, in ascending lock key;
 --   4. the breaker rows, in ascending id;
@@ -187,23 +187,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION {{.T}}claim(p_id bytea, p_now bigint, p_token text, p_until bigint) RETURNS {{.T}}reply
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    r {{.T}}verifications;
-    t_now bigint;
-BEGIN
-    PERFORM pg_advisory_xact_lock({{.LockV}}, {{.T}}lock_key(p_id));
-    t_now := {{.T}}now(p_now);
-    SELECT * INTO r FROM {{.T}}verifications WHERE id = p_id FOR UPDATE;
-    IF {{.T}}claimed_by_other(r, p_token, t_now) THEN
-        RETURN {{.T}}sreply(4, 0, 0);
-    END IF;
-    PERFORM {{.T}}set_claim(p_id, p_token, p_until);
-    RETURN {{.T}}state(r, t_now);
-END
-$$;
-
 -- release drops token's claim; a row left with nothing live goes.
 CREATE FUNCTION {{.T}}release(p_id bytea, p_now bigint, p_token text) RETURNS {{.T}}reply
 LANGUAGE plpgsql VOLATILE AS $$
@@ -268,7 +251,8 @@ BEGIN
 END
 $$;
 
--- decide is Limiter.Allow, as otp.MemoryLimiter decides it, at t_now:
+-- decide is Limiter.Allow, as otp.MemoryLimiter decides it, at t_now (the
+-- Store calls it with now()):
 -- overrides (o_keys), buckets (b_*: id, scope, emission interval and
 -- burst tolerance in ns, Challenge) and breakers (k_*: id, window in µs,
 -- MinSends, MinShare, RecordOnly). It returns st 0 and takes one token
@@ -402,12 +386,12 @@ BEGIN
 END
 $$;
 
--- record is Limiter.Record at t_now: outcome 1 (sent), 2 (sent after a
+-- record is Limiter.Record at t_now (the Store calls it with now()): outcome 1 (sent), 2 (sent after a
 -- challenge) or 3 (verified); f_* the buckets that get their token back on
 -- a verified outcome (id, emission interval); k_* the breakers (id, name,
 -- window in µs).
 CREATE FUNCTION {{.T}}record(t_now bigint, p_outcome integer, f_ids bytea[], f_int bigint[],
-    k_ids bytea[], k_names text[], k_win bigint[]) RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+    k_ids bytea[], k_names text[], k_win bigint[]) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     t_us bigint := t_now / 1000 - CASE WHEN t_now % 1000 < 0 THEN 1 ELSE 0 END;
     d_sent bigint := CASE WHEN p_outcome IN (1, 2) THEN 1 ELSE 0 END;
@@ -447,31 +431,15 @@ BEGIN
             passed = CASE WHEN b.win = excluded.win THEN b.passed ELSE 0 END + excluded.passed,
             win = excluded.win, idle_at = excluded.idle_at, name = excluded.name;
     END LOOP;
-END
-$$;
-
-CREATE FUNCTION {{.T}}allow(p_now bigint,
-    b_ids bytea[], b_scopes text[], b_int bigint[], b_tol bigint[], b_soft boolean[],
-    k_ids bytea[], k_win bigint[], k_min integer[], k_share double precision[], k_ro boolean[],
-    o_keys text[]) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    RETURN {{.T}}decide({{.T}}now(p_now), b_ids, b_scopes, b_int, b_tol, b_soft,
-        k_ids, k_win, k_min, k_share, k_ro, o_keys);
-END
-$$;
-
-CREATE FUNCTION {{.T}}record_outcome(p_now bigint, p_outcome integer, f_ids bytea[], f_int bigint[],
-    k_ids bytea[], k_names text[], k_win bigint[]) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    PERFORM {{.T}}record({{.T}}now(p_now), p_outcome, f_ids, f_int, k_ids, k_names, k_win);
     RETURN {{.T}}sreply(1, 0, 0);
 END
 $$;
 
--- get_allow is LimitingStore.GetAllow: another's claim answers 4; the
--- live repeat inside its cooldown (s_to, s_now, s_cd: the otp.Spare) is
--- returned as it is; otherwise the limits are decided and, when they pass,
--- the key is claimed for p_token until p_until.
+-- get_allow is LimitingStore.GetAllow (and, without a spare and limits,
+-- Store.Claim): another's claim answers 4; the live repeat inside its
+-- cooldown (s_to, s_now, s_cd: the otp.Spare) is returned as it is;
+-- otherwise the limits are decided and, when they pass, the key is claimed
+-- for p_token until p_until.
 CREATE FUNCTION {{.T}}get_allow(p_id bytea, p_now bigint, p_token text, p_until bigint,
     s_to text, s_now bigint, s_cd bigint[],
     b_ids bytea[], b_scopes text[], b_int bigint[], b_tol bigint[], b_soft boolean[],
