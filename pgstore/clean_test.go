@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -206,4 +207,25 @@ func TestCleaner(t *testing.T) {
 	_, err = s.Get(context.Background(), "k0")
 	require.ErrorIs(t, err, otp.ErrNotFound, "the Store works after Close")
 	pool.Close()
+}
+
+// TestCleanerOfADroppedStore: a Store nobody closed stops its cleaner
+// once it is garbage collected.
+func TestCleanerOfADroppedStore(t *testing.T) {
+	cfgPool, err := pgxpool.ParseConfig(need(t))
+	require.NoError(t, err)
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfgPool)
+	require.NoError(t, err)
+	defer pool.Close()
+	opts := []goleak.Option{goleak.IgnoreCurrent()}
+	func() {
+		s, err := pgstore.New(pool, pgstore.Config{Schema: testSchema(t), CleanInterval: time.Hour})
+		require.NoError(t, err)
+		_ = s
+	}()
+	for i := 0; goleak.Find(opts...) != nil; i++ {
+		require.Less(t, i, 100, "the cleaner of a dropped Store still runs: %v", goleak.Find(opts...))
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
 }

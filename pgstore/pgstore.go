@@ -43,8 +43,7 @@ type Config struct {
 	// [otp.ErrExpired] before it answers [otp.ErrNotFound]: from its
 	// ExpiresAt plus Retention on, no read sees it, and the cleaner
 	// deletes it. Default 5 minutes; values under a second, the least the
-	// otp.Store contract allows, are raised to a second. It is rounded to
-	// the microsecond.
+	// otp.Store contract allows, are raised to a second.
 	Retention time.Duration
 	// Clock, if set, tells the time for expiry, claims and limits instead
 	// of the PostgreSQL server's clock, for tests that move time by hand
@@ -261,7 +260,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if cfg.Retention == 0 {
 		cfg.Retention = defaultRetention
 	}
-	cfg.Retention = max(cfg.Retention, minRetention).Round(time.Microsecond)
+	cfg.Retention = max(cfg.Retention, minRetention)
 	secret := defaultKeySecret
 	if cfg.KeySecret != nil {
 		if len(cfg.KeySecret) < minKeySecret {
