@@ -1,0 +1,107 @@
+package pgstore_test
+
+import (
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/otptest"
+	"github.com/otpkit/otp/pgstore"
+)
+
+// BenchmarkFlow measures a Start and a right Check through a Verifier on
+// pgstore, with a client ID so that every limit is taken, against the
+// floor of a bare SELECT 1 on the same pool, serially and with 64
+// goroutines, on a pool of up to 64 connections (as redisstore's
+// BenchmarkFlow has a pool of 64). It reports flows (or SELECTs) per
+// second and "steps/op": the round trips one flow waits for in turn, as a
+// pgx tracer counts them (statements run, and statements a connection
+// prepares the first time it runs them). Its names line up with
+// redisstore's ("standalone/64g/flow"), so that one run of both, and of
+// the root package's BenchmarkFlow on memstore, reads side by side:
+//
+//	go test -run '^$' -bench Flow -benchtime 1x ./pgstore/ ./redisstore/ .
+func BenchmarkFlow(b *testing.B) {
+	for _, goroutines := range []int{1, 64} {
+		name := "postgres/" + strconv.Itoa(goroutines) + "g"
+		b.Run(name+"/SELECT", func(b *testing.B) { benchSelect(b, goroutines) })
+		b.Run(name+"/flow", func(b *testing.B) { benchFlow(b, goroutines) })
+	}
+}
+
+// benchPool returns a pool of up to 64 connections whose round trips tr
+// counts.
+func benchPool(b *testing.B) (*pgxpool.Pool, *tracer) {
+	tr := &tracer{}
+	return newPool(b, func(c *pgxpool.Config) {
+		c.MaxConns = 64
+		c.ConnConfig.Tracer = tr
+	}), tr
+}
+
+// run calls op b.N times on the given number of goroutines.
+func run(b *testing.B, goroutines int, op func(i int64) error) {
+	var n atomic.Int64
+	b.ResetTimer()
+	if goroutines == 1 {
+		for range b.N {
+			if err := op(n.Add(1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	} else {
+		b.SetParallelism((goroutines + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := op(n.Add(1)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+func benchSelect(b *testing.B, goroutines int) {
+	pool, tr := benchPool(b)
+	ctx := b.Context()
+	var one int
+	require.NoError(b, pool.QueryRow(ctx, "SELECT 1").Scan(&one))
+	tr.take()
+	run(b, goroutines, func(int64) error { return pool.QueryRow(ctx, "SELECT 1").Scan(&one) })
+	b.ReportMetric(float64(tr.take())/float64(b.N), "steps/op")
+}
+
+func benchFlow(b *testing.B, goroutines int) {
+	pool, tr := benchPool(b)
+	ctx := b.Context()
+	p := otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode, History: 1})
+	many := otp.Limit{N: 1 << 30, Per: time.Hour} // taken, never exhausted
+	v, err := otp.NewVerifier(p, newStore(b, pool, pgstore.Config{}), otp.Config{Limits: otp.Limits{
+		PerNumber: many, PerClient: many, PerRegion: many, Elsewhere: many, Total: many,
+		UnverifiedPerRange: many, ChallengedPerRange: many, ChallengedPerRegion: many, ChecksPerClient: many,
+	}})
+	require.NoError(b, err)
+	ip := otp.WithClient("203.0.113.9")
+	prefix := "flow-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+	flow := func(i int64) error {
+		key := prefix + strconv.FormatInt(i, 10)
+		if _, err := v.Start(ctx, key, ukMobile, ip); err != nil {
+			return err
+		}
+		_, err := v.Check(ctx, key, fixedCode, ip)
+		return err
+	}
+	require.NoError(b, flow(-1)) // one connection prepares its statements
+	tr.take()
+	run(b, goroutines, flow)
+	b.ReportMetric(float64(tr.take())/float64(b.N), "steps/op")
+}

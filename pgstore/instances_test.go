@@ -1,0 +1,262 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/otptest"
+	"github.com/otpkit/otp/pgstore"
+)
+
+// flow is two Verifiers, as in two processes, each with its own pool and
+// Store, sharing the tables, the KeySecret and one (fake) vendor.
+type flow struct {
+	p    *otptest.Provider
+	a, b *otp.Verifier
+	sa   *pgstore.Store
+	sb   *pgstore.Store
+}
+
+func newFlow(t *testing.T, cfg otp.Config, scfg pgstore.Config) flow {
+	return newFlowWith(t, nil, cfg, scfg)
+}
+
+// newFlowWith is newFlow with the vendor wrap(f.p), if wrap is not nil.
+func newFlowWith(t *testing.T, wrap func(*otptest.Provider) otp.Provider, cfg otp.Config, scfg pgstore.Config) flow {
+	t.Helper()
+	if scfg.KeySecret == nil {
+		scfg.KeySecret = secret()
+	}
+	p := otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode, Clock: cfg.Clock})
+	f := flow{p: p}
+	var vendor otp.Provider = p
+	if wrap != nil {
+		vendor = wrap(p)
+	}
+	f.sa = newStore(t, newPool(t), scfg)
+	f.sb = newStore(t, newPool(t), scfg)
+	var err error
+	f.a, err = otp.NewVerifier(vendor, f.sa, cfg)
+	require.NoError(t, err)
+	f.b, err = otp.NewVerifier(vendor, f.sb, cfg)
+	require.NoError(t, err)
+	return f
+}
+
+// pick returns a for even i and b for odd.
+func (f flow) pick(i int) *otp.Verifier {
+	if i%2 == 0 {
+		return f.a
+	}
+	return f.b
+}
+
+// race runs f(i) for i in [0, n) concurrently, released together.
+func race(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// lenientProvider accepts the right code however often it is checked.
+type lenientProvider struct {
+	*otptest.Provider
+	checks atomic.Int64
+}
+
+func (p *lenientProvider) Check(ctx context.Context, _ otp.Ref, code string) error {
+	p.checks.Add(1)
+	time.Sleep(2 * time.Millisecond) // checks overlap at the vendor
+	if code != fixedCode {
+		return otp.ErrWrongCode
+	}
+	return ctx.Err()
+}
+
+func TestTwoInstancesOneSuccess(t *testing.T) {
+	// The vendor accepts the right code every time, so that every check
+	// reaches the Store and only its atomic delete can stop a second
+	// success.
+	var lenient *lenientProvider
+	f := newFlowWith(t, func(p *otptest.Provider) otp.Provider {
+		lenient = &lenientProvider{Provider: p}
+		return lenient
+	}, otp.Config{MaxAttempts: 1000}, pgstore.Config{})
+	ctx := t.Context()
+	_, err := f.a.Start(ctx, "session", ukMobile)
+	require.NoError(t, err)
+
+	errs := race(100, func(i int) error {
+		_, err := f.pick(i).Check(ctx, "session", fixedCode)
+		return err
+	})
+	wins := 0
+	for _, err := range errs {
+		if err == nil {
+			wins++
+			continue
+		}
+		assert.ErrorIs(t, err, otp.ErrNotFound, "a losing check")
+	}
+	assert.Equal(t, 1, wins, "correct checks that succeeded")
+	assert.Greater(t, lenient.checks.Load(), int64(1), "the race reached the vendor")
+	_, err = f.b.Status(ctx, "session")
+	assert.ErrorIs(t, err, otp.ErrNotFound, "the verification was consumed")
+}
+
+func TestTwoInstancesWrongGuesses(t *testing.T) {
+	f := newFlow(t, otp.Config{MaxAttempts: 5}, pgstore.Config{})
+	ctx := t.Context()
+	_, err := f.a.Start(ctx, "session", ukMobile)
+	require.NoError(t, err)
+	f.p.SetDelay(2 * time.Millisecond) // guesses overlap at the vendor
+
+	errs := race(100, func(i int) error {
+		_, err := f.pick(i).Check(ctx, "session", wrongCode)
+		return err
+	})
+	for _, err := range errs {
+		assert.Error(t, err)
+	}
+	assert.LessOrEqual(t, f.p.Calls(otp.OpCheck), 5, "guesses that reached the vendor")
+	assert.Positive(t, f.p.Calls(otp.OpCheck))
+}
+
+func TestTwoInstancesCooldownAndLimits(t *testing.T) {
+	clock := otptest.NewClock(time.Now())
+	f := newFlow(t, otp.Config{
+		Clock:  clock,
+		Limits: otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}},
+	}, pgstore.Config{Clock: clock})
+	ctx := t.Context()
+
+	first, err := f.a.Start(ctx, "session", ukMobile)
+	require.NoError(t, err)
+	clock.Advance(10 * time.Second)
+	_, err = f.b.Resend(ctx, "session")
+	var rl *otp.RateLimitError
+	require.ErrorAs(t, err, &rl, "Resend on b inside a's cooldown")
+	assert.ErrorIs(t, err, otp.ErrResendTooSoon)
+	assert.Equal(t, 20*time.Second, rl.RetryAfter)
+	again, err := f.b.Start(ctx, "session", ukMobile)
+	require.NoError(t, err, "Start on b inside a's cooldown")
+	assert.True(t, first.SentAt.Equal(again.SentAt), "b returned a's pending verification")
+	assert.Equal(t, first.AttemptsLeft, again.AttemptsLeft)
+	assert.Equal(t, 1, f.p.Calls(otp.OpStart), "b sent nothing")
+
+	clock.Advance(21 * time.Second)
+	_, err = f.b.Resend(ctx, "session")
+	require.NoError(t, err, "Resend on b after a's cooldown")
+	assert.Equal(t, 2, f.p.Calls(otp.OpStart)+f.p.Calls(otp.OpResend))
+
+	// The third send to the number, from either instance, is the last.
+	_, err = f.a.Start(ctx, "other", ukMobile)
+	require.NoError(t, err)
+	_, err = f.b.Start(ctx, "third", ukMobile)
+	require.ErrorAs(t, err, &rl, "b's Start after three sends to the number")
+	assert.Equal(t, otp.ScopeNumber, rl.Scope)
+	assert.Equal(t, 20*time.Minute-31*time.Second, rl.RetryAfter)
+	_, err = f.a.Start(ctx, "third", ukMobile)
+	require.ErrorIs(t, err, otp.ErrRateLimited, "a's Start after three sends to the number")
+}
+
+// TestTwoInstancesStartOnce: 100 concurrent Starts of one key and number
+// over two Verifiers on two pools send one code, and every Start answers
+// with that verification.
+func TestTwoInstancesStartOnce(t *testing.T) {
+	f := newFlow(t, otp.Config{Limits: otp.NoLimits}, pgstore.Config{})
+	f.p.SetDelay(20 * time.Millisecond) // the sends overlap
+	sts := make([]otp.Status, 100)
+	errs := race(len(sts), func(i int) error {
+		var err error
+		sts[i], err = f.pick(i).Start(t.Context(), "session", ukMobile)
+		return err
+	})
+	for i, err := range errs {
+		require.NoError(t, err, "Start #%d", i)
+		assert.True(t, sts[0].SentAt.Equal(sts[i].SentAt), "Start #%d answers with the one verification", i)
+	}
+	assert.Equal(t, 1, f.p.Calls(otp.OpStart), "codes sent by 100 concurrent Starts of one key and number")
+}
+
+// TestTwoInstancesOverride: an override set through one instance is in
+// force on the other at once, and so is its removal.
+func TestTwoInstancesOverride(t *testing.T) {
+	var rangeID atomic.Value
+	f := newFlow(t, otp.Config{OnEvent: func(e otp.Event) {
+		if e.Range != "" {
+			rangeID.Store(e.Range)
+		}
+	}}, pgstore.Config{})
+	ctx := t.Context()
+	_, err := f.a.Start(ctx, "first", ukMobile)
+	require.NoError(t, err)
+	target := otp.RangeTarget(rangeID.Load().(string))
+	require.NoError(t, f.a.SetOverride(ctx, otp.Override{Target: target, Action: otp.OverrideBlock,
+		Until: time.Now().Add(time.Hour)}))
+	t.Cleanup(func() { _ = f.a.SetOverride(context.Background(), otp.Override{Target: target}) })
+
+	_, err = f.b.Start(ctx, "session", ukMobile)
+	var be *otp.BlockedError
+	require.ErrorAs(t, err, &be, "b's Start to a range a blocked")
+	assert.Equal(t, target, be.Target)
+	assert.Equal(t, 1, f.p.Calls(otp.OpStart), "nothing more was sent")
+	list, err := f.b.Overrides(ctx)
+	require.NoError(t, err)
+	i := indexOf(list, target)
+	require.GreaterOrEqual(t, i, 0, "b lists a's override")
+	assert.Equal(t, otp.OverrideBlock, list[i].Action)
+
+	require.NoError(t, f.a.SetOverride(ctx, otp.Override{Target: target, Action: otp.OverrideChallenge}))
+	_, err = f.b.Start(ctx, "session", ukMobile)
+	var ce *otp.ChallengeError
+	require.ErrorAs(t, err, &ce, "b's Start to a range a put under challenge")
+	assert.Equal(t, otp.ScopeOverride, ce.Scope)
+
+	require.NoError(t, f.a.SetOverride(ctx, otp.Override{Target: target}))
+	_, err = f.b.Start(ctx, "other", ukMobile)
+	require.NoError(t, err, "b's Start once a removed the override")
+	assert.Equal(t, 2, f.p.Calls(otp.OpStart))
+}
+
+func indexOf(list []otp.Override, t otp.Target) int {
+	for i, o := range list {
+		if o.Target == t {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestErrorsAreTyped: what a store call cannot do is a *pgstore.Error
+// matching otp.ErrStoreUnavailable, and a cancelled context comes through.
+func TestErrorsAreTyped(t *testing.T) {
+	s := newStore(t, newPool(t), pgstore.Config{})
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.Get(cancelled, "a key")
+	var pe *pgstore.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "get", pe.Op)
+	assert.ErrorIs(t, err, otp.ErrStoreUnavailable)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotContains(t, err.Error(), "a key", "errors do not name the key")
+	assert.False(t, errors.Is(err, otp.ErrNotFound))
+}
