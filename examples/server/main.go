@@ -26,7 +26,9 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/pgxstore"
 	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpkit/otp"
@@ -35,6 +37,7 @@ import (
 	"github.com/otpkit/otp/memstore"
 	"github.com/otpkit/otp/otphttp"
 	"github.com/otpkit/otp/otptest"
+	"github.com/otpkit/otp/pgstore"
 	"github.com/otpkit/otp/redisstore"
 	"github.com/otpkit/otp/vonage"
 )
@@ -76,8 +79,9 @@ func run(ctx context.Context, getenv func(string) string, log *slog.Logger) erro
 // buildProvider reads them, and only to hand them to the provider.
 type config struct {
 	addr           string
-	provider       string // dev, vonage, vonage-legacy or infobip
+	provider       string // dev, vonage, vonage-legacy, infobip or twilio
 	redisURL       string
+	postgresURL    string
 	allowedOrigins []string
 	trustedProxies []string // CIDRs whose forwarding header is read
 	proxyHeader    string   // X-Forwarded-For (default) or Forwarded
@@ -91,19 +95,23 @@ type config struct {
 // which buildProvider checks. All problems are reported at once.
 func readConfig(getenv func(string) string) (config, error) {
 	cfg := config{
-		addr:     or(getenv("ADDR"), ":8080"),
-		provider: or(getenv("OTP_PROVIDER"), "dev"),
-		redisURL: getenv("OTP_REDIS_URL"),
-		tlsCert:  getenv("TLS_CERT_FILE"),
-		tlsKey:   getenv("TLS_KEY_FILE"),
+		addr:        or(getenv("ADDR"), ":8080"),
+		provider:    or(getenv("OTP_PROVIDER"), "dev"),
+		redisURL:    getenv("OTP_REDIS_URL"),
+		postgresURL: getenv("OTP_POSTGRES_URL"),
+		tlsCert:     getenv("TLS_CERT_FILE"),
+		tlsKey:      getenv("TLS_KEY_FILE"),
 
 		proxyHeader: getenv("OTP_PROXY_HEADER"),
 	}
 	var errs []error
 	switch cfg.provider {
-	case "dev", "vonage", "vonage-legacy", "infobip":
+	case "dev", "vonage", "vonage-legacy", "infobip", "twilio":
 	default:
-		errs = append(errs, fmt.Errorf("OTP_PROVIDER=%q is unknown: use dev, vonage, vonage-legacy or infobip", cfg.provider))
+		errs = append(errs, fmt.Errorf("OTP_PROVIDER=%q is unknown: use dev, vonage, vonage-legacy, infobip or twilio", cfg.provider))
+	}
+	if cfg.redisURL != "" && cfg.postgresURL != "" {
+		errs = append(errs, errors.New("set OTP_REDIS_URL or OTP_POSTGRES_URL, not both"))
 	}
 	for o := range strings.SplitSeq(getenv("OTP_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -228,6 +236,8 @@ func buildProvider(cfg config, getenv func(string) string, log *slog.Logger) (ot
 			return nil, fmt.Errorf("OTP_PROVIDER=infobip: %w", err)
 		}
 		return p, nil
+	case "twilio":
+		return buildTwilio(getenv)
 	}
 	return nil, fmt.Errorf("OTP_PROVIDER=%q is unknown", cfg.provider)
 }
@@ -259,8 +269,11 @@ type stores struct {
 // buildStores makes the stores: Redis for both when OTP_REDIS_URL is set,
 // so that several instances serve one flow; memory otherwise.
 func buildStores(cfg config) (stores, error) {
-	if cfg.redisURL != "" {
+	switch {
+	case cfg.redisURL != "":
 		return redisStores(cfg.redisURL)
+	case cfg.postgresURL != "":
+		return postgresStores(cfg.postgresURL)
 	}
 	s := memstore.New(memstore.Config{})
 	return stores{otp: s, name: "memory", close: s.Close}, nil
@@ -292,6 +305,47 @@ func redisStores(url string) (stores, error) {
 	return stores{otp: store, sessions: goredisstore.NewWithPrefix(client, redisSessionPrefix), name: "redis",
 		close: client.Close}, nil
 }
+
+// postgresStores connects to the PostgreSQL at url, migrates pgstore's
+// schema (idempotent, and safe from every instance starting at once) and
+// the sessions' table, so that a wrong URL fails at start. Errors never
+// hold the URL, which may carry a password.
+func postgresStores(url string) (stores, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return stores{}, errors.New("OTP_POSTGRES_URL is not a PostgreSQL URL")
+	}
+	if err := pgstore.Migrate(ctx, pool, pgstore.Config{}); err != nil {
+		pool.Close()
+		return stores{}, fmt.Errorf("OTP_POSTGRES_URL: %w", err)
+	}
+	if _, err := pool.Exec(ctx, sessionsTable); err != nil {
+		pool.Close()
+		return stores{}, errors.New("OTP_POSTGRES_URL: cannot create the sessions table")
+	}
+	store, err := pgstore.New(pool, pgstore.Config{})
+	if err != nil {
+		pool.Close()
+		return stores{}, err
+	}
+	sessions := pgxstore.New(pool)
+	return stores{otp: store, sessions: sessions, name: "postgres", close: func() error {
+		sessions.StopCleanup()
+		store.Close()
+		pool.Close()
+		return nil
+	}}, nil
+}
+
+// sessionsTable is the table scs's pgxstore keeps sessions in.
+const sessionsTable = `CREATE TABLE IF NOT EXISTS sessions (
+	token TEXT PRIMARY KEY,
+	data BYTEA NOT NULL,
+	expiry TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions (expiry);`
 
 // app is the demo's parts, wired.
 type app struct {

@@ -213,6 +213,22 @@ func TestRedisStore(t *testing.T) {
 	verifyThrough(t, a.handler, randomMobile(), a.dev.LastCode)
 }
 
+func TestPostgresStore(t *testing.T) {
+	url := testenv.Postgres(t)
+	env := envOf(map[string]string{"OTP_POSTGRES_URL": url, "OTP_LIMITS": "off"})
+	cfg, err := readConfig(env)
+	require.NoError(t, err)
+	a, err := newApp(cfg, env, quiet)
+	require.NoError(t, err)
+	defer a.Close()
+	assert.Equal(t, "postgres", a.storeName)
+
+	verifyThrough(t, a.handler, randomMobile(), a.dev.LastCode)
+
+	_, err = readConfig(envOf(map[string]string{"OTP_POSTGRES_URL": url, "OTP_REDIS_URL": "redis://127.0.0.1:6379/0"}))
+	assert.ErrorContains(t, err, "not both")
+}
+
 // randomMobile returns a GB mobile number in a range of its own, so that
 // runs on a shared Redis meet no limit of an earlier run.
 func randomMobile() string {

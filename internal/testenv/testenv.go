@@ -9,6 +9,7 @@
 //	url := testenv.Redis(t)          // OTP_REDIS_URL, or redis-server on PATH
 //	seeds := testenv.RedisCluster(t) // OTP_REDIS_CLUSTER, or redis-server and redis-cli on PATH
 //	path := testenv.Chromium(t)      // OTP_CHROMIUM, /usr/bin/chromium, or chromium on PATH
+//	url := testenv.Postgres(t)       // OTP_POSTGRES_URL
 //
 // A started server listens on a free loopback port, keeps its files in the
 // test's temporary directory and saves nothing to disk.
@@ -34,6 +35,7 @@ const (
 	RedisURLEnv     = "OTP_REDIS_URL"     // redis://127.0.0.1:6379/0
 	RedisClusterEnv = "OTP_REDIS_CLUSTER" // comma-separated seeds: 127.0.0.1:7000,127.0.0.1:7001
 	ChromiumEnv     = "OTP_CHROMIUM"      // path of a Chromium binary
+	PostgresURLEnv  = "OTP_POSTGRES_URL"  // postgres://user@127.0.0.1:5432/db
 )
 
 // missing skips t with why, or fails it when CI is set.
@@ -59,6 +61,19 @@ func Redis(t testing.TB) string {
 	}
 	addr := startRedis(t, bin)
 	return "redis://" + addr + "/0"
+}
+
+// Postgres returns the URL of a PostgreSQL database for t:
+// $OTP_POSTGRES_URL. Without it it skips (fails when CI is set): a
+// cluster needs initdb run as an unprivileged user, which
+// .ci/services/postgres.sh does.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv(PostgresURLEnv)
+	if url == "" {
+		missing(t, "no PostgreSQL: set "+PostgresURLEnv+" (.ci/services/postgres.sh starts a throwaway one)")
+	}
+	return url
 }
 
 // RedisCluster returns the seed addresses of a Redis Cluster for t:
