@@ -11,8 +11,10 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/redisstore"
 )
 
@@ -147,4 +149,13 @@ func counted(c redis.UniversalClient) (steps, nodes *counter) {
 	}
 	c.AddHook(nodes)
 	return steps, nodes
+}
+
+// requireChallenge fails the test unless err is a *otp.ChallengeError for
+// scope.
+func requireChallenge(t *testing.T, err error, scope otp.Scope) {
+	t.Helper()
+	var ce *otp.ChallengeError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, scope, ce.Scope)
 }

@@ -70,7 +70,7 @@ func TestKeyNamesHoldNoPersonalData(t *testing.T) {
 
 			names := keyNames(t, c, cfg.Prefix)
 			require.Contains(t, names, store.VerificationKey(user), "the pending verification")
-			for _, scope := range []otp.Scope{otp.ScopeNumber, otp.ScopeClient, otp.ScopeCountry, otp.ScopeRange, otp.ScopeTotal, otp.ScopeChecks} {
+			for _, scope := range []otp.Scope{otp.ScopeNumber, otp.ScopeClient, otp.ScopeRegion, otp.ScopeRange, otp.ScopeTotal, otp.ScopeChecks} {
 				assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ":"+string(scope)+":") }),
 					"a bucket of scope %s, by name, in %q", scope, names)
 			}

@@ -245,12 +245,16 @@ func TestRoundTrips(t *testing.T) {
 		backend                                    backend
 		start, repeat, wrong, right, rightNoClient want
 	}{
-		// Standalone: one round trip per store call.
+		// Standalone: one round trip per store call. Start: GetAllow and
+		// PutRecord; a repeat: GetAllow; a wrong check: AllowAddAttempt; a
+		// right one: AllowAddAttempt and DeleteRecord.
 		{backends[0], want{2, 2}, want{1, 1}, want{1, 1}, want{2, 2}, want{2, 2}},
-		// Cluster: Start pipelines the read and the limits to two nodes; a
-		// repeat gives the tokens back; a check WithClient takes the token
-		// before it reserves the attempt.
-		{backends[1], want{2, 3}, want{2, 3}, want{2, 2}, want{3, 3}, want{2, 2}},
+		// Cluster: Start claims, then takes the tokens, then sends the Put
+		// and the Record to their two nodes in one pipeline; a repeat ends
+		// at the claim; a check WithClient takes the token before it
+		// reserves the attempt; a right check records its outcome once
+		// the Delete has removed the verification.
+		{backends[1], want{3, 4}, want{1, 1}, want{2, 2}, want{4, 4}, want{3, 3}},
 	}
 	for _, c := range cases {
 		t.Run(c.backend.name, func(t *testing.T) {
@@ -391,10 +395,20 @@ func TestBadLimitChargesNothing(t *testing.T) {
 		err := s.Allow(ctx, []otp.LimitRequest{good, {Scope: otp.ScopeClient, Key: "c", Limit: bad}})
 		require.Error(t, err, "limit %+v", bad)
 		assert.NotErrorIs(t, err, otp.ErrRateLimited)
-		_, err = s.GetAllow(ctx, "k", otp.Spare{}, []otp.LimitRequest{good, {Scope: otp.ScopeClient, Limit: bad}})
+		_, err = s.GetAllow(ctx, "k", otp.Spare{}, otp.Claim{Token: "t", Until: time.Now().Add(time.Hour)},
+			[]otp.LimitRequest{good, {Scope: otp.ScopeClient, Limit: bad}})
 		require.Error(t, err, "limit %+v", bad)
 	}
+	for _, bad := range []time.Duration{0, -time.Hour, time.Nanosecond} {
+		b := otp.LimitRequest{Kind: otp.LimitBreaker, Key: "GB", Breaker: otp.Conversion{Window: bad}}
+		err := s.Allow(ctx, []otp.LimitRequest{good, b})
+		require.Error(t, err, "breaker window %v", bad)
+		assert.NotErrorIs(t, err, otp.ErrChallengeRequired)
+		require.Error(t, s.Record(ctx, otp.OutcomeSent, []otp.LimitRequest{b}), "breaker window %v", bad)
+	}
 	require.NoError(t, s.Allow(ctx, []otp.LimitRequest{good}), "nothing was charged")
+	_, err := s.Claim(ctx, "k", otp.Claim{Token: "u", Until: time.Now().Add(time.Hour)})
+	require.NoError(t, err, "nothing was claimed")
 }
 
 // TestRedisErrorsAreUnavailable: whatever Redis answers that is not a
@@ -436,7 +450,8 @@ func race(n int, f func(i int) error) []error {
 
 // TestBucketTTL: Redis drops a limit bucket when it is full again, by the
 // server's clock (an absolute expiry) or by Config.Clock (a relative one,
-// as the fake time is not Redis's; rounded up to the millisecond), and a
+// as the fake time is not Redis's; rounded up to the millisecond); a
+// verified outcome gives a token back, and the bucket goes once full; a
 // repeat inside the cooldown leaves it where it was.
 func TestBucketTTL(t *testing.T) {
 	limit := otp.Limit{N: 10, Per: 10 * time.Second} // a token back every second
@@ -446,8 +461,12 @@ func TestBucketTTL(t *testing.T) {
 				c := be.client(t)
 				s := newStore(t, c, redisstore.Config{Clock: clock})
 				ctx := t.Context()
-				bucket := s.BucketKey(otp.ScopeNumber, ukMobile)
-				r := []otp.LimitRequest{{Scope: otp.ScopeNumber, Key: ukMobile, Limit: limit}}
+				now := time.Now
+				if clock != nil {
+					now = clock.Now
+				}
+				bucket := s.BucketKey(otp.ScopeRange, ukMobile)
+				r := []otp.LimitRequest{{Scope: otp.ScopeRange, Key: ukMobile, Limit: limit, Refund: true}}
 				ttl := func() time.Duration {
 					t.Helper()
 					d, err := c.PTTL(ctx, bucket).Result()
@@ -461,21 +480,30 @@ func TestBucketTTL(t *testing.T) {
 				assert.Greater(t, d, 2800*time.Millisecond, "three tokens taken: full again in three seconds")
 				assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "three tokens taken: full again in three seconds")
 
-				// A repeat inside the cooldown gets its tokens back.
-				_, err := s.GetAllow(ctx, "k", otp.Spare{}, r)
+				claim := otp.Claim{Token: "t", Until: now().Add(time.Hour)}
+				_, err := s.GetAllow(ctx, "k", otp.Spare{}, claim, r)
 				require.NoError(t, err)
 				assert.Greater(t, ttl(), 3800*time.Millisecond, "a fourth token taken")
 				v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
-					CreatedAt: time.Now(), SentAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
-				if clock != nil {
-					v.CreatedAt, v.SentAt, v.ExpiresAt = clock.Now(), clock.Now(), clock.Now().Add(time.Hour)
-				}
+					CreatedAt: now(), SentAt: now(), ExpiresAt: now().Add(time.Hour)}
 				require.NoError(t, s.Put(ctx, v))
-				_, err = s.GetAllow(ctx, "k", otp.Spare{To: ukMobile, SentAfter: v.SentAt.Add(-time.Minute)}, r)
+				spare := otp.Spare{To: ukMobile, Now: now(), Cooldowns: []time.Duration{time.Minute}}
+				_, err = s.GetAllow(ctx, "k", spare, claim, r)
 				require.NoError(t, err)
 				d = ttl()
-				assert.Greater(t, d, 3700*time.Millisecond, "four tokens taken")
-				assert.LessOrEqual(t, d, 4*time.Second+time.Millisecond, "four tokens taken")
+				assert.Greater(t, d, 3700*time.Millisecond, "the repeat took nothing")
+				assert.LessOrEqual(t, d, 4*time.Second+time.Millisecond, "the repeat took nothing")
+
+				require.NoError(t, s.Record(ctx, otp.OutcomeVerified, r))
+				d = ttl()
+				assert.Greater(t, d, 2700*time.Millisecond, "a verified send gives its token back")
+				assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "a verified send gives its token back")
+				for range 3 {
+					require.NoError(t, s.Record(ctx, otp.OutcomeVerified, r))
+				}
+				n, err := c.Exists(ctx, bucket).Result()
+				require.NoError(t, err)
+				assert.Zero(t, n, "a bucket full again is deleted")
 			})
 		}
 	}
