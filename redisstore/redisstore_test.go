@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,9 @@ func TestConformance(t *testing.T) {
 			c := be.client(t)
 			t.Run("Store", func(t *testing.T) {
 				otptest.TestStore(t, func() otp.Store { return newStore(t, c, redisstore.Config{}) })
+			})
+			t.Run("Limiter", func(t *testing.T) {
+				otptest.TestLimiter(t, func() otp.Limiter { return newStore(t, c, redisstore.Config{}) })
 			})
 			t.Run("LimitingStore", func(t *testing.T) {
 				otptest.TestLimitingStore(t, func() otp.LimitingStore { return newStore(t, c, redisstore.Config{}) })
@@ -231,6 +235,68 @@ func TestTwoInstancesCooldownAndLimits(t *testing.T) {
 			assert.InDelta(t, 20*time.Minute-31*time.Second, rl.RetryAfter, float64(time.Millisecond))
 			_, err = f.a.Start(ctx, "third", ukMobile)
 			require.ErrorIs(t, err, otp.ErrRateLimited, "a's Start after three sends to the number")
+		})
+	}
+}
+
+// TestTwoInstancesShareBreakersAndOverrides: an override set through one
+// instance refuses on the other, and a breaker opened by the sends of one
+// asks the other for a challenge; each instance has a client of its own.
+func TestTwoInstancesShareBreakersAndOverrides(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := t.Context()
+			cfg := redisstore.Config{Prefix: prefix()}
+			a, b := newStore(t, be.client(t), cfg), newStore(t, be.client(t), cfg)
+
+			// Overrides, through the Limiter.
+			jm := otp.RegionTarget("JM")
+			override := []otp.LimitRequest{{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: jm.Key()}}
+			require.NoError(t, a.SetOverride(ctx, otp.Override{Target: jm, Action: otp.OverrideBlock}))
+			var blocked *otp.BlockedError
+			require.ErrorAs(t, b.Allow(ctx, override), &blocked, "a's block on b")
+			assert.Equal(t, jm, blocked.Target)
+			list, err := b.Overrides(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []otp.Override{{Target: jm, Action: otp.OverrideBlock}}, list, "b lists a's override")
+			require.NoError(t, b.SetOverride(ctx, otp.Override{Target: jm}), "b removes it")
+			require.NoError(t, a.Allow(ctx, override), "removed on a too")
+
+			// A breaker, through the Limiter: a's sends open it for b, and
+			// b's refusals count for a.
+			br := []otp.LimitRequest{{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "GB",
+				Breaker: otp.Conversion{Window: time.Hour, MinSends: 4, MinShare: 0.5}}}
+			for range 4 {
+				require.NoError(t, a.Record(ctx, otp.OutcomeSent, br))
+			}
+			require.NoError(t, a.Record(ctx, otp.OutcomeVerified, br))
+			requireChallenge(t, b.Allow(ctx, br), otp.ScopeConversion)
+			// 2 verified of 5 (4 sent, b's refusal): still open on a.
+			require.NoError(t, b.Record(ctx, otp.OutcomeVerified, br))
+			requireChallenge(t, a.Allow(ctx, br), otp.ScopeConversion)
+
+			// Through two Verifiers: sends made by a, never verified, ask
+			// b's Start for a challenge; an override set on b blocks a.
+			f := newFlow(t, be, otp.Config{Limits: otp.NoLimits,
+				Guard: otp.Guard{Conversion: otp.Conversion{MinSends: 3, MinShare: 0.5}}}, redisstore.Config{})
+			for i := range 3 {
+				_, err := f.a.Start(ctx, fmt.Sprint("a-", i), fmt.Sprint("+44740012345", i))
+				require.NoError(t, err, "a's Start #%d", i+1)
+			}
+			_, err = f.b.Start(ctx, "b", "+447400123459")
+			var ce *otp.ChallengeError
+			require.ErrorAs(t, err, &ce, "b's Start after a's unverified sends")
+			assert.Equal(t, otp.ScopeConversion, ce.Scope)
+			assert.Equal(t, 3, f.p.Calls(otp.OpStart), "b sent nothing")
+
+			gb := otp.RangeTarget("+44740012xxxx") // the range of the numbers above
+			require.NoError(t, f.b.SetOverride(ctx, otp.Override{Target: gb, Action: otp.OverrideBlock}))
+			_, err = f.a.Start(ctx, "a-blocked", "+447400123450")
+			require.ErrorAs(t, err, &blocked, "a's Start after b's block")
+			assert.Equal(t, gb, blocked.Target)
+			list, err = f.a.Overrides(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []otp.Override{{Target: gb, Action: otp.OverrideBlock}}, list, "a lists b's override")
 		})
 	}
 }
@@ -504,6 +570,75 @@ func TestBucketTTL(t *testing.T) {
 				n, err := c.Exists(ctx, bucket).Result()
 				require.NoError(t, err)
 				assert.Zero(t, n, "a bucket full again is deleted")
+			})
+		}
+	}
+}
+
+// TestStateTTL: what the scripts keep goes once it can change no answer:
+// a claim at its Until (one already over is not kept), a breaker when its
+// counts have left the sliding window, at the end of the window after
+// its current one, the overrides when the last of them ends (never while
+// one has no Until); by the server's clock or by Config.Clock.
+func TestStateTTL(t *testing.T) {
+	for _, clock := range []otp.Clock{nil, otptest.NewClock(time.Now().Add(-time.Hour))} {
+		for _, be := range backends {
+			t.Run(be.name, func(t *testing.T) {
+				c := be.client(t)
+				s := newStore(t, c, redisstore.Config{Clock: clock})
+				ctx := t.Context()
+				now := time.Now
+				if clock != nil {
+					now = clock.Now
+				}
+				ttl := func(key string) time.Duration {
+					t.Helper()
+					d, err := c.PTTL(ctx, key).Result()
+					require.NoError(t, err)
+					return d
+				}
+				// within checks a TTL of about to, rounded up to the
+				// millisecond.
+				within := func(d, from, to time.Duration, msg string) {
+					t.Helper()
+					to += time.Millisecond
+					assert.True(t, d > from && d <= to, "%s: TTL %v outside (%v, %v]", msg, d, from, to)
+				}
+
+				_, err := s.Claim(ctx, "k", otp.Claim{Token: "t", Until: now().Add(time.Minute)})
+				require.NoError(t, err)
+				within(ttl(s.ClaimKey("k")), 59*time.Second, time.Minute, "a claim")
+				_, err = s.Claim(ctx, "over", otp.Claim{Token: "t", Until: now().Add(-time.Second)})
+				require.NoError(t, err)
+				assert.Equal(t, time.Duration(-2), ttl(s.ClaimKey("over")), "a claim already over is not kept")
+
+				win := time.Minute
+				b := []otp.LimitRequest{{Kind: otp.LimitBreaker, Key: "GB", Breaker: otp.Conversion{Window: win, MinSends: 1}}}
+				require.NoError(t, s.Record(ctx, otp.OutcomeSent, b))
+				end := time.UnixMicro((now().UnixMicro()/win.Microseconds() + 2) * win.Microseconds())
+				left := end.Sub(now())
+				within(ttl(s.BreakerKey("GB", win)), left-time.Second, left, "a breaker")
+
+				set := func(tg otp.Target, a otp.Action, until time.Duration) {
+					t.Helper()
+					o := otp.Override{Target: tg, Action: a}
+					if until > 0 {
+						o.Until = now().Add(until)
+					}
+					require.NoError(t, s.SetOverride(ctx, o))
+				}
+				jm, gb, us := otp.RegionTarget("JM"), otp.RegionTarget("GB"), otp.RegionTarget("US")
+				set(jm, otp.OverrideBlock, time.Minute)
+				within(ttl(s.OverridesKey()), 59*time.Second, time.Minute, "one override")
+				set(gb, otp.OverrideChallenge, 2*time.Minute)
+				within(ttl(s.OverridesKey()), 119*time.Second, 2*time.Minute, "the later of two")
+				set(us, otp.OverrideAllow, 0)
+				assert.Equal(t, time.Duration(-1), ttl(s.OverridesKey()), "an override without Until")
+				set(us, otp.OverrideNone, 0)
+				within(ttl(s.OverridesKey()), 119*time.Second, 2*time.Minute, "without it")
+				set(gb, otp.OverrideNone, 0)
+				set(jm, otp.OverrideNone, 0)
+				assert.Equal(t, time.Duration(-2), ttl(s.OverridesKey()), "no override left")
 			})
 		}
 	}
