@@ -159,6 +159,33 @@ func requireSameDecision(t *testing.T, want, got error, msgAndArgs ...any) {
 	}
 }
 
+// TestAllowedCountsNoRefusal: a destination an override allows skips the
+// breakers, so an open one counts no refusal for it, as in
+// otp.MemoryLimiter: once verifications come, the breaker closes as if
+// the allowed calls had never been.
+func TestAllowedCountsNoRefusal(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := newStore(t, be.client(t), redisstore.Config{})
+			b := otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "GB",
+				Breaker: otp.Conversion{Window: time.Hour, MinSends: 4, MinShare: 0.5}}
+			trusted := otp.RangeTarget("+44740012xxxx")
+			require.NoError(t, s.SetOverride(ctx, otp.Override{Target: trusted, Action: otp.OverrideAllow}))
+			allowed := []otp.LimitRequest{{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: trusted.Key()}, b}
+			for range 4 {
+				require.NoError(t, s.Record(ctx, otp.OutcomeSent, []otp.LimitRequest{b}))
+			}
+			require.NoError(t, s.Record(ctx, otp.OutcomeVerified, []otp.LimitRequest{b}))
+			for range 5 {
+				require.NoError(t, s.Allow(ctx, allowed), "an allowed destination, breaker open")
+			}
+			require.NoError(t, s.Record(ctx, otp.OutcomeVerified, []otp.LimitRequest{b}))
+			require.NoError(t, s.Allow(ctx, []otp.LimitRequest{b}), "2 verified of 4 sends, no refusal")
+		})
+	}
+}
+
 // TestGetAllowSpareCooldowns: GetAllow spares the repeat by the cooldown
 // of its Sends, as otp.Spare.Matches does, for every number of sends,
 // schedule and moment around the cooldown's end.

@@ -451,6 +451,16 @@ func TestClock(t *testing.T) {
 	assert.Equal(t, time.Microsecond, rl.RetryAfter)
 	clock.Advance(time.Microsecond)
 	require.NoError(t, s.Allow(ctx, r), "a token is back after Per/N")
+
+	// A claim ends at its Until by the Clock, before Redis drops it.
+	_, err = s.Claim(ctx, "c", otp.Claim{Token: "a", Until: clock.Now().Add(time.Minute)})
+	require.NoError(t, err)
+	clock.Advance(time.Minute - time.Nanosecond)
+	_, err = s.Claim(ctx, "c", otp.Claim{Token: "b", Until: clock.Now().Add(time.Minute)})
+	require.ErrorIs(t, err, otp.ErrSendInFlight, "a nanosecond before the claim's Until")
+	clock.Advance(time.Nanosecond)
+	_, err = s.Claim(ctx, "c", otp.Claim{Token: "b", Until: clock.Now().Add(time.Minute)})
+	require.NoError(t, err, "at the claim's Until")
 }
 
 func TestBadLimitChargesNothing(t *testing.T) {
@@ -639,6 +649,17 @@ func TestStateTTL(t *testing.T) {
 				set(gb, otp.OverrideNone, 0)
 				set(jm, otp.OverrideNone, 0)
 				assert.Equal(t, time.Duration(-2), ttl(s.OverridesKey()), "no override left")
+
+				if clock != nil {
+					// An override that has ended goes when the next is set.
+					set(jm, otp.OverrideBlock, time.Minute)
+					set(us, otp.OverrideAllow, 0)
+					clock.(*otptest.Clock).Advance(time.Minute)
+					set(gb, otp.OverrideChallenge, time.Hour)
+					fields, err := c.HKeys(ctx, s.OverridesKey()).Result()
+					require.NoError(t, err)
+					assert.ElementsMatch(t, []string{us.Key(), gb.Key()}, fields, "the overrides kept")
+				}
 			})
 		}
 	}
