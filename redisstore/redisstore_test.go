@@ -308,19 +308,20 @@ func TestTwoInstancesShareBreakersAndOverrides(t *testing.T) {
 func TestRoundTrips(t *testing.T) {
 	type want struct{ steps, nodes int }
 	cases := []struct {
-		backend                                    backend
-		start, repeat, wrong, right, rightNoClient want
+		backend                                            backend
+		start, repeat, wrong, right, rightNoClient, denied want
 	}{
 		// Standalone: one round trip per store call. Start: GetAllow and
 		// PutRecord; a repeat: GetAllow; a wrong check: AllowAddAttempt; a
 		// right one: AllowAddAttempt and DeleteRecord.
-		{backends[0], want{2, 2}, want{1, 1}, want{1, 1}, want{2, 2}, want{2, 2}},
+		{backends[0], want{2, 2}, want{1, 1}, want{1, 1}, want{2, 2}, want{2, 2}, want{1, 1}},
 		// Cluster: Start claims, then takes the tokens, then sends the Put
 		// and the Record to their two nodes in one pipeline; a repeat ends
 		// at the claim; a check WithClient takes the token before it
 		// reserves the attempt; a right check records its outcome once
-		// the Delete has removed the verification.
-		{backends[1], want{3, 4}, want{1, 1}, want{2, 2}, want{4, 4}, want{3, 3}},
+		// the Delete has removed the verification; a denied Start releases
+		// its claim.
+		{backends[1], want{3, 4}, want{1, 1}, want{2, 2}, want{4, 4}, want{3, 3}, want{3, 3}},
 	}
 	for _, c := range cases {
 		t.Run(c.backend.name, func(t *testing.T) {
@@ -371,6 +372,14 @@ func TestRoundTrips(t *testing.T) {
 			_, err = v.Start(ctx, "k2", ukMobile)
 			require.NoError(t, err)
 			measure("Check right without client", c.rightNoClient, func() error { _, err := v.Check(ctx, "k2", fixedCode); return err })
+			require.NoError(t, v.SetOverride(ctx, otp.Override{Target: otp.RegionTarget("GB"), Action: otp.OverrideBlock}))
+			measure("Start denied", c.denied, func() error {
+				_, err := v.Start(ctx, "k3", ukMobile)
+				if errors.Is(err, otp.ErrDestinationBlocked) {
+					return nil
+				}
+				return fmt.Errorf("want a block: %w", err)
+			})
 		})
 	}
 }
