@@ -13,8 +13,8 @@ import (
 // each is one script over the verification's keys and the limits': one
 // round trip. On Cluster (or a Ring) those live in different hash slots,
 // which one script cannot span, so each is split in two scripts, in the
-// order that keeps its promises: nothing a call takes and gives back, or
-// claims and releases, is seen by a concurrent call, except where said.
+// order that never shows a concurrent call a token or an attempt taken
+// only to be given back.
 
 // limits returns the part of c in the limits' slot, for allowScript or
 // recordScript: a receipt of its own, c's time, and c's requests, which
@@ -45,11 +45,8 @@ func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, cl ot
 		return otp.Verification{}, err
 	}
 	if !s.sharded {
-		r, err := getAllowScript.Run(ctx, s.client, c.keys, c.args...).Slice()
+		r, err := c.decide(ctx, s.client, getAllowScript, op)
 		if err != nil {
-			return otp.Verification{}, unavailable(op, err)
-		}
-		if err := c.denied(op, r); err != nil {
 			return otp.Verification{}, err
 		}
 		return s.claimed(op, key, r)
@@ -64,12 +61,7 @@ func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, cl ot
 		return v, err
 	}
 	l := s.limits(c, 3, claimArgc)
-	if r, err = allowScript.Run(ctx, s.client, l.keys, l.args...).Slice(); err != nil {
-		err = unavailable(op, err)
-	} else {
-		err = l.denied(op, r)
-	}
-	if err != nil {
+	if _, err := l.decide(ctx, s.client, allowScript, op); err != nil {
 		// The denial is the answer; a claim that fails to go ends at its Until.
 		_ = s.Release(ctx, key, cl.Token)
 		return otp.Verification{}, err
@@ -80,9 +72,9 @@ func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, cl ot
 // PutRecord implements [otp.LimitingStore]. On Cluster the Put and the
 // Record go in one pipeline, which go-redis sends to their two nodes in
 // parallel: one round trip. The Record is then best effort, as with an
-// otp.Store and a separate Limiter: a send it fails to count was stored
-// all the same, and a send stored by a Put that failed was counted (the
-// code went out).
+// otp.Store and a separate Limiter: a failure of it is not reported, the
+// send being stored all the same; and a send whose Put failed may be
+// counted, which is true too: its code went out.
 func (s *Store) PutRecord(ctx context.Context, v otp.Verification, o otp.Outcome, reqs []otp.LimitRequest) error {
 	const op = "put and record"
 	c := call{keys: s.keys(v.Key), args: append(s.putArgs(v), int(o))}
@@ -150,19 +142,12 @@ func (s *Store) AllowAddAttempt(ctx context.Context, key string, max int, reqs [
 	case len(c.sent) == 0:
 	case s.sharded:
 		l := s.limits(c, 3, 3)
-		r, err := allowScript.Run(ctx, s.client, l.keys, l.args...).Slice()
-		if err != nil {
-			return otp.Verification{}, unavailable(op, err)
-		}
-		if err := l.denied(op, r); err != nil {
+		if _, err := l.decide(ctx, s.client, allowScript, op); err != nil {
 			return otp.Verification{}, err
 		}
 	default:
-		r, err := allowAddAttemptScript.Run(ctx, s.client, c.keys, c.args...).Slice()
+		r, err := c.decide(ctx, s.client, allowAddAttemptScript, op)
 		if err != nil {
-			return otp.Verification{}, unavailable(op, err)
-		}
-		if err := c.denied(op, r); err != nil {
 			return otp.Verification{}, err
 		}
 		return s.verification(op, key, r)

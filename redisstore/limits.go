@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/otpkit/otp"
 )
 
@@ -115,6 +117,16 @@ func (s *Store) recorded(c *call, o otp.Outcome, reqs []otp.LimitRequest) error 
 	return nil
 }
 
+// decide runs c on script, which decides c's requests, and returns its
+// reply, or the error of a failure or a denial.
+func (c *call) decide(ctx context.Context, client redis.Scripter, script *redis.Script, op string) ([]any, error) {
+	r, err := script.Run(ctx, client, c.keys, c.args...).Slice()
+	if err != nil {
+		return nil, unavailable(op, err)
+	}
+	return r, c.denied(op, r)
+}
+
 // denied returns the error a script's reply r reports for c's requests,
 // or nil if r is not a denial.
 func (c *call) denied(op string, r []any) error {
@@ -158,11 +170,8 @@ func (s *Store) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
 	if err := s.decided(&c, reqs); err != nil || len(c.sent) == 0 {
 		return err
 	}
-	r, err := allowScript.Run(ctx, s.client, c.keys, c.args...).Slice()
-	if err != nil {
-		return unavailable("allow", err)
-	}
-	return c.denied("allow", r)
+	_, err := c.decide(ctx, s.client, allowScript, "allow")
+	return err
 }
 
 // Record implements [otp.Limiter]: one script, in the limits' hash slot.

@@ -540,58 +540,74 @@ func race(n int, f func(i int) error) []error {
 // repeat inside the cooldown leaves it where it was.
 func TestBucketTTL(t *testing.T) {
 	limit := otp.Limit{N: 10, Per: 10 * time.Second} // a token back every second
-	for _, clock := range []otp.Clock{nil, otptest.NewClock(time.Now().Add(-time.Hour))} {
+	onEachClock(t, func(t *testing.T, c redis.UniversalClient, clock otp.Clock, now func() time.Time) {
+		s := newStore(t, c, redisstore.Config{Clock: clock})
+		ctx := t.Context()
+		bucket := s.BucketKey(otp.ScopeRange, ukMobile)
+		r := []otp.LimitRequest{{Scope: otp.ScopeRange, Key: ukMobile, Limit: limit, Refund: true}}
+		ttl := func() time.Duration { t.Helper(); return pttl(t, c, bucket) }
+		for range 3 {
+			require.NoError(t, s.Allow(ctx, r))
+		}
+		d := ttl()
+		assert.Greater(t, d, 2800*time.Millisecond, "three tokens taken: full again in three seconds")
+		assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "three tokens taken: full again in three seconds")
+
+		claim := otp.Claim{Token: "t", Until: now().Add(time.Hour)}
+		_, err := s.GetAllow(ctx, "k", otp.Spare{}, claim, r)
+		require.NoError(t, err)
+		assert.Greater(t, ttl(), 3800*time.Millisecond, "a fourth token taken")
+		v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
+			CreatedAt: now(), SentAt: now(), ExpiresAt: now().Add(time.Hour)}
+		require.NoError(t, s.Put(ctx, v))
+		spare := otp.Spare{To: ukMobile, Now: now(), Cooldowns: []time.Duration{time.Minute}}
+		_, err = s.GetAllow(ctx, "k", spare, claim, r)
+		require.NoError(t, err)
+		d = ttl()
+		assert.Greater(t, d, 3700*time.Millisecond, "the repeat took nothing")
+		assert.LessOrEqual(t, d, 4*time.Second+time.Millisecond, "the repeat took nothing")
+
+		require.NoError(t, s.Record(ctx, otp.OutcomeVerified, r))
+		d = ttl()
+		assert.Greater(t, d, 2700*time.Millisecond, "a verified send gives its token back")
+		assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "a verified send gives its token back")
+		for range 3 {
+			require.NoError(t, s.Record(ctx, otp.OutcomeVerified, r))
+		}
+		n, err := c.Exists(ctx, bucket).Result()
+		require.NoError(t, err)
+		assert.Zero(t, n, "a bucket full again is deleted")
+	})
+}
+
+// onEachClock runs f on a client of each backend, with the server's clock
+// (clock nil) and with a fake one an hour behind; now tells the time of
+// the one in use.
+func onEachClock(t *testing.T, f func(t *testing.T, c redis.UniversalClient, clock otp.Clock, now func() time.Time)) {
+	for _, fake := range []bool{false, true} {
 		for _, be := range backends {
-			t.Run(be.name, func(t *testing.T) {
-				c := be.client(t)
-				s := newStore(t, c, redisstore.Config{Clock: clock})
-				ctx := t.Context()
-				now := time.Now
-				if clock != nil {
-					now = clock.Now
+			name := "server-clock/" + be.name
+			if fake {
+				name = "fake-clock/" + be.name
+			}
+			t.Run(name, func(t *testing.T) {
+				if !fake {
+					f(t, be.client(t), nil, time.Now)
+					return
 				}
-				bucket := s.BucketKey(otp.ScopeRange, ukMobile)
-				r := []otp.LimitRequest{{Scope: otp.ScopeRange, Key: ukMobile, Limit: limit, Refund: true}}
-				ttl := func() time.Duration {
-					t.Helper()
-					d, err := c.PTTL(ctx, bucket).Result()
-					require.NoError(t, err)
-					return d
-				}
-				for range 3 {
-					require.NoError(t, s.Allow(ctx, r))
-				}
-				d := ttl()
-				assert.Greater(t, d, 2800*time.Millisecond, "three tokens taken: full again in three seconds")
-				assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "three tokens taken: full again in three seconds")
-
-				claim := otp.Claim{Token: "t", Until: now().Add(time.Hour)}
-				_, err := s.GetAllow(ctx, "k", otp.Spare{}, claim, r)
-				require.NoError(t, err)
-				assert.Greater(t, ttl(), 3800*time.Millisecond, "a fourth token taken")
-				v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
-					CreatedAt: now(), SentAt: now(), ExpiresAt: now().Add(time.Hour)}
-				require.NoError(t, s.Put(ctx, v))
-				spare := otp.Spare{To: ukMobile, Now: now(), Cooldowns: []time.Duration{time.Minute}}
-				_, err = s.GetAllow(ctx, "k", spare, claim, r)
-				require.NoError(t, err)
-				d = ttl()
-				assert.Greater(t, d, 3700*time.Millisecond, "the repeat took nothing")
-				assert.LessOrEqual(t, d, 4*time.Second+time.Millisecond, "the repeat took nothing")
-
-				require.NoError(t, s.Record(ctx, otp.OutcomeVerified, r))
-				d = ttl()
-				assert.Greater(t, d, 2700*time.Millisecond, "a verified send gives its token back")
-				assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "a verified send gives its token back")
-				for range 3 {
-					require.NoError(t, s.Record(ctx, otp.OutcomeVerified, r))
-				}
-				n, err := c.Exists(ctx, bucket).Result()
-				require.NoError(t, err)
-				assert.Zero(t, n, "a bucket full again is deleted")
+				clock := otptest.NewClock(time.Now().Add(-time.Hour))
+				f(t, be.client(t), clock, clock.Now)
 			})
 		}
 	}
+}
+
+// pttl returns the TTL of key.
+func pttl(t *testing.T, c redis.UniversalClient, key string) time.Duration {
+	t.Helper()
+	d, err := c.PTTL(t.Context(), key).Result()
+	require.NoError(t, err)
+	return d
 }
 
 // TestStateTTL: what the scripts keep goes once it can change no answer:
@@ -600,76 +616,62 @@ func TestBucketTTL(t *testing.T) {
 // its current one, the overrides when the last of them ends (never while
 // one has no Until); by the server's clock or by Config.Clock.
 func TestStateTTL(t *testing.T) {
-	for _, clock := range []otp.Clock{nil, otptest.NewClock(time.Now().Add(-time.Hour))} {
-		for _, be := range backends {
-			t.Run(be.name, func(t *testing.T) {
-				c := be.client(t)
-				s := newStore(t, c, redisstore.Config{Clock: clock})
-				ctx := t.Context()
-				now := time.Now
-				if clock != nil {
-					now = clock.Now
-				}
-				ttl := func(key string) time.Duration {
-					t.Helper()
-					d, err := c.PTTL(ctx, key).Result()
-					require.NoError(t, err)
-					return d
-				}
-				// within checks a TTL of about to, rounded up to the
-				// millisecond.
-				within := func(d, from, to time.Duration, msg string) {
-					t.Helper()
-					to += time.Millisecond
-					assert.True(t, d > from && d <= to, "%s: TTL %v outside (%v, %v]", msg, d, from, to)
-				}
-
-				_, err := s.Claim(ctx, "k", otp.Claim{Token: "t", Until: now().Add(time.Minute)})
-				require.NoError(t, err)
-				within(ttl(s.ClaimKey("k")), 59*time.Second, time.Minute, "a claim")
-				_, err = s.Claim(ctx, "over", otp.Claim{Token: "t", Until: now().Add(-time.Second)})
-				require.NoError(t, err)
-				assert.Equal(t, time.Duration(-2), ttl(s.ClaimKey("over")), "a claim already over is not kept")
-
-				win := time.Minute
-				b := []otp.LimitRequest{{Kind: otp.LimitBreaker, Key: "GB", Breaker: otp.Conversion{Window: win, MinSends: 1}}}
-				require.NoError(t, s.Record(ctx, otp.OutcomeSent, b))
-				end := time.UnixMicro((now().UnixMicro()/win.Microseconds() + 2) * win.Microseconds())
-				left := end.Sub(now())
-				within(ttl(s.BreakerKey("GB", win)), left-time.Second, left, "a breaker")
-
-				set := func(tg otp.Target, a otp.Action, until time.Duration) {
-					t.Helper()
-					o := otp.Override{Target: tg, Action: a}
-					if until > 0 {
-						o.Until = now().Add(until)
-					}
-					require.NoError(t, s.SetOverride(ctx, o))
-				}
-				jm, gb, us := otp.RegionTarget("JM"), otp.RegionTarget("GB"), otp.RegionTarget("US")
-				set(jm, otp.OverrideBlock, time.Minute)
-				within(ttl(s.OverridesKey()), 59*time.Second, time.Minute, "one override")
-				set(gb, otp.OverrideChallenge, 2*time.Minute)
-				within(ttl(s.OverridesKey()), 119*time.Second, 2*time.Minute, "the later of two")
-				set(us, otp.OverrideAllow, 0)
-				assert.Equal(t, time.Duration(-1), ttl(s.OverridesKey()), "an override without Until")
-				set(us, otp.OverrideNone, 0)
-				within(ttl(s.OverridesKey()), 119*time.Second, 2*time.Minute, "without it")
-				set(gb, otp.OverrideNone, 0)
-				set(jm, otp.OverrideNone, 0)
-				assert.Equal(t, time.Duration(-2), ttl(s.OverridesKey()), "no override left")
-
-				if clock != nil {
-					// An override that has ended goes when the next is set.
-					set(jm, otp.OverrideBlock, time.Minute)
-					set(us, otp.OverrideAllow, 0)
-					clock.(*otptest.Clock).Advance(time.Minute)
-					set(gb, otp.OverrideChallenge, time.Hour)
-					fields, err := c.HKeys(ctx, s.OverridesKey()).Result()
-					require.NoError(t, err)
-					assert.ElementsMatch(t, []string{us.Key(), gb.Key()}, fields, "the overrides kept")
-				}
-			})
+	onEachClock(t, func(t *testing.T, c redis.UniversalClient, clock otp.Clock, now func() time.Time) {
+		s := newStore(t, c, redisstore.Config{Clock: clock})
+		ctx := t.Context()
+		ttl := func(key string) time.Duration { t.Helper(); return pttl(t, c, key) }
+		// within checks a TTL of about to, rounded up to the
+		// millisecond.
+		within := func(d, from, to time.Duration, msg string) {
+			t.Helper()
+			to += time.Millisecond
+			assert.True(t, d > from && d <= to, "%s: TTL %v outside (%v, %v]", msg, d, from, to)
 		}
-	}
+
+		_, err := s.Claim(ctx, "k", otp.Claim{Token: "t", Until: now().Add(time.Minute)})
+		require.NoError(t, err)
+		within(ttl(s.ClaimKey("k")), 59*time.Second, time.Minute, "a claim")
+		_, err = s.Claim(ctx, "over", otp.Claim{Token: "t", Until: now().Add(-time.Second)})
+		require.NoError(t, err)
+		assert.Equal(t, time.Duration(-2), ttl(s.ClaimKey("over")), "a claim already over is not kept")
+
+		win := time.Minute
+		b := []otp.LimitRequest{{Kind: otp.LimitBreaker, Key: "GB", Breaker: otp.Conversion{Window: win, MinSends: 1}}}
+		require.NoError(t, s.Record(ctx, otp.OutcomeSent, b))
+		end := time.UnixMicro((now().UnixMicro()/win.Microseconds() + 2) * win.Microseconds())
+		left := end.Sub(now())
+		within(ttl(s.BreakerKey("GB", win)), left-time.Second, left, "a breaker")
+
+		set := func(tg otp.Target, a otp.Action, until time.Duration) {
+			t.Helper()
+			o := otp.Override{Target: tg, Action: a}
+			if until > 0 {
+				o.Until = now().Add(until)
+			}
+			require.NoError(t, s.SetOverride(ctx, o))
+		}
+		jm, gb, us := otp.RegionTarget("JM"), otp.RegionTarget("GB"), otp.RegionTarget("US")
+		set(jm, otp.OverrideBlock, time.Minute)
+		within(ttl(s.OverridesKey()), 59*time.Second, time.Minute, "one override")
+		set(gb, otp.OverrideChallenge, 2*time.Minute)
+		within(ttl(s.OverridesKey()), 119*time.Second, 2*time.Minute, "the later of two")
+		set(us, otp.OverrideAllow, 0)
+		assert.Equal(t, time.Duration(-1), ttl(s.OverridesKey()), "an override without Until")
+		set(us, otp.OverrideNone, 0)
+		within(ttl(s.OverridesKey()), 119*time.Second, 2*time.Minute, "without it")
+		set(gb, otp.OverrideNone, 0)
+		set(jm, otp.OverrideNone, 0)
+		assert.Equal(t, time.Duration(-2), ttl(s.OverridesKey()), "no override left")
+
+		if clock != nil {
+			// An override that has ended goes when the next is set.
+			set(jm, otp.OverrideBlock, time.Minute)
+			set(us, otp.OverrideAllow, 0)
+			clock.(*otptest.Clock).Advance(time.Minute)
+			set(gb, otp.OverrideChallenge, time.Hour)
+			fields, err := c.HKeys(ctx, s.OverridesKey()).Result()
+			require.NoError(t, err)
+			assert.ElementsMatch(t, []string{us.Key(), gb.Key()}, fields, "the overrides kept")
+		}
+	})
 }

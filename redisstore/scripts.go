@@ -2,11 +2,11 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The Lua below runs inside Redis, one script per store call, so that each
-// call is atomic and costs one round trip (EVALSHA; EVAL once per node
-// when its script cache lacks the script). Every rule is written once, in
-// lib, which every script includes; the scripts only put the rules
-// together.
+// The Lua below runs inside Redis, one script per store call (two for the
+// combined calls on Cluster), so that each is atomic and costs one round
+// trip (EVALSHA; EVAL once per node when its script cache lacks the
+// script). Every rule is written once, in lib, which every script
+// includes; the scripts only put the rules together.
 //
 // Every script starts with ARGV[1] and ARGV[2], the time as Unix seconds
 // and nanoseconds, or two empty strings to read the server's TIME. Times
@@ -173,10 +173,10 @@ end
 
 -- claim_or_spare begins Claim and GetAllow (KEYS[2] the verification,
 -- KEYS[3] its claim; ARGV[3] the token, ARGV[4..5] its Until, ARGV[6..10]
--- the spare): it returns their reply if that is all, that another's
--- claim holds the key (7) or the repeat (8), and otherwise nil and the
--- reply to give once the key is claimed, the verification if live (1) or
--- none (0).
+-- the spare). When there is nothing to claim it returns the whole reply:
+-- {7}, another's claim holds the key, or {8, fields}, the repeat.
+-- Otherwise it returns nil, then the reply to give once the key is
+-- claimed: {1, fields} for a live verification, {0} for none.
 local function claim_or_spare(s, n)
   if held(KEYS[3], ARGV[3], s, n) then return {7} end
   local st, r = read(KEYS[2], s, n)
