@@ -31,16 +31,18 @@ type Config struct {
 	// [otp.ErrNotFound]. Default and minimum: one second, so that no
 	// verification outlives its expiry in Redis by more than that.
 	Retention time.Duration
-	// Clock, if set, tells the time for expiry and limits instead of the
-	// Redis server's clock, for tests that move time by hand (otptest.Clock).
+	// Clock, if set, tells the time for expiry, claims, limits, breakers
+	// and overrides instead of the Redis server's clock, for tests that
+	// move time by hand (otptest.Clock).
 	// Every process sharing the Redis must then read the same clock. Redis
 	// removes keys in real time whatever the Clock says. Default: nil, the
 	// server's TIME, one clock for every instance.
 	Clock otp.Clock
 	// KeySecret keys the HMAC-SHA256 that stands, in key names, for the
-	// caller's key of each verification and for the number, client ID,
-	// calling code or range of each limit bucket, so that no name holds a
-	// raw number, IP address or user ID (the package doc shows the names).
+	// caller's key of each verification and its claim, for the number,
+	// client ID, region or range of each limit bucket and for the region
+	// or calling code of each breaker, so that no name holds a raw number,
+	// IP address or user ID (the package doc shows the names).
 	// Every instance sharing the Redis and Prefix must use the same
 	// secret: changing it strands the pending verifications and the
 	// limits' state under names no instance looks up again, until Redis
@@ -68,9 +70,11 @@ var defaultKeySecret = []byte("github.com/otpkit/otp/redisstore: default KeySecr
 
 // Store is an [otp.Store] and [otp.Limiter] on Redis, shared by every
 // process using the same Redis, Prefix and KeySecret. It also implements
-// [otp.LimitingStore], so a Verifier built on it makes at most two round
-// trips to Redis for Start and for Check. Create it with [New]; it is safe
-// for concurrent use and holds no goroutines: close the client yourself.
+// [otp.LimitingStore], so a Verifier built on it makes two round trips to
+// Redis for a Start and for a Check on a standalone or Sentinel client
+// (the package doc counts them on Cluster). Create it with [New]; it is
+// safe for concurrent use and holds no goroutines: close the client
+// yourself.
 type Store struct {
 	client    redis.UniversalClient
 	sharded   bool   // the keys of one call may live on different nodes
