@@ -196,7 +196,11 @@
 // Every failure to reach Redis, including a timeout of the client or the
 // context, is wrapped with otp.ErrStoreUnavailable. It does not say
 // whether the script ran: a Delete whose reply was lost may have consumed
-// the verification.
+// the verification, and a Claim or GetAllow whose reply was lost (say,
+// sent to a Redis that froze and later thawed) may have claimed the key,
+// which then stays claimed until the claim's Until, a minute as the
+// Verifier sets it: meanwhile Starts of that key wait for a send that
+// never comes.
 //
 // # Retries
 //
