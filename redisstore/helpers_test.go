@@ -90,6 +90,8 @@ func prefix() string {
 }
 
 // newStore returns a Store on c with a fresh prefix unless cfg has one.
+// The overrides it leaves are removed after the test: an override without
+// an Until never expires.
 func newStore(t testing.TB, c redis.UniversalClient, cfg redisstore.Config) *redisstore.Store {
 	t.Helper()
 	if cfg.Prefix == "" {
@@ -97,6 +99,7 @@ func newStore(t testing.TB, c redis.UniversalClient, cfg redisstore.Config) *red
 	}
 	s, err := redisstore.New(c, cfg)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Del(context.Background(), s.OverridesKey()).Err() })
 	return s
 }
 
