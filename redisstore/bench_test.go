@@ -82,7 +82,8 @@ func benchFlow(b *testing.B, be backend, goroutines int) {
 	p := otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode, History: 1})
 	many := otp.Limit{N: 1 << 30, Per: time.Hour} // taken, never exhausted
 	v, err := otp.NewVerifier(p, newStore(b, c, redisstore.Config{}), otp.Config{Limits: otp.Limits{
-		PerNumber: many, PerClient: many, PerCountry: many, PerRange: many, Total: many, ChecksPerClient: many,
+		PerNumber: many, PerClient: many, PerRegion: many, Elsewhere: many, Total: many, UnverifiedPerRange: many,
+		ChallengedPerRange: many, ChallengedPerRegion: many, ChecksPerClient: many,
 	}})
 	require.NoError(b, err)
 	ip := otp.WithClient("203.0.113.9")

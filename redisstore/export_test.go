@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"time"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpkit/otp"
@@ -11,13 +13,19 @@ import (
 var Scripts = map[string]*redis.Script{
 	"get":             getScript,
 	"put":             putScript,
+	"putRecord":       putRecordScript,
+	"record":          recordScript,
 	"addAttempt":      addAttemptScript,
 	"markSent":        markSentScript,
 	"delete":          deleteScript,
+	"deleteRecord":    deleteRecordScript,
 	"allow":           allowScript,
-	"refund":          refundScript,
-	"getAllow":        getAllowScript,
 	"allowAddAttempt": allowAddAttemptScript,
+	"claim":           claimScript,
+	"getAllow":        getAllowScript,
+	"release":         releaseScript,
+	"setOverride":     setOverrideScript,
+	"overrides":       overridesScript,
 }
 
 // VerificationKey returns the name of the Redis key holding the
@@ -28,3 +36,14 @@ func (s *Store) VerificationKey(key string) string { return s.vkey(key) }
 func (s *Store) BucketKey(scope otp.Scope, key string) string {
 	return s.bucket(scope, key)
 }
+
+// ClaimKey returns the name of the Redis key holding the claim on key.
+func (s *Store) ClaimKey(key string) string { return s.vnames(key).c }
+
+// BreakerKey returns the name of the Redis key holding a breaker.
+func (s *Store) BreakerKey(key string, window time.Duration) string {
+	return s.breaker(key, window.Microseconds())
+}
+
+// OverridesKey returns the name of the Redis key holding the overrides.
+func (s *Store) OverridesKey() string { return s.overrides }

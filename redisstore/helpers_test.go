@@ -11,8 +11,10 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpkit/otp"
 	"github.com/otpkit/otp/redisstore"
 )
 
@@ -88,6 +90,8 @@ func prefix() string {
 }
 
 // newStore returns a Store on c with a fresh prefix unless cfg has one.
+// The overrides it leaves are removed after the test: an override without
+// an Until never expires.
 func newStore(t testing.TB, c redis.UniversalClient, cfg redisstore.Config) *redisstore.Store {
 	t.Helper()
 	if cfg.Prefix == "" {
@@ -95,6 +99,7 @@ func newStore(t testing.TB, c redis.UniversalClient, cfg redisstore.Config) *red
 	}
 	s, err := redisstore.New(c, cfg)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Del(context.Background(), s.OverridesKey()).Err() })
 	return s
 }
 
@@ -147,4 +152,13 @@ func counted(c redis.UniversalClient) (steps, nodes *counter) {
 	}
 	c.AddHook(nodes)
 	return steps, nodes
+}
+
+// requireChallenge fails the test unless err is a *otp.ChallengeError for
+// scope.
+func requireChallenge(t *testing.T, err error, scope otp.Scope) {
+	t.Helper()
+	var ce *otp.ChallengeError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, scope, ce.Scope)
 }

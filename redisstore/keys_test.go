@@ -42,9 +42,9 @@ func keyNames(t *testing.T, c redis.UniversalClient, match string) []string {
 }
 
 // TestKeyNamesHoldNoPersonalData: after a Start and Check with a client
-// ID, no key name holds the number, its digits, the caller's key or the
-// client's IP; the scope of each limit bucket is still there to read, and
-// every key expires.
+// ID, a claim and an override, no key name holds the number, its digits,
+// the caller's key or the client's IP; the scope of each limit bucket is
+// still there to read, a claim holds no number, and every key expires.
 func TestKeyNamesHoldNoPersonalData(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -68,9 +68,22 @@ func TestKeyNamesHoldNoPersonalData(t *testing.T) {
 			_, err = v.Check(ctx, user, wrongCode, ipOpt)
 			require.ErrorIs(t, err, otp.ErrWrongCode)
 
+			// A send in flight for the user, and an override.
+			_, err = store.Claim(ctx, user, otp.Claim{Token: "token", Until: time.Now().Add(time.Minute)})
+			require.NoError(t, err)
+			require.NoError(t, store.SetOverride(ctx, otp.Override{Target: otp.RegionTarget("JM"), Action: otp.OverrideBlock,
+				Until: time.Now().Add(time.Hour)}))
+
 			names := keyNames(t, c, cfg.Prefix)
 			require.Contains(t, names, store.VerificationKey(user), "the pending verification")
-			for _, scope := range []otp.Scope{otp.ScopeNumber, otp.ScopeClient, otp.ScopeCountry, otp.ScopeRange, otp.ScopeTotal, otp.ScopeChecks} {
+			require.Contains(t, names, store.ClaimKey(user), "the claim")
+			require.Contains(t, names, store.OverridesKey(), "the overrides")
+			assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ":breaker:") }),
+				"breakers in %q", names)
+			claim, err := c.Get(ctx, store.ClaimKey(user)).Result()
+			require.NoError(t, err)
+			assert.Regexp(t, `^\d+ \d+ token$`, claim, "a claim holds its Until and token, nothing else")
+			for _, scope := range []otp.Scope{otp.ScopeNumber, otp.ScopeClient, otp.ScopeRegion, otp.ScopeRange, otp.ScopeTotal, otp.ScopeChecks} {
 				assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ":"+string(scope)+":") }),
 					"a bucket of scope %s, by name, in %q", scope, names)
 			}

@@ -31,16 +31,18 @@ type Config struct {
 	// [otp.ErrNotFound]. Default and minimum: one second, so that no
 	// verification outlives its expiry in Redis by more than that.
 	Retention time.Duration
-	// Clock, if set, tells the time for expiry and limits instead of the
-	// Redis server's clock, for tests that move time by hand (otptest.Clock).
+	// Clock, if set, tells the time for expiry, claims, limits, breakers
+	// and overrides instead of the Redis server's clock, for tests that
+	// move time by hand (otptest.Clock).
 	// Every process sharing the Redis must then read the same clock. Redis
 	// removes keys in real time whatever the Clock says. Default: nil, the
 	// server's TIME, one clock for every instance.
 	Clock otp.Clock
 	// KeySecret keys the HMAC-SHA256 that stands, in key names, for the
-	// caller's key of each verification and for the number, client ID,
-	// calling code or range of each limit bucket, so that no name holds a
-	// raw number, IP address or user ID (the package doc shows the names).
+	// caller's key of each verification and its claim, for the number,
+	// client ID, region or range of each limit bucket and for the region
+	// or calling code of each breaker, so that no name holds a raw number,
+	// IP address or user ID (the package doc shows the names).
 	// Every instance sharing the Redis and Prefix must use the same
 	// secret: changing it strands the pending verifications and the
 	// limits' state under names no instance looks up again, until Redis
@@ -68,15 +70,19 @@ var defaultKeySecret = []byte("github.com/otpkit/otp/redisstore: default KeySecr
 
 // Store is an [otp.Store] and [otp.Limiter] on Redis, shared by every
 // process using the same Redis, Prefix and KeySecret. It also implements
-// [otp.LimitingStore], so a Verifier built on it makes at most two round
-// trips to Redis for Start and for Check. Create it with [New]; it is safe
-// for concurrent use and holds no goroutines: close the client yourself.
+// [otp.LimitingStore], so a Verifier built on it makes two round trips to
+// Redis for a Start and for a Check on a standalone or Sentinel client
+// (the package doc counts them on Cluster). Create it with [New]; it is
+// safe for concurrent use and holds no goroutines: close the client
+// yourself.
 type Store struct {
 	client    redis.UniversalClient
 	sharded   bool   // the keys of one call may live on different nodes
 	vprefix   string // prefix of verification keys, up to their hash tag's brace
-	ltag      string // the hash tag of every limit bucket
+	cprefix   string // prefix of claims, likewise: a claim shares its verification's tag
+	ltag      string // the hash tag of every limit bucket, breaker and the overrides
 	lprefix   string // prefix of limit buckets: ltag and a colon
+	overrides string // the hash of the overrides
 	rprefix   string // prefix of receipts
 	retention string // milliseconds, as the scripts take it
 	clock     otp.Clock
@@ -126,8 +132,10 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 		client:    client,
 		sharded:   !single,
 		vprefix:   cfg.Prefix + "v:{",
+		cprefix:   cfg.Prefix + "c:",
 		ltag:      ltag,
 		lprefix:   ltag + ":",
+		overrides: ltag + ":overrides",
 		rprefix:   cfg.Prefix + "r:",
 		retention: strconv.FormatInt(cfg.Retention.Milliseconds(), 10),
 		clock:     cfg.Clock,
@@ -141,6 +149,7 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 const (
 	kindVerification = 'v'
 	kindBucket       = 'l'
+	kindBreaker      = 'b'
 )
 
 // name returns head, the digest of the value key of the kind and scope
@@ -172,6 +181,13 @@ func (s *Store) bucket(scope otp.Scope, key string) string {
 	return s.name(s.lprefix+string(scope)+":", kindBucket, scope, key, "")
 }
 
+// breaker returns the name of the conversion breaker key names, counted
+// over windows of win microseconds: breakers of other windows are other
+// breakers, as in otp.MemoryLimiter.
+func (s *Store) breaker(key string, win int64) string {
+	return s.name(s.lprefix+"breaker:"+strconv.FormatInt(win, 10)+":", kindBreaker, "", key, "")
+}
+
 // receipt returns the name of a new receipt, for one call of a script
 // that changes something, in the slot of the hash tag given: a random
 // token, so that a retry of the call finds what its first run left and
@@ -180,18 +196,22 @@ func (s *Store) receipt(tag string) string {
 	return s.rprefix + tag + ":" + rand.Text()
 }
 
-// vkeys returns the receipt and the name of the verification under key:
-// the first keys of a script that changes it.
-func (s *Store) vkeys(key string) (receipt, vkey string) {
-	vkey = s.vkey(key)
-	return s.receipt(vkey[len(s.vprefix)-1:]), vkey
+// vnames are the names of the keys of the verification under one key:
+// their hash tag, the verification and its claim, which the tag keeps in
+// one slot.
+type vnames struct{ tag, v, c string }
+
+func (s *Store) vnames(key string) vnames {
+	v := s.vkey(key)
+	tag := v[len(s.vprefix)-1:]
+	return vnames{tag: tag, v: v, c: s.cprefix + tag}
 }
 
 // keys returns the keys of a script that changes the verification under
-// key and nothing else.
+// key and nothing else: a receipt, the verification and its claim.
 func (s *Store) keys(key string) []string {
-	r, v := s.vkeys(key)
-	return []string{r, v}
+	n := s.vnames(key)
+	return []string{s.receipt(n.tag), n.v, n.c}
 }
 
 // now returns the two leading arguments of every script.
@@ -218,17 +238,74 @@ func (s *Store) Get(ctx context.Context, key string) (otp.Verification, error) {
 	return s.verification("get", key, r)
 }
 
+// Claim implements [otp.Store]: the claim is a key beside the
+// verification's, holding the token and Until, which Redis drops at Until.
+func (s *Store) Claim(ctx context.Context, key string, c otp.Claim) (otp.Verification, error) {
+	r, err := claimScript.Run(ctx, s.client, s.keys(key), s.claimArgs(c, nil)...).Slice()
+	if err != nil {
+		return otp.Verification{}, unavailable("claim", err)
+	}
+	return s.claimed("claim", key, r)
+}
+
+// claimArgs returns the arguments of claimScript, and of getAllowScript
+// before its limit requests: the time, the claim, then the spare if
+// there is one.
+func (s *Store) claimArgs(c otp.Claim, spare *otp.Spare) []any {
+	args := appendTime(s.args(c.Token), c.Until)
+	if spare == nil {
+		return append(args, "", "", "", "", "")
+	}
+	var cd []byte
+	for i, d := range spare.Cooldowns {
+		if i > 0 {
+			cd = append(cd, ' ')
+		}
+		cd = strconv.AppendInt(cd, int64(d), 10)
+	}
+	return append(appendTime(append(args, "1", spare.To), spare.Now), string(cd))
+}
+
+// claimed decodes the reply of a script that claims: the verification,
+// none (a zero Verification, also for an expired one) or
+// otp.ErrSendInFlight.
+func (s *Store) claimed(op, key string, r []any) (otp.Verification, error) {
+	v, err := s.verification(op, key, r)
+	if errors.Is(err, otp.ErrNotFound) {
+		return otp.Verification{}, nil
+	}
+	return v, err
+}
+
+// Release implements [otp.Store].
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	if err := releaseScript.Run(ctx, s.client, []string{s.vnames(key).c}, s.args(token)...).Err(); err != nil {
+		return unavailable("release", err)
+	}
+	return nil
+}
+
 // Put implements [otp.Store]. Redis removes the verification Retention
 // after its ExpiresAt.
 func (s *Store) Put(ctx context.Context, v otp.Verification) error {
+	if err := putScript.Run(ctx, s.client, s.keys(v.Key), s.putArgs(v)...).Err(); err != nil {
+		return unavailable("put", err)
+	}
+	return nil
+}
+
+// putArgs returns the arguments of putScript: the time, the retention and
+// the fields of v.
+func (s *Store) putArgs(v otp.Verification) []any {
+	challenged := ""
+	if v.Challenged {
+		challenged = "1"
+	}
 	args := s.args(s.retention, v.Ref.Provider, v.Ref.ID, v.To, string(v.Channel), strconv.Itoa(v.Attempts))
 	args = appendTime(args, v.CreatedAt)
 	args = appendTime(args, v.SentAt)
 	args = appendTime(args, v.ExpiresAt)
-	if err := putScript.Run(ctx, s.client, s.keys(v.Key), args...).Err(); err != nil {
-		return unavailable("put", err)
-	}
-	return nil
+	return append(args, v.Region, challenged, strconv.Itoa(v.Sends))
 }
 
 // AddAttempt implements [otp.Store].
@@ -261,192 +338,29 @@ func (s *Store) Delete(ctx context.Context, key, id string) error {
 	if err != nil {
 		return unavailable("delete", err)
 	}
+	return deleted(n)
+}
+
+// deleted returns what the reply n of a script that deletes means.
+func deleted(n int) error {
 	if n == 0 {
 		return otp.ErrNotFound
 	}
 	return nil
 }
 
-// Allow implements [otp.Limiter] with the generic cell rate algorithm
-// (GCRA): a bucket of Limit.N tokens refilled one every Limit.Per/N, as a
-// single timestamp per bucket that Redis drops once the bucket is full
-// again. It is atomic, across processes, over all of reqs.
-func (s *Store) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
-	b, err := s.buckets(reqs, 1)
-	if err != nil || len(b.keys) == 1 {
-		return err
-	}
-	return s.allow(ctx, b)
-}
-
-// allow runs allowScript on b, after one reserved key, which it fills
-// with a receipt.
-func (s *Store) allow(ctx context.Context, b buckets) error {
-	b.keys[0] = s.receipt(s.ltag)
-	r, err := allowScript.Run(ctx, s.client, b.keys, s.args(b.args...)...).Slice()
-	if err != nil {
-		return unavailable("allow", err)
-	}
-	return b.denied(r)
-}
-
-// GetAllow implements [otp.LimitingStore]: one script, one round trip, on
-// a standalone or Sentinel client. On Cluster the verification and the
-// limits live in different hash slots, so it sends a script to each in one
-// pipeline, which go-redis sends to their nodes in parallel; when the
-// verification turns out to be the spare repeat, a second round trip gives
-// the tokens back.
-func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, reqs []otp.LimitRequest) (otp.Verification, error) {
-	b, err := s.buckets(reqs, 2)
-	if err != nil {
-		return otp.Verification{}, err
-	}
-	if s.sharded {
-		return s.getAllowSharded(ctx, key, spare, b)
-	}
-	b.keys[0], b.keys[1] = s.vkeys(key)
-	args := appendTime(s.args(spare.To), spare.SentAfter)
-	r, err := getAllowScript.Run(ctx, s.client, b.keys, append(args, b.args...)...).Slice()
-	if err != nil {
-		return otp.Verification{}, unavailable("get and allow", err)
-	}
-	if err := b.denied(r); err != nil {
-		return otp.Verification{}, err
-	}
-	v, err := s.verification("get and allow", key, r)
-	if errors.Is(err, otp.ErrNotFound) {
-		return otp.Verification{}, nil // the script reports expired as missing
-	}
-	return v, err
-}
-
-func (s *Store) getAllowSharded(ctx context.Context, key string, spare otp.Spare, b buckets) (otp.Verification, error) {
-	b.keys = b.keys[1:] // the receipt of the limits, then the buckets
-	vkeys := []string{s.vkey(key)}
-	now := s.args()
-	if len(b.keys) == 1 {
-		v, err := s.Get(ctx, key)
-		if errors.Is(err, otp.ErrNotFound) || errors.Is(err, otp.ErrExpired) {
-			return otp.Verification{}, nil
-		}
-		return v, err
-	}
-	largs := append(now[:2:2], b.args...)
-	b.keys[0] = s.receipt(s.ltag)
-	var get, allow *redis.Cmd
-	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get = getScript.EvalSha(ctx, p, vkeys, now...)
-		allow = allowScript.EvalSha(ctx, p, b.keys, largs...)
-		return nil
-	})
-	// A node without the scripts cached ran nothing: run them there again.
-	if isNoScript(get.Err()) {
-		get = getScript.Eval(ctx, s.client, vkeys, now...)
-	}
-	if isNoScript(allow.Err()) {
-		allow = allowScript.Eval(ctx, s.client, b.keys, largs...)
-	}
-	gr, err := get.Slice()
-	if err != nil {
-		return otp.Verification{}, unavailable("get and allow", err)
-	}
-	ar, err := allow.Slice()
-	if err != nil {
-		return otp.Verification{}, unavailable("get and allow", err)
-	}
-	v, err := s.verification("get and allow", key, gr)
-	switch {
-	case errors.Is(err, otp.ErrNotFound) || errors.Is(err, otp.ErrExpired):
-		v = otp.Verification{}
-	case err != nil:
-		return otp.Verification{}, err
-	}
-	deny := b.denied(ar)
-	if !spare.Matches(v) {
-		if deny != nil {
-			return otp.Verification{}, deny
-		}
-		return v, nil
-	}
-	if deny == nil {
-		b.keys[0] = s.receipt(s.ltag) // a call of its own
-		if err := refundScript.Run(ctx, s.client, b.keys, largs...).Err(); err != nil {
-			return otp.Verification{}, unavailable("get and allow", err)
-		}
-	}
-	return v, nil
-}
-
-// AllowAddAttempt implements [otp.LimitingStore]: one script, one round
-// trip, on a standalone or Sentinel client. On Cluster, when reqs hold a
-// limit that is not off, it takes the tokens first and reserves the
-// attempt in a second round trip, as the two live in different slots.
-func (s *Store) AllowAddAttempt(ctx context.Context, key string, max int, reqs []otp.LimitRequest) (otp.Verification, error) {
-	b, err := s.buckets(reqs, 2)
-	if err != nil {
-		return otp.Verification{}, err
-	}
-	if len(b.keys) == 2 {
-		return s.AddAttempt(ctx, key, max)
-	}
-	if s.sharded {
-		b.keys = b.keys[1:]
-		if err := s.allow(ctx, b); err != nil {
-			return otp.Verification{}, err
-		}
-		return s.AddAttempt(ctx, key, max)
-	}
-	b.keys[0], b.keys[1] = s.vkeys(key)
-	r, err := allowAddAttemptScript.Run(ctx, s.client, b.keys, append(s.args(max), b.args...)...).Slice()
-	if err != nil {
-		return otp.Verification{}, unavailable("allow and add attempt", err)
-	}
-	if err := b.denied(r); err != nil {
-		return otp.Verification{}, err
-	}
-	return s.verification("allow and add attempt", key, r)
-}
-
-// buckets are the limit buckets of one call, as the scripts take them.
-type buckets struct {
-	keys   []string    // reserved slots first, then one per bucket
-	args   []any       // emission interval and burst tolerance, in µs
-	scopes []otp.Scope // of each bucket
-}
-
-// buckets returns the buckets of the requests whose limit is not off,
-// after reserved empty keys.
-func (s *Store) buckets(reqs []otp.LimitRequest, reserved int) (buckets, error) {
-	b := buckets{keys: make([]string, reserved, reserved+len(reqs))}
-	for _, r := range reqs {
-		l := r.Limit
-		if l.N < 0 {
-			continue
-		}
-		if l.N == 0 || l.Per <= 0 {
-			return buckets{}, fmt.Errorf("redisstore: limit %d per %v needs a positive N and Per", l.N, l.Per)
-		}
-		interval := max(1, l.Per.Microseconds()/int64(l.N))
-		b.keys = append(b.keys, s.bucket(r.Scope, r.Key))
-		b.args = append(b.args, interval, interval*int64(l.N-1))
-		b.scopes = append(b.scopes, r.Scope)
-	}
-	return b, nil
-}
-
-// denied returns the *otp.RateLimitError a script's reply r reports, or
-// nil if r is not a denial.
-func (b buckets) denied(r []any) error {
-	if len(r) != 3 || r[0] != int64(4) {
-		return nil
-	}
-	i, _ := r[1].(int64)
-	wait, _ := r[2].(int64)
-	if i < 0 || int(i) >= len(b.scopes) {
-		return unavailable("allow", errors.New("unexpected reply"))
-	}
-	return &otp.RateLimitError{Scope: b.scopes[i], RetryAfter: time.Duration(wait) * time.Microsecond}
-}
+// Reply statuses, the first element of a script's reply (see scripts.go).
+const (
+	replyNone      = 0
+	replyLive      = 1
+	replyExpired   = 2
+	replyTooMany   = 3
+	replyLimited   = 4
+	replyChallenge = 5
+	replyBlocked   = 6
+	replyInFlight  = 7
+	replySpare     = 8
+)
 
 // verification decodes a script's reply: a status, then the fields.
 func (s *Store) verification(op, key string, r []any) (otp.Verification, error) {
@@ -454,48 +368,51 @@ func (s *Store) verification(op, key string, r []any) (otp.Verification, error) 
 		return otp.Verification{}, unavailable(op, errors.New("unexpected reply"))
 	}
 	switch r[0] {
-	case int64(0):
+	case int64(replyNone):
 		return otp.Verification{}, otp.ErrNotFound
-	case int64(2):
+	case int64(replyExpired):
 		return otp.Verification{}, otp.ErrExpired
-	case int64(3):
+	case int64(replyTooMany):
 		return otp.Verification{}, otp.ErrTooManyAttempts
-	case int64(1):
+	case int64(replyInFlight):
+		return otp.Verification{}, otp.ErrSendInFlight
+	case int64(replyLive), int64(replySpare):
 	default:
 		return otp.Verification{}, unavailable(op, errors.New("unexpected reply"))
 	}
-	var f [11]string
-	if len(r) != 12 {
+	var f [14]string
+	if len(r) != len(f)+1 {
 		return otp.Verification{}, unavailable(op, errors.New("unexpected reply"))
 	}
 	for i := range f {
-		f[i], _ = r[i+1].(string)
+		f[i], _ = r[i+1].(string) // a field missing (Redis nil) is ""
 	}
-	var n [7]int64
-	for i, x := range f[4:] {
+	// The numbers: attempts, the times' halves, and the sends, which a
+	// verification stored by an earlier version lacks.
+	var n [8]int64
+	for i, x := range append(f[4:11:11], f[13]) {
 		var err error
-		if n[i], err = strconv.ParseInt(x, 10, 64); err != nil {
+		if n[i], err = strconv.ParseInt(x, 10, 64); err != nil && !(i == 7 && x == "") {
 			return otp.Verification{}, unavailable(op, errors.New("unexpected reply"))
 		}
 	}
 	return otp.Verification{
-		Key:       key,
-		Ref:       otp.Ref{Provider: f[0], ID: f[1]},
-		To:        f[2],
-		Channel:   otp.Channel(f[3]),
-		Attempts:  int(n[0]),
-		CreatedAt: time.Unix(n[1], n[2]).UTC(),
-		SentAt:    time.Unix(n[3], n[4]).UTC(),
-		ExpiresAt: time.Unix(n[5], n[6]).UTC(),
+		Key:        key,
+		Ref:        otp.Ref{Provider: f[0], ID: f[1]},
+		To:         f[2],
+		Region:     f[11],
+		Channel:    otp.Channel(f[3]),
+		Challenged: f[12] == "1",
+		Sends:      int(n[7]),
+		Attempts:   int(n[0]),
+		CreatedAt:  time.Unix(n[1], n[2]).UTC(),
+		SentAt:     time.Unix(n[3], n[4]).UTC(),
+		ExpiresAt:  time.Unix(n[5], n[6]).UTC(),
 	}, nil
 }
 
 func appendTime(args []any, t time.Time) []any {
 	return append(args, strconv.FormatInt(t.Unix(), 10), strconv.Itoa(t.Nanosecond()))
-}
-
-func isNoScript(err error) bool {
-	return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
 // unavailable wraps a failure to reach Redis, or to make sense of its

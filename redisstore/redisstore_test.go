@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,9 @@ func TestConformance(t *testing.T) {
 			c := be.client(t)
 			t.Run("Store", func(t *testing.T) {
 				otptest.TestStore(t, func() otp.Store { return newStore(t, c, redisstore.Config{}) })
+			})
+			t.Run("Limiter", func(t *testing.T) {
+				otptest.TestLimiter(t, func() otp.Limiter { return newStore(t, c, redisstore.Config{}) })
 			})
 			t.Run("LimitingStore", func(t *testing.T) {
 				otptest.TestLimitingStore(t, func() otp.LimitingStore { return newStore(t, c, redisstore.Config{}) })
@@ -235,6 +239,68 @@ func TestTwoInstancesCooldownAndLimits(t *testing.T) {
 	}
 }
 
+// TestTwoInstancesShareBreakersAndOverrides: an override set through one
+// instance refuses on the other, and a breaker opened by the sends of one
+// asks the other for a challenge; each instance has a client of its own.
+func TestTwoInstancesShareBreakersAndOverrides(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := t.Context()
+			cfg := redisstore.Config{Prefix: prefix()}
+			a, b := newStore(t, be.client(t), cfg), newStore(t, be.client(t), cfg)
+
+			// Overrides, through the Limiter.
+			jm := otp.RegionTarget("JM")
+			override := []otp.LimitRequest{{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: jm.Key()}}
+			require.NoError(t, a.SetOverride(ctx, otp.Override{Target: jm, Action: otp.OverrideBlock}))
+			var blocked *otp.BlockedError
+			require.ErrorAs(t, b.Allow(ctx, override), &blocked, "a's block on b")
+			assert.Equal(t, jm, blocked.Target)
+			list, err := b.Overrides(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []otp.Override{{Target: jm, Action: otp.OverrideBlock}}, list, "b lists a's override")
+			require.NoError(t, b.SetOverride(ctx, otp.Override{Target: jm}), "b removes it")
+			require.NoError(t, a.Allow(ctx, override), "removed on a too")
+
+			// A breaker, through the Limiter: a's sends open it for b, and
+			// b's refusals count for a.
+			br := []otp.LimitRequest{{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "GB",
+				Breaker: otp.Conversion{Window: time.Hour, MinSends: 4, MinShare: 0.5}}}
+			for range 4 {
+				require.NoError(t, a.Record(ctx, otp.OutcomeSent, br))
+			}
+			require.NoError(t, a.Record(ctx, otp.OutcomeVerified, br))
+			requireChallenge(t, b.Allow(ctx, br), otp.ScopeConversion)
+			// 2 verified of 5 (4 sent, b's refusal): still open on a.
+			require.NoError(t, b.Record(ctx, otp.OutcomeVerified, br))
+			requireChallenge(t, a.Allow(ctx, br), otp.ScopeConversion)
+
+			// Through two Verifiers: sends made by a, never verified, ask
+			// b's Start for a challenge; an override set on b blocks a.
+			f := newFlow(t, be, otp.Config{Limits: otp.NoLimits,
+				Guard: otp.Guard{Conversion: otp.Conversion{MinSends: 3, MinShare: 0.5}}}, redisstore.Config{})
+			for i := range 3 {
+				_, err := f.a.Start(ctx, fmt.Sprint("a-", i), fmt.Sprint("+44740012345", i))
+				require.NoError(t, err, "a's Start #%d", i+1)
+			}
+			_, err = f.b.Start(ctx, "b", "+447400123459")
+			var ce *otp.ChallengeError
+			require.ErrorAs(t, err, &ce, "b's Start after a's unverified sends")
+			assert.Equal(t, otp.ScopeConversion, ce.Scope)
+			assert.Equal(t, 3, f.p.Calls(otp.OpStart), "b sent nothing")
+
+			gb := otp.RangeTarget("+44740012xxxx") // the range of the numbers above
+			require.NoError(t, f.b.SetOverride(ctx, otp.Override{Target: gb, Action: otp.OverrideBlock}))
+			_, err = f.a.Start(ctx, "a-blocked", "+447400123450")
+			require.ErrorAs(t, err, &blocked, "a's Start after b's block")
+			assert.Equal(t, gb, blocked.Target)
+			list, err = f.a.Overrides(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []otp.Override{{Target: gb, Action: otp.OverrideBlock}}, list, "a lists b's override")
+		})
+	}
+}
+
 // TestRoundTrips counts what a Verifier asks of Redis, through go-redis
 // hooks: "steps" are the round trips one call waits for in turn, "nodes"
 // the exchanges with single Redis nodes (on Cluster, those of one step run
@@ -242,15 +308,20 @@ func TestTwoInstancesCooldownAndLimits(t *testing.T) {
 func TestRoundTrips(t *testing.T) {
 	type want struct{ steps, nodes int }
 	cases := []struct {
-		backend                                    backend
-		start, repeat, wrong, right, rightNoClient want
+		backend                                            backend
+		start, repeat, wrong, right, rightNoClient, denied want
 	}{
-		// Standalone: one round trip per store call.
-		{backends[0], want{2, 2}, want{1, 1}, want{1, 1}, want{2, 2}, want{2, 2}},
-		// Cluster: Start pipelines the read and the limits to two nodes; a
-		// repeat gives the tokens back; a check WithClient takes the token
-		// before it reserves the attempt.
-		{backends[1], want{2, 3}, want{2, 3}, want{2, 2}, want{3, 3}, want{2, 2}},
+		// Standalone: one round trip per store call. Start: GetAllow and
+		// PutRecord; a repeat: GetAllow; a wrong check: AllowAddAttempt; a
+		// right one: AllowAddAttempt and DeleteRecord.
+		{backends[0], want{2, 2}, want{1, 1}, want{1, 1}, want{2, 2}, want{2, 2}, want{1, 1}},
+		// Cluster: Start claims, then takes the tokens, then sends the Put
+		// and the Record to their two nodes in one pipeline; a repeat ends
+		// at the claim; a check WithClient takes the token before it
+		// reserves the attempt; a right check records its outcome once
+		// the Delete has removed the verification; a denied Start releases
+		// its claim.
+		{backends[1], want{3, 4}, want{1, 1}, want{2, 2}, want{4, 4}, want{3, 3}, want{3, 3}},
 	}
 	for _, c := range cases {
 		t.Run(c.backend.name, func(t *testing.T) {
@@ -301,6 +372,14 @@ func TestRoundTrips(t *testing.T) {
 			_, err = v.Start(ctx, "k2", ukMobile)
 			require.NoError(t, err)
 			measure("Check right without client", c.rightNoClient, func() error { _, err := v.Check(ctx, "k2", fixedCode); return err })
+			require.NoError(t, v.SetOverride(ctx, otp.Override{Target: otp.RegionTarget("GB"), Action: otp.OverrideBlock}))
+			measure("Start denied", c.denied, func() error {
+				_, err := v.Start(ctx, "k3", ukMobile)
+				if errors.Is(err, otp.ErrDestinationBlocked) {
+					return nil
+				}
+				return fmt.Errorf("want a block: %w", err)
+			})
 		})
 	}
 }
@@ -381,6 +460,16 @@ func TestClock(t *testing.T) {
 	assert.Equal(t, time.Microsecond, rl.RetryAfter)
 	clock.Advance(time.Microsecond)
 	require.NoError(t, s.Allow(ctx, r), "a token is back after Per/N")
+
+	// A claim ends at its Until by the Clock, before Redis drops it.
+	_, err = s.Claim(ctx, "c", otp.Claim{Token: "a", Until: clock.Now().Add(time.Minute)})
+	require.NoError(t, err)
+	clock.Advance(time.Minute - time.Nanosecond)
+	_, err = s.Claim(ctx, "c", otp.Claim{Token: "b", Until: clock.Now().Add(time.Minute)})
+	require.ErrorIs(t, err, otp.ErrSendInFlight, "a nanosecond before the claim's Until")
+	clock.Advance(time.Nanosecond)
+	_, err = s.Claim(ctx, "c", otp.Claim{Token: "b", Until: clock.Now().Add(time.Minute)})
+	require.NoError(t, err, "at the claim's Until")
 }
 
 func TestBadLimitChargesNothing(t *testing.T) {
@@ -391,10 +480,20 @@ func TestBadLimitChargesNothing(t *testing.T) {
 		err := s.Allow(ctx, []otp.LimitRequest{good, {Scope: otp.ScopeClient, Key: "c", Limit: bad}})
 		require.Error(t, err, "limit %+v", bad)
 		assert.NotErrorIs(t, err, otp.ErrRateLimited)
-		_, err = s.GetAllow(ctx, "k", otp.Spare{}, []otp.LimitRequest{good, {Scope: otp.ScopeClient, Limit: bad}})
+		_, err = s.GetAllow(ctx, "k", otp.Spare{}, otp.Claim{Token: "t", Until: time.Now().Add(time.Hour)},
+			[]otp.LimitRequest{good, {Scope: otp.ScopeClient, Limit: bad}})
 		require.Error(t, err, "limit %+v", bad)
 	}
+	for _, bad := range []time.Duration{0, -time.Hour, time.Nanosecond} {
+		b := otp.LimitRequest{Kind: otp.LimitBreaker, Key: "GB", Breaker: otp.Conversion{Window: bad}}
+		err := s.Allow(ctx, []otp.LimitRequest{good, b})
+		require.Error(t, err, "breaker window %v", bad)
+		assert.NotErrorIs(t, err, otp.ErrChallengeRequired)
+		require.Error(t, s.Record(ctx, otp.OutcomeSent, []otp.LimitRequest{b}), "breaker window %v", bad)
+	}
 	require.NoError(t, s.Allow(ctx, []otp.LimitRequest{good}), "nothing was charged")
+	_, err := s.Claim(ctx, "k", otp.Claim{Token: "u", Until: time.Now().Add(time.Hour)})
+	require.NoError(t, err, "nothing was claimed")
 }
 
 // TestRedisErrorsAreUnavailable: whatever Redis answers that is not a
@@ -436,47 +535,143 @@ func race(n int, f func(i int) error) []error {
 
 // TestBucketTTL: Redis drops a limit bucket when it is full again, by the
 // server's clock (an absolute expiry) or by Config.Clock (a relative one,
-// as the fake time is not Redis's; rounded up to the millisecond), and a
+// as the fake time is not Redis's; rounded up to the millisecond); a
+// verified outcome gives a token back, and the bucket goes once full; a
 // repeat inside the cooldown leaves it where it was.
 func TestBucketTTL(t *testing.T) {
 	limit := otp.Limit{N: 10, Per: 10 * time.Second} // a token back every second
-	for _, clock := range []otp.Clock{nil, otptest.NewClock(time.Now().Add(-time.Hour))} {
-		for _, be := range backends {
-			t.Run(be.name, func(t *testing.T) {
-				c := be.client(t)
-				s := newStore(t, c, redisstore.Config{Clock: clock})
-				ctx := t.Context()
-				bucket := s.BucketKey(otp.ScopeNumber, ukMobile)
-				r := []otp.LimitRequest{{Scope: otp.ScopeNumber, Key: ukMobile, Limit: limit}}
-				ttl := func() time.Duration {
-					t.Helper()
-					d, err := c.PTTL(ctx, bucket).Result()
-					require.NoError(t, err)
-					return d
-				}
-				for range 3 {
-					require.NoError(t, s.Allow(ctx, r))
-				}
-				d := ttl()
-				assert.Greater(t, d, 2800*time.Millisecond, "three tokens taken: full again in three seconds")
-				assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "three tokens taken: full again in three seconds")
+	onEachClock(t, func(t *testing.T, c redis.UniversalClient, clock otp.Clock, now func() time.Time) {
+		s := newStore(t, c, redisstore.Config{Clock: clock})
+		ctx := t.Context()
+		bucket := s.BucketKey(otp.ScopeRange, ukMobile)
+		r := []otp.LimitRequest{{Scope: otp.ScopeRange, Key: ukMobile, Limit: limit, Refund: true}}
+		ttl := func() time.Duration { t.Helper(); return pttl(t, c, bucket) }
+		for range 3 {
+			require.NoError(t, s.Allow(ctx, r))
+		}
+		d := ttl()
+		assert.Greater(t, d, 2800*time.Millisecond, "three tokens taken: full again in three seconds")
+		assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "three tokens taken: full again in three seconds")
 
-				// A repeat inside the cooldown gets its tokens back.
-				_, err := s.GetAllow(ctx, "k", otp.Spare{}, r)
-				require.NoError(t, err)
-				assert.Greater(t, ttl(), 3800*time.Millisecond, "a fourth token taken")
-				v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
-					CreatedAt: time.Now(), SentAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
-				if clock != nil {
-					v.CreatedAt, v.SentAt, v.ExpiresAt = clock.Now(), clock.Now(), clock.Now().Add(time.Hour)
+		claim := otp.Claim{Token: "t", Until: now().Add(time.Hour)}
+		_, err := s.GetAllow(ctx, "k", otp.Spare{}, claim, r)
+		require.NoError(t, err)
+		assert.Greater(t, ttl(), 3800*time.Millisecond, "a fourth token taken")
+		v := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
+			CreatedAt: now(), SentAt: now(), ExpiresAt: now().Add(time.Hour)}
+		require.NoError(t, s.Put(ctx, v))
+		spare := otp.Spare{To: ukMobile, Now: now(), Cooldowns: []time.Duration{time.Minute}}
+		_, err = s.GetAllow(ctx, "k", spare, claim, r)
+		require.NoError(t, err)
+		d = ttl()
+		assert.Greater(t, d, 3700*time.Millisecond, "the repeat took nothing")
+		assert.LessOrEqual(t, d, 4*time.Second+time.Millisecond, "the repeat took nothing")
+
+		require.NoError(t, s.Record(ctx, otp.OutcomeVerified, r))
+		d = ttl()
+		assert.Greater(t, d, 2700*time.Millisecond, "a verified send gives its token back")
+		assert.LessOrEqual(t, d, 3*time.Second+time.Millisecond, "a verified send gives its token back")
+		for range 3 {
+			require.NoError(t, s.Record(ctx, otp.OutcomeVerified, r))
+		}
+		n, err := c.Exists(ctx, bucket).Result()
+		require.NoError(t, err)
+		assert.Zero(t, n, "a bucket full again is deleted")
+	})
+}
+
+// onEachClock runs f on a client of each backend, with the server's clock
+// (clock nil) and with a fake one an hour behind; now tells the time of
+// the one in use.
+func onEachClock(t *testing.T, f func(t *testing.T, c redis.UniversalClient, clock otp.Clock, now func() time.Time)) {
+	for _, fake := range []bool{false, true} {
+		for _, be := range backends {
+			name := "server-clock/" + be.name
+			if fake {
+				name = "fake-clock/" + be.name
+			}
+			t.Run(name, func(t *testing.T) {
+				if !fake {
+					f(t, be.client(t), nil, time.Now)
+					return
 				}
-				require.NoError(t, s.Put(ctx, v))
-				_, err = s.GetAllow(ctx, "k", otp.Spare{To: ukMobile, SentAfter: v.SentAt.Add(-time.Minute)}, r)
-				require.NoError(t, err)
-				d = ttl()
-				assert.Greater(t, d, 3700*time.Millisecond, "four tokens taken")
-				assert.LessOrEqual(t, d, 4*time.Second+time.Millisecond, "four tokens taken")
+				clock := otptest.NewClock(time.Now().Add(-time.Hour))
+				f(t, be.client(t), clock, clock.Now)
 			})
 		}
 	}
+}
+
+// pttl returns the TTL of key.
+func pttl(t *testing.T, c redis.UniversalClient, key string) time.Duration {
+	t.Helper()
+	d, err := c.PTTL(t.Context(), key).Result()
+	require.NoError(t, err)
+	return d
+}
+
+// TestStateTTL: what the scripts keep goes once it can change no answer:
+// a claim at its Until (one already over is not kept), a breaker when its
+// counts have left the sliding window, at the end of the window after
+// its current one, the overrides when the last of them ends (never while
+// one has no Until); by the server's clock or by Config.Clock.
+func TestStateTTL(t *testing.T) {
+	onEachClock(t, func(t *testing.T, c redis.UniversalClient, clock otp.Clock, now func() time.Time) {
+		s := newStore(t, c, redisstore.Config{Clock: clock})
+		ctx := t.Context()
+		ttl := func(key string) time.Duration { t.Helper(); return pttl(t, c, key) }
+		// within checks a TTL of about to, rounded up to the
+		// millisecond.
+		within := func(d, from, to time.Duration, msg string) {
+			t.Helper()
+			to += time.Millisecond
+			assert.True(t, d > from && d <= to, "%s: TTL %v outside (%v, %v]", msg, d, from, to)
+		}
+
+		_, err := s.Claim(ctx, "k", otp.Claim{Token: "t", Until: now().Add(time.Minute)})
+		require.NoError(t, err)
+		within(ttl(s.ClaimKey("k")), 59*time.Second, time.Minute, "a claim")
+		_, err = s.Claim(ctx, "over", otp.Claim{Token: "t", Until: now().Add(-time.Second)})
+		require.NoError(t, err)
+		assert.Equal(t, time.Duration(-2), ttl(s.ClaimKey("over")), "a claim already over is not kept")
+
+		win := time.Minute
+		b := []otp.LimitRequest{{Kind: otp.LimitBreaker, Key: "GB", Breaker: otp.Conversion{Window: win, MinSends: 1}}}
+		require.NoError(t, s.Record(ctx, otp.OutcomeSent, b))
+		end := time.UnixMicro((now().UnixMicro()/win.Microseconds() + 2) * win.Microseconds())
+		left := end.Sub(now())
+		within(ttl(s.BreakerKey("GB", win)), left-time.Second, left, "a breaker")
+
+		set := func(tg otp.Target, a otp.Action, until time.Duration) {
+			t.Helper()
+			o := otp.Override{Target: tg, Action: a}
+			if until > 0 {
+				o.Until = now().Add(until)
+			}
+			require.NoError(t, s.SetOverride(ctx, o))
+		}
+		jm, gb, us := otp.RegionTarget("JM"), otp.RegionTarget("GB"), otp.RegionTarget("US")
+		set(jm, otp.OverrideBlock, time.Minute)
+		within(ttl(s.OverridesKey()), 59*time.Second, time.Minute, "one override")
+		set(gb, otp.OverrideChallenge, 2*time.Minute)
+		within(ttl(s.OverridesKey()), 119*time.Second, 2*time.Minute, "the later of two")
+		set(us, otp.OverrideAllow, 0)
+		assert.Equal(t, time.Duration(-1), ttl(s.OverridesKey()), "an override without Until")
+		set(us, otp.OverrideNone, 0)
+		within(ttl(s.OverridesKey()), 119*time.Second, 2*time.Minute, "without it")
+		set(gb, otp.OverrideNone, 0)
+		set(jm, otp.OverrideNone, 0)
+		assert.Equal(t, time.Duration(-2), ttl(s.OverridesKey()), "no override left")
+
+		if clock != nil {
+			// An override that has ended goes when the next is set.
+			set(jm, otp.OverrideBlock, time.Minute)
+			set(us, otp.OverrideAllow, 0)
+			clock.(*otptest.Clock).Advance(time.Minute)
+			set(gb, otp.OverrideChallenge, time.Hour)
+			fields, err := c.HKeys(ctx, s.OverridesKey()).Result()
+			require.NoError(t, err)
+			assert.ElementsMatch(t, []string{us.Key(), gb.Key()}, fields, "the overrides kept")
+		}
+	})
 }

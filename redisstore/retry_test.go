@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -274,6 +275,15 @@ func loadScripts(t *testing.T, c redis.UniversalClient) {
 	require.NoError(t, load(t.Context(), c))
 }
 
+// either returns what is on this backend: cluster if sharded, else
+// standalone.
+func either[T any](sharded bool, standalone, cluster T) T {
+	if sharded {
+		return cluster
+	}
+	return standalone
+}
+
 // TestRetriedScripts: when the reply of a script is lost and go-redis runs
 // it again, the second run answers what the first did and does nothing
 // more: a right code verifies once, a guess costs one attempt, a call takes
@@ -333,12 +343,34 @@ func TestRetriedScripts(t *testing.T) {
 				}
 				return n
 			}
-			// either names the script that does the work on this backend.
-			either := func(standalone, cluster string) string {
-				if sharded {
-					return cluster
+			// claim is a claim of an hour for token.
+			claim := func(token string) otp.Claim { return otp.Claim{Token: token, Until: time.Now().Add(time.Hour)} }
+			// spare is the repeat of v.
+			spare := func(v otp.Verification) otp.Spare {
+				return otp.Spare{To: v.To, Now: v.SentAt.Add(time.Second), Cooldowns: []time.Duration{time.Minute}}
+			}
+			// breaker is a breaker of the test's own, judged from 2 sends.
+			breaker := func(name string) []otp.LimitRequest {
+				return []otp.LimitRequest{{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: name,
+					Breaker: otp.Conversion{Window: time.Hour, MinSends: 2, MinShare: 0.5}}}
+			}
+			// counts reads the counts of b's current window.
+			counts := func(b []otp.LimitRequest) map[string]string {
+				t.Helper()
+				m, err := direct.HGetAll(ctx, store.BreakerKey(b[0].Key, b[0].Breaker.Window)).Result()
+				require.NoError(t, err)
+				return m
+			}
+			// open returns a breaker opened by two unverified sends.
+			open := func(t *testing.T, name string) []otp.LimitRequest {
+				b := breaker(name)
+				for range 2 {
+					require.NoError(t, other.Record(ctx, otp.OutcomeSent, b))
 				}
-				return standalone
+				watch := slices.Clone(b)
+				watch[0].Breaker.RecordOnly = true // counts no refusal
+				requireChallenge(t, other.Allow(ctx, watch), otp.ScopeConversion)
+				return b
 			}
 
 			t.Run("Delete", func(t *testing.T) {
@@ -358,7 +390,7 @@ func TestRetriedScripts(t *testing.T) {
 				require.NoError(t, err)
 				_, err = v.Start(ctx, k, ukMobile)
 				require.NoError(t, err)
-				p.loseReply(redisstore.Scripts["delete"], nil)
+				p.loseReply(redisstore.Scripts[either(sharded, "deleteRecord", "delete")], nil)
 				_, err = v.Check(ctx, k, fixedCode)
 				require.NoError(t, err, "right code whose Delete reply was lost")
 				p.requireLost(t)
@@ -404,11 +436,7 @@ func TestRetriedScripts(t *testing.T) {
 			})
 
 			// On Cluster the tokens and the attempt are two scripts.
-			steps := []string{either("allowAddAttempt", "allow")}
-			if sharded {
-				steps = append(steps, "addAttempt")
-			}
-			for _, script := range steps {
+			for _, script := range either(sharded, []string{"allowAddAttempt"}, []string{"allow", "addAttempt"}) {
 				t.Run("AllowAddAttempt/"+script, func(t *testing.T) {
 					k := key("allow-add-attempt-" + script)
 					put(k)
@@ -431,29 +459,155 @@ func TestRetriedScripts(t *testing.T) {
 				assert.Equal(t, 1, tokensLeft(reqs), "tokens left of 2")
 			})
 
-			t.Run("GetAllow", func(t *testing.T) {
-				k := key("get-allow")
-				reqs := limit(k)
-				p.loseReply(redisstore.Scripts[either("getAllow", "allow")], nil)
-				got, err := store.GetAllow(ctx, k, otp.Spare{}, reqs)
-				require.NoError(t, err)
+			// A denial by an open breaker counts a refusal: the retry
+			// answers the denial and counts nothing more.
+			t.Run("Allow refused by a breaker", func(t *testing.T) {
+				b := open(t, "allow-refused")
+				p.loseReply(redisstore.Scripts["allow"], nil)
+				requireChallenge(t, store.Allow(ctx, b), otp.ScopeConversion)
 				p.requireLost(t)
-				assert.Empty(t, got.Ref.ID)
-				assert.Equal(t, 1, tokensLeft(reqs), "tokens left of 2")
+				assert.Equal(t, "1", counts(b)["r"], "refusals counted")
 			})
 
+			t.Run("Record", func(t *testing.T) {
+				reqs := limit("record")
+				reqs[0].Refund = true
+				b := breaker("record")
+				require.NoError(t, other.Allow(ctx, reqs))
+				require.NoError(t, other.Allow(ctx, reqs))
+				p.loseReply(redisstore.Scripts["record"], nil)
+				require.NoError(t, store.Record(ctx, otp.OutcomeVerified, append(reqs, b...)))
+				p.requireLost(t)
+				assert.Equal(t, "1", counts(b)["v"], "verifications counted")
+				assert.Equal(t, 1, tokensLeft(reqs), "tokens given back of 2 taken")
+			})
+
+			// GetAllow claims and takes its tokens once: on Cluster in two
+			// scripts, each of which may lose its reply.
+			for _, script := range either(sharded, []string{"getAllow"}, []string{"claim", "allow"}) {
+				t.Run("GetAllow/"+script, func(t *testing.T) {
+					k := key("get-allow-" + script)
+					reqs := limit(k)
+					p.loseReply(redisstore.Scripts[script], nil)
+					got, err := store.GetAllow(ctx, k, otp.Spare{}, claim("mine"), reqs)
+					require.NoError(t, err, "the retry answers the first run: the key was free")
+					p.requireLost(t)
+					assert.Empty(t, got.Ref.ID)
+					assert.Equal(t, 1, tokensLeft(reqs), "tokens left of 2")
+					_, err = other.Claim(ctx, k, claim("another"))
+					require.ErrorIs(t, err, otp.ErrSendInFlight, "the key is claimed")
+				})
+			}
+
 			t.Run("GetAllow repeat", func(t *testing.T) {
-				// On Cluster the repeat gives its tokens back, once.
 				k := key("get-allow-repeat")
 				v := put(k)
 				reqs := limit(k)
-				require.NoError(t, other.Allow(ctx, reqs)) // so that a second refund would show
-				p.loseReply(redisstore.Scripts[either("getAllow", "refund")], nil)
-				got, err := store.GetAllow(ctx, k, otp.Spare{To: v.To, SentAfter: v.SentAt.Add(-time.Minute)}, reqs)
+				p.loseReply(redisstore.Scripts[either(sharded, "getAllow", "claim")], nil)
+				got, err := store.GetAllow(ctx, k, spare(v), claim("mine"), reqs)
 				require.NoError(t, err)
 				p.requireLost(t)
 				assert.Equal(t, v.Ref.ID, got.Ref.ID)
-				assert.Equal(t, 1, tokensLeft(reqs), "tokens left of 2, one taken before")
+				assert.Equal(t, 2, tokensLeft(reqs), "tokens left of 2: the repeat took none")
+				_, err = other.Claim(ctx, k, claim("another"))
+				require.NoError(t, err, "the repeat claimed nothing")
+			})
+
+			t.Run("GetAllow refused by a breaker", func(t *testing.T) {
+				k := key("get-allow-refused")
+				b := open(t, k)
+				p.loseReply(redisstore.Scripts[either(sharded, "getAllow", "allow")], nil)
+				_, err := store.GetAllow(ctx, k, otp.Spare{}, claim("mine"), b)
+				requireChallenge(t, err, otp.ScopeConversion)
+				p.requireLost(t)
+				assert.Equal(t, "1", counts(b)["r"], "refusals counted")
+				_, err = other.Claim(ctx, k, claim("another"))
+				require.NoError(t, err, "a denial claims nothing")
+			})
+
+			t.Run("Claim", func(t *testing.T) {
+				k := key("claim")
+				v := put(k)
+				p.loseReply(redisstore.Scripts["claim"], nil)
+				got, err := store.Claim(ctx, k, claim("mine"))
+				require.NoError(t, err, "the retry answers the first run: the key was free")
+				p.requireLost(t)
+				assert.Equal(t, v.Ref.ID, got.Ref.ID)
+				_, err = other.Claim(ctx, k, claim("another"))
+				require.ErrorIs(t, err, otp.ErrSendInFlight)
+			})
+
+			t.Run("Release", func(t *testing.T) {
+				k := key("release")
+				_, err := other.Claim(ctx, k, claim("mine"))
+				require.NoError(t, err)
+				p.loseReply(redisstore.Scripts["release"], nil)
+				require.NoError(t, store.Release(ctx, k, "mine"))
+				p.requireLost(t)
+				_, err = other.Claim(ctx, k, claim("another"))
+				require.NoError(t, err, "released")
+			})
+
+			// PutRecord stores and counts the send once: on Cluster in two
+			// scripts sent together, either of which may lose its reply.
+			for _, script := range either(sharded, []string{"putRecord"}, []string{"put", "record"}) {
+				t.Run("PutRecord/"+script, func(t *testing.T) {
+					k := key("put-record-" + script)
+					b := breaker(k)
+					_, err := other.Claim(ctx, k, claim("mine"))
+					require.NoError(t, err)
+					// An attempt between the Put and its retry; not when the
+					// Record loses its reply, as the Put, sent to another node
+					// at the same time, may not have run yet.
+					between := 0
+					p.loseReply(redisstore.Scripts[script], func() {
+						if script == "record" {
+							return
+						}
+						between++
+						_, err := other.AddAttempt(ctx, k, 5)
+						assert.NoError(t, err, "the attempt in between")
+					})
+					require.NoError(t, store.PutRecord(ctx, sample(k), otp.OutcomeSent, b))
+					p.requireLost(t)
+					assert.Equal(t, between, attempts(k), "the retried Put kept the attempt made after it")
+					assert.Equal(t, "1", counts(b)["s"], "sends counted")
+					_, err = other.Claim(ctx, k, claim("another"))
+					require.NoError(t, err, "the Put dropped the claim")
+				})
+			}
+
+			for _, script := range either(sharded, []string{"deleteRecord"}, []string{"delete", "record"}) {
+				t.Run("DeleteRecord/"+script, func(t *testing.T) {
+					k := key("delete-record-" + script)
+					v := put(k)
+					reqs := limit(k)
+					reqs[0].Refund = true
+					b := breaker(k)
+					require.NoError(t, other.Allow(ctx, reqs))
+					require.NoError(t, other.Allow(ctx, reqs))
+					p.loseReply(redisstore.Scripts[script], nil)
+					require.NoError(t, store.DeleteRecord(ctx, k, v.Ref.ID, otp.OutcomeVerified, append(reqs, b...)),
+						"DeleteRecord whose first reply was lost")
+					p.requireLost(t)
+					_, err := other.Get(ctx, k)
+					require.ErrorIs(t, err, otp.ErrNotFound)
+					assert.Equal(t, "1", counts(b)["v"], "verifications counted")
+					assert.Equal(t, 1, tokensLeft(reqs), "tokens given back of 2 taken")
+				})
+			}
+
+			t.Run("SetOverride with another in between", func(t *testing.T) {
+				target := otp.RangeTarget("+99" + strconv.Itoa(int(time.Now().UnixNano()%1e9)))
+				p.loseReply(redisstore.Scripts["setOverride"], func() {
+					assert.NoError(t, other.SetOverride(ctx, otp.Override{Target: target, Action: otp.OverrideChallenge}))
+				})
+				require.NoError(t, store.SetOverride(ctx, otp.Override{Target: target, Action: otp.OverrideBlock}))
+				p.requireLost(t)
+				list, err := other.Overrides(ctx)
+				require.NoError(t, err)
+				assert.Equal(t, []otp.Override{{Target: target, Action: otp.OverrideChallenge}}, list,
+					"the retried SetOverride kept the one set after it")
 			})
 
 			t.Run("Put with an attempt in between", func(t *testing.T) {
