@@ -2,6 +2,7 @@ package otp_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -215,4 +216,36 @@ func TestSpareMatches(t *testing.T) {
 	legacy.Sends = 0
 	assert.True(t, s.Matches(legacy), "no recorded sends: the first cooldown")
 	assert.False(t, s.Matches(otp.Verification{}), "nothing pending")
+}
+
+// lostReply is a LimitingStore whose next GetAllow runs but loses its
+// reply, as a shared store's can.
+type lostReply struct {
+	*lockedStore
+	lose bool
+}
+
+func (s *lostReply) GetAllow(ctx context.Context, key string, spare otp.Spare, c otp.Claim, reqs []otp.LimitRequest) (otp.Verification, error) {
+	v, err := s.lockedStore.GetAllow(ctx, key, spare, c, reqs)
+	if s.lose {
+		s.lose = false
+		return otp.Verification{}, fmt.Errorf("%w: reply lost", otp.ErrStoreUnavailable)
+	}
+	return v, err
+}
+
+// A Start whose claim's reply was lost releases the claim, so that the
+// next Start of the key (on another instance) need not wait for it.
+func TestLostClaimReplyIsReleased(t *testing.T) {
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	s := &lostReply{lockedStore: newLockedStore(f), lose: true}
+	first := f.verifier(t, f.p, s, otp.Config{})
+	second := f.verifier(t, f.p, s, otp.Config{})
+	_, err := first.Start(ctx, sessionKey, ukMobile)
+	require.ErrorIs(t, err, otp.ErrStoreUnavailable)
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = second.Start(c, sessionKey, ukMobile)
+	require.NoError(t, err, "the key was not left claimed")
+	assert.Equal(t, 1, f.p.Calls(otp.OpStart))
 }

@@ -296,6 +296,10 @@ func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOptio
 	claim := Claim{Token: rand.Text()}
 	old, spare, err := v.getAllow(ctx, key, p, claim)
 	if err != nil {
+		if errors.Is(err, ErrStoreUnavailable) {
+			// The reply may be what was lost: do not leave the key claimed.
+			_ = v.state.Release(ctx, key, claim.Token)
+		}
 		return Status{}, v.fail(ctx, ev, err)
 	}
 	if spare {
@@ -315,16 +319,17 @@ const claimFor = time.Minute
 
 // getAllow reads the verification under key, claims the key and takes p's
 // tokens (GetAllow), waiting while another instance's send for the key is
-// in flight; spare reports that the verification is the repeat that sends
-// nothing.
+// in flight, for as long as a claim lasts at most; spare reports that the
+// verification is the repeat that sends nothing.
 func (v *Verifier) getAllow(ctx context.Context, key string, p *plan, c Claim) (old Verification, spare bool, err error) {
 	wait := 10 * time.Millisecond
+	giveUp := time.Now().Add(claimFor)
 	for {
 		now := v.cfg.Clock.Now()
 		s := Spare{To: p.dest.to, Now: now, Cooldowns: v.cfg.ResendCooldowns}
 		c.Until = now.Add(claimFor)
 		old, err = v.state.GetAllow(ctx, key, s, c, p.enforce)
-		if !errors.Is(err, ErrSendInFlight) {
+		if !errors.Is(err, ErrSendInFlight) || time.Now().After(giveUp) {
 			return old, err == nil && s.Matches(old), err
 		}
 		t := time.NewTimer(wait)
