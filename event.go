@@ -160,11 +160,11 @@ func scopeOf(err error) Scope {
 	return ""
 }
 
-// observed reports whether anyone reads events: an OnEvent hook, or a
-// logger that logs at any level. Fields that cost to fill are left empty
-// when nobody does.
+// observed reports whether anyone reads events: an OnEvent hook, an
+// Observer, or a logger that logs at any level. Fields that cost to fill
+// are left empty when nobody does.
 func (v *Verifier) observed(ctx context.Context) bool {
-	return v.cfg.OnEvent != nil || v.log.Enabled(ctx, slog.LevelError)
+	return v.cfg.OnEvent != nil || v.cfg.Observer != nil || v.log.Enabled(ctx, slog.LevelError)
 }
 
 func (v *Verifier) emit(ctx context.Context, kind EventKind, ev Event) {

@@ -53,7 +53,7 @@ func TestConfigErrorsSayWhatIsWrong(t *testing.T) {
 		env  map[string]string
 		want []string
 	}{
-		{map[string]string{"OTP_PROVIDER": "twilio"}, []string{`OTP_PROVIDER="twilio" is unknown`, "dev, vonage, vonage-legacy or infobip"}},
+		{map[string]string{"OTP_PROVIDER": "sns"}, []string{`OTP_PROVIDER="sns" is unknown`, "dev, vonage, vonage-legacy, infobip or twilio"}},
 		{map[string]string{"OTP_DEV_CODES": "yes please"}, []string{"OTP_DEV_CODES"}},
 		{map[string]string{"OTP_DEV_CODES": "1"}, []string{"needs ADDR on loopback", `":8080"`}},
 		{map[string]string{"OTP_DEV_CODES": "1", "ADDR": "0.0.0.0:8080"}, []string{"needs ADDR on loopback"}},

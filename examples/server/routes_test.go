@@ -38,7 +38,7 @@ func newFakes(t *testing.T, routes string) *fakes {
 		"TWILIO_SERVICE_SID": twiliotest.ServiceSID, "TWILIO_API_KEY_SID": twiliotest.APIKeySID,
 		"TWILIO_API_KEY_SECRET": twiliotest.APIKeySecret, "TWILIO_BASE_URL": f.tw.URL,
 		"VONAGE_API_KEY": "test-key", "VONAGE_API_SECRET": "test-secret", "VONAGE_BRAND": "Demo", "VONAGE_BASE_URL": f.vg.URL,
-		"INFOBIP_BASE_URL": f.ib.URL, "INFOBIP_API_KEY": "ib-key", "INFOBIP_APP_ID": app, "INFOBIP_MESSAGE_ID": msg,
+		"INFOBIP_BASE_URL": f.ib.URL, "INFOBIP_API_KEY": "ib-key", "INFOBIP_APPLICATION_ID": app, "INFOBIP_SMS_MESSAGE_ID": msg,
 	}
 	return f
 }
