@@ -67,6 +67,13 @@ func TestConformance(t *testing.T) {
 // TestConformanceSweeping runs the suite with the sweeper working flat out
 // and the shortest retention the suite allows, so that a sweep racing the
 // operations shows.
+// Two Verifiers of one process on one memstore behave as one.
+func TestInstances(t *testing.T) {
+	s := memstore.New(memstore.Config{})
+	t.Cleanup(func() { s.Close() })
+	otptest.TestInstances(t, func() otp.Store { return s })
+}
+
 func TestConformanceSweeping(t *testing.T) {
 	otptest.TestStore(t, func() otp.Store {
 		s := memstore.New(memstore.Config{Retention: time.Second, SweepInterval: time.Millisecond})

@@ -63,7 +63,6 @@ func TestStore(t *testing.T, newStore func() otp.Store) {
 		{"KeysIsolated", testStoreKeysIsolated},
 		{"Claim", testStoreClaim},
 		{"ClaimConcurrent", testStoreClaimConcurrent},
-		{"ConcurrentStartsSendOnce", testStoreConcurrentStartsSendOnce},
 	})
 }
 
@@ -718,32 +717,4 @@ func testStoreClaimConcurrent(t *testing.T, x storeSuite) {
 		errorIs(t, err, otp.ErrSendInFlight, "a Claim that lost")
 	}
 	equal(t, 1, won, "Claims that won")
-}
-
-// testStoreConcurrentStartsSendOnce: two Verifiers on the store (two
-// instances, each with its own per-key locks) get 100 concurrent Starts of
-// one key and number: one code is sent, and every Start answers with that
-// verification.
-func testStoreConcurrentStartsSendOnce(t *testing.T, x storeSuite) {
-	const calls = 100
-	p := NewProvider(ProviderConfig{})
-	p.SetDelay(20 * time.Millisecond) // the sends overlap
-	var vs [2]*otp.Verifier
-	for i := range vs {
-		v, err := otp.NewVerifier(p, x.store, otp.Config{Limits: otp.NoLimits})
-		noError(t, err, "NewVerifier")
-		vs[i] = v
-	}
-	key := x.key("start-race")
-	sts := make([]otp.Status, calls)
-	errs := race(calls, func(i int) error {
-		var err error
-		sts[i], err = vs[i%2].Start(t.Context(), key, "+447400123456")
-		return err
-	})
-	for i, err := range errs {
-		noError(t, err, "Start #%d", i)
-		isTrue(t, sts[0].SentAt.Equal(sts[i].SentAt), "Start #%d answers with the one verification", i)
-	}
-	equal(t, 1, p.Calls(otp.OpStart), "codes sent by 100 concurrent Starts of one key and number")
 }
