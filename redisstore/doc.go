@@ -153,10 +153,15 @@
 //     empty bucket without Challenge refuses with an *otp.RateLimitError
 //     of the longest wait.
 //   - Unless an override allows the destination, an override that
-//     challenges, an open breaker or an empty bucket with Challenge asks
-//     for a challenge (*otp.ChallengeError); each open breaker that is not
-//     RecordOnly counts the refusal. An allowed destination skips the
-//     buckets with Challenge and the breakers.
+//     challenges (on a request with Challenge, which a Start made
+//     WithChallengePassed does not set), an open breaker or an empty
+//     bucket with Challenge asks for a challenge (*otp.ChallengeError);
+//     each open breaker that is not RecordOnly counts the refusal. An
+//     allowed destination skips the buckets with Challenge and the
+//     breakers.
+//   - A breaker with Fallback (a calling code's group) is judged only when
+//     the breaker just before it in the call has too little demand to be
+//     judged (below its MinSends) or does not exist yet.
 //   - Otherwise the call takes one token from every bucket. A call that
 //     fails takes nothing and creates no key, but for the refusal counts
 //     of breakers that exist already.
@@ -164,9 +169,12 @@
 // Record feeds an outcome to the breakers, which count sends, verified
 // sends, refusals and passed challenges in fixed windows of
 // Conversion.Window (Unix µs / window), estimating the sliding window as
-// prev*(1-f) + cur, as otp.LimitBreaker says; and a verified send gives
-// its token back to each bucket with Refund, never beyond full (the
-// timestamp moves back one interval, and a bucket full again is deleted).
+// prev*(1-f) + cur, as otp.LimitBreaker says; a Fallback breaker counts
+// it only when the breaker before it, judged before it counts, is too
+// quiet to be judged, so that a busy member region neither dilutes its
+// group nor is judged by it. A verified send gives its token back to each
+// bucket with Refund, never beyond full (the timestamp moves back one
+// interval, and a bucket full again is deleted).
 //
 // Buckets are named by scope and key alone, not by their Limit as in
 // otp.MemoryLimiter: Verifiers with different Limits sharing one Redis

@@ -49,6 +49,15 @@ func window(c otp.Conversion) (int64, error) {
 	return c.Window.Microseconds(), nil
 }
 
+// fallback returns the suffix of the kind of a breaker request: "F" for
+// a Fallback one.
+func fallback(r otp.LimitRequest) string {
+	if r.Fallback {
+		return "F"
+	}
+	return ""
+}
+
 // decided adds to c the requests of reqs that Allow decides: the buckets
 // whose Limit is not off, the breakers not off, the overrides.
 func (s *Store) decided(c *call, reqs []otp.LimitRequest) error {
@@ -80,9 +89,13 @@ func (s *Store) decided(c *call, reqs []otp.LimitRequest) error {
 			if r.Breaker.RecordOnly {
 				kind = "R"
 			}
-			c.add(i, s.breaker(r.Key, win), kind, win, r.Breaker.MinSends, strconv.FormatFloat(r.Breaker.MinShare, 'g', -1, 64))
+			c.add(i, s.breaker(r.Key, win), kind+fallback(r), win, r.Breaker.MinSends, strconv.FormatFloat(r.Breaker.MinShare, 'g', -1, 64))
 		case otp.LimitOverride:
-			c.add(i, s.overrides, "O", r.Key, "", "")
+			challenge := ""
+			if r.Challenge {
+				challenge = "1"
+			}
+			c.add(i, s.overrides, "O", r.Key, challenge, "")
 		default:
 			return fmt.Errorf("redisstore: unknown limit request kind %d", r.Kind)
 		}
@@ -105,7 +118,7 @@ func (s *Store) recorded(c *call, o otp.Outcome, reqs []otp.LimitRequest) error 
 			if err != nil {
 				return err
 			}
-			c.add(i, s.breaker(r.Key, win), "K", win, "", "")
+			c.add(i, s.breaker(r.Key, win), "K"+fallback(r), win, r.Breaker.MinSends, "")
 		case r.Kind == otp.LimitBucket && r.Refund && o == otp.OutcomeVerified && r.Limit.N >= 0:
 			interval, _, err := gcra(r.Limit)
 			if err != nil {
