@@ -201,9 +201,11 @@ func TestTwoInstancesCooldownAndLimits(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
 			clock := otptest.NewClock(time.Now())
+			// The unverified budget of the number's range (2 a day) would
+			// ask the third send for a challenge before PerNumber refuses.
 			f := newFlow(t, be, otp.Config{
 				Clock:  clock,
-				Limits: otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}},
+				Limits: otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}, UnverifiedPerRange: otp.NoLimit},
 			}, redisstore.Config{Clock: clock})
 			ctx := t.Context()
 
@@ -289,7 +291,17 @@ func TestTwoInstancesShareBreakersAndOverrides(t *testing.T) {
 			assert.Equal(t, otp.ScopeConversion, ce.Scope)
 			assert.Equal(t, 3, f.p.Calls(otp.OpStart), "b sent nothing")
 
+			// An override that challenges, set on a, asks b too; a Start
+			// that passed a challenge goes through it and the open
+			// breaker.
 			gb := otp.RangeTarget("+44740012xxxx") // the range of the numbers above
+			require.NoError(t, f.a.SetOverride(ctx, otp.Override{Target: gb, Action: otp.OverrideChallenge}))
+			_, err = f.b.Start(ctx, "b", "+447400123459")
+			require.ErrorAs(t, err, &ce, "b's Start after a's challenge override, the breaker open")
+			_, err = f.b.Start(ctx, "b", "+447400123459", otp.WithChallengePassed())
+			require.NoError(t, err, "b's Start that passed a challenge, after a's challenge override, the breaker open")
+			assert.Equal(t, 4, f.p.Calls(otp.OpStart), "b's challenged Start sent its code")
+
 			require.NoError(t, f.b.SetOverride(ctx, otp.Override{Target: gb, Action: otp.OverrideBlock}))
 			_, err = f.a.Start(ctx, "a-blocked", "+447400123450")
 			require.ErrorAs(t, err, &blocked, "a's Start after b's block")
