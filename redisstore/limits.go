@@ -113,13 +113,14 @@ func (s *Store) recorded(c *call, o otp.Outcome, reqs []otp.LimitRequest) error 
 	}
 	for i, r := range reqs {
 		switch {
-		case r.Kind == otp.LimitBreaker && r.Breaker.MinSends >= 0:
+		case !feeds(o, r):
+		case r.Kind == otp.LimitBreaker:
 			win, err := window(r.Breaker)
 			if err != nil {
 				return err
 			}
 			c.add(i, s.breaker(r.Key, win), "K"+fallback(r), win, r.Breaker.MinSends, "")
-		case r.Kind == otp.LimitBucket && r.Refund && o == otp.OutcomeVerified && r.Limit.N >= 0:
+		default:
 			interval, _, err := gcra(r.Limit)
 			if err != nil {
 				return err
@@ -129,6 +130,21 @@ func (s *Store) recorded(c *call, o otp.Outcome, reqs []otp.LimitRequest) error 
 	}
 	return nil
 }
+
+// feeds reports whether the outcome o feeds r: a breaker not off, or for
+// a verified send a bucket with Refund whose Limit is not off.
+func feeds(o otp.Outcome, r otp.LimitRequest) bool {
+	switch r.Kind {
+	case otp.LimitBreaker:
+		return r.Breaker.MinSends >= 0
+	case otp.LimitBucket:
+		return r.Refund && o == otp.OutcomeVerified && r.Limit.N >= 0
+	}
+	return false
+}
+
+// verifiable reports whether a verified outcome feeds r.
+func verifiable(r otp.LimitRequest) bool { return feeds(otp.OutcomeVerified, r) }
 
 // decide runs c on script, which decides c's requests, and returns its
 // reply, or the error of a failure or a denial.

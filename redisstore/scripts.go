@@ -439,6 +439,36 @@ return once(function()
 end)
 `)
 
+	// The Record of PutRecord on Cluster, beside the Put: recordScript's
+	// work, and it marks the send in KEYS[2] until ARGV[4], ARGV[5] (the
+	// verification's expiry and a while more), so that
+	// recordMarkedScript counts its outcome once. ARGV[3]: the outcome;
+	// KEYS[3..] and ARGV[6..]: the requests, possibly none.
+	recordMarkScript = redis.NewScript(lib + `
+return once(function()
+  local s, n = clock()
+  local at, ms = ttl(micros(tonumber(ARGV[4]), tonumber(ARGV[5])), micros(s, n))
+  redis.call('SET', KEYS[2], '1', 'PX' .. at, ms)
+  record(3, 6, ARGV[3], s, n)
+  return 1, true
+end)
+`)
+
+	// The Record of DeleteRecord on Cluster, beside the Delete: if the
+	// send is still marked in KEYS[2] (see recordMarkScript), it drops the
+	// mark and records the outcome, ARGV[3], in the requests, KEYS[3..] and
+	// ARGV[4..]; a verification's outcome is counted once, by whichever
+	// of its concurrent checks comes first, and never for a verification
+	// that was not sent.
+	recordMarkedScript = redis.NewScript(lib + `
+return once(function()
+  if redis.call('DEL', KEYS[2]) == 0 then return 0 end
+  local s, n = clock()
+  record(3, 4, ARGV[3], s, n)
+  return 1, true
+end)
+`)
+
 	// KEYS[1]: the receipt; KEYS[2]: the verification; KEYS[3]: its
 	// claim. ARGV[3]: max.
 	addAttemptScript = redis.NewScript(lib + `
