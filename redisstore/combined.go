@@ -18,7 +18,8 @@ import (
 // only to be given back.
 
 // limits returns the part of c in the limits' slot, for allowScript or
-// recordScript: a receipt of its own, c's time, and c's requests, which
+// recordScript (recordMarkScript and recordMarkedScript take a mark after
+// the receipt): a receipt of its own, c's time, and c's requests, which
 // follow nkeys keys and nargs arguments.
 func (s *Store) limits(c call, nkeys, nargs int) call {
 	return call{
@@ -90,7 +91,8 @@ func (s *Store) PutRecord(ctx context.Context, v otp.Verification, o otp.Outcome
 	case !s.sharded && len(c.sent) > 0:
 		err = putRecordScript.Run(ctx, s.client, c.keys, c.args...).Err()
 	case !s.sharded || !slices.ContainsFunc(reqs, verifiable):
-		// Nothing to record: what a send feeds, a verification does.
+		// Nothing to record, nor to mark: a verified outcome feeds all
+		// that a send's does, and on Cluster more (the buckets that refund).
 		err = putScript.Run(ctx, s.client, c.keys[:3], c.args[:putArgc]...).Err()
 	default:
 		l := s.limits(c, 3, putArgc)
