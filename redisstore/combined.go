@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,7 +18,8 @@ import (
 // only to be given back.
 
 // limits returns the part of c in the limits' slot, for allowScript or
-// recordScript: a receipt of its own, c's time, and c's requests, which
+// recordScript (recordMarkScript and recordMarkedScript take a mark after
+// the receipt): a receipt of its own, c's time, and c's requests, which
 // follow nkeys keys and nargs arguments.
 func (s *Store) limits(c call, nkeys, nargs int) call {
 	return call{
@@ -74,7 +76,10 @@ func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, cl ot
 // parallel: one round trip. The Record is then best effort, as with an
 // otp.Store and a separate Limiter: a failure of it is not reported, the
 // send being stored all the same; and a send whose Put failed may be
-// counted, which is true too: its code went out.
+// counted, which is true too: its code went out. When a verified outcome
+// would feed any of reqs, the Record also marks the send, beside the
+// limits, until a while after v expires: DeleteRecord records the
+// outcome of a marked send once.
 func (s *Store) PutRecord(ctx context.Context, v otp.Verification, o otp.Outcome, reqs []otp.LimitRequest) error {
 	const op = "put and record"
 	c := call{keys: s.keys(v.Key), args: append(s.putArgs(v), int(o))}
@@ -83,19 +88,29 @@ func (s *Store) PutRecord(ctx context.Context, v otp.Verification, o otp.Outcome
 	}
 	var err error
 	switch {
-	case len(c.sent) == 0:
-		err = putScript.Run(ctx, s.client, c.keys[:3], c.args[:putArgc]...).Err()
-	case !s.sharded:
+	case !s.sharded && len(c.sent) > 0:
 		err = putRecordScript.Run(ctx, s.client, c.keys, c.args...).Err()
+	case !s.sharded || !slices.ContainsFunc(reqs, verifiable):
+		// Nothing to record, nor to mark: a verified outcome feeds all
+		// that a send's does, and on Cluster more (the buckets that refund).
+		err = putScript.Run(ctx, s.client, c.keys[:3], c.args[:putArgc]...).Err()
 	default:
 		l := s.limits(c, 3, putArgc)
-		err = s.pipelined(ctx, run{putScript, c.keys[:3], c.args[:putArgc]}, run{recordScript, l.keys, l.args})[0].Err()
+		l.keys = slices.Insert(l.keys, 1, s.mark(v.Key, v.Ref.ID))
+		l.args = appendTime(l.args[:3:3], v.ExpiresAt.Add(markAfterExpiry))
+		l.args = append(l.args, c.args[putArgc+1:]...)
+		err = s.pipelined(ctx, run{putScript, c.keys[:3], c.args[:putArgc]}, run{recordMarkScript, l.keys, l.args})[0].Err()
 	}
 	if err != nil {
 		return unavailable(op, err)
 	}
 	return nil
 }
+
+// markAfterExpiry is how long a send's mark outlives its verification's
+// expiry: longer than a check that reserved its attempt just before the
+// expiry takes to hear from the vendor.
+const markAfterExpiry = 5 * time.Minute
 
 // putArgc is how many arguments putScript takes: the time, the retention
 // and the fields.
@@ -159,33 +174,38 @@ func (s *Store) AllowAddAttempt(ctx context.Context, key string, max int, reqs [
 	return s.verification(op, key, r)
 }
 
-// DeleteRecord implements [otp.LimitingStore]. On Cluster the Record
-// follows the Delete, once it has removed the verification: two round
-// trips. The Record is then best effort: the verification is consumed
-// whether or not its outcome was counted.
+// DeleteRecord implements [otp.LimitingStore]. On Cluster the Delete and
+// the Record go in one pipeline, which go-redis sends to their two nodes
+// in parallel: one round trip. The Record then counts the outcome only if
+// PutRecord marked the send of the verification under key with Ref.ID id,
+// and drops the mark: of concurrent checks of one verification, the
+// outcome is counted once, whichever of them wins the Delete, and a
+// Delete that failed because the verification was replaced meanwhile
+// still counts the outcome of the one that was checked. The Record is
+// best effort: the verification is consumed whether or not its outcome
+// was counted.
 func (s *Store) DeleteRecord(ctx context.Context, key, id string, o otp.Outcome, reqs []otp.LimitRequest) error {
 	const op = "delete and record"
 	c := call{keys: s.keys(key), args: s.args(id, int(o))}
 	if err := s.recorded(&c, o, reqs); err != nil {
 		return err
 	}
-	if !s.sharded && len(c.sent) > 0 {
-		n, err := deleteRecordScript.Run(ctx, s.client, c.keys, c.args...).Int()
-		if err != nil {
-			return unavailable(op, err)
-		}
-		return deleted(n)
+	var cmd *redis.Cmd
+	switch {
+	case len(c.sent) == 0:
+		cmd = deleteScript.Run(ctx, s.client, c.keys[:3], c.args[:3]...)
+	case !s.sharded:
+		cmd = deleteRecordScript.Run(ctx, s.client, c.keys, c.args...)
+	default:
+		l := s.limits(c, 3, 3)
+		l.keys = slices.Insert(l.keys, 1, s.mark(key, id))
+		cmd = s.pipelined(ctx, run{deleteScript, c.keys[:3], c.args[:3]}, run{recordMarkedScript, l.keys, l.args})[0]
 	}
-	n, err := deleteScript.Run(ctx, s.client, c.keys[:3], c.args[:3]...).Int()
+	n, err := cmd.Int()
 	if err != nil {
 		return unavailable(op, err)
 	}
-	if err := deleted(n); err != nil || len(c.sent) == 0 {
-		return err
-	}
-	l := s.limits(c, 3, 3)
-	_ = recordScript.Run(ctx, s.client, l.keys, l.args...).Err()
-	return nil
+	return deleted(n)
 }
 
 func isNoScript(err error) bool {

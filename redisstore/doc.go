@@ -63,27 +63,45 @@
 //     key waits for it (otp.ErrSendInFlight) rather than fails, as with
 //     an otp.Store beside a separate Limiter.
 //   - PutRecord sends the Put and the Record in one pipeline, which
-//     go-redis sends to the two nodes in parallel: one round trip.
+//     go-redis sends to the two nodes in parallel: one round trip. When a
+//     verified outcome would feed any of its requests (a breaker, a bucket
+//     with Refund), the Record also marks the send, beside the limits,
+//     until five minutes after the verification expires.
 //   - AllowAddAttempt with a limit takes the tokens, then reserves the
 //     attempt: two round trips, so that a denial reserves nothing.
 //     Reserving first and undoing it after a denial would make a concurrent
 //     check see a false otp.ErrTooManyAttempts meanwhile. Without a limit
 //     (a check without WithClient, or ChecksPerClient off): one.
-//   - DeleteRecord records the outcome once the Delete has removed the
-//     verification: two round trips (one when there is nothing to record,
-//     as for an email address). Recording alongside would count a
-//     verification that a concurrent check consumed first.
+//   - DeleteRecord sends the Delete and the Record in one pipeline: one
+//     round trip. The Record counts the outcome only if the verification's
+//     send is marked, and drops the mark, so that a verification is
+//     counted once however many of its concurrent checks heard the vendor
+//     accept the code and whichever of them wins the Delete. Unlike one
+//     script on a standalone client, it counts the outcome of a checked
+//     verification whose Delete failed because a new Start replaced it
+//     meanwhile (the vendor did accept that code), and it counts nothing
+//     for a verification whose send no PutRecord of this package marked
+//     (one stored by Put, or one pending from before this version).
 //
 // The Record of PutRecord and DeleteRecord is then best effort, as with a
 // separate Limiter: a failure of it is not reported, since the send was
-// stored or the verification consumed all the same. So on Cluster, in
-// sequential round trips (node exchanges):
+// stored or the verification consumed all the same. So on Cluster a
+// Verifier's calls cost, in sequential round trips (node exchanges):
 //
-//	Start                          3 (4)   GetAllow 2, PutRecord 1 (2)
-//	Start, the repeat              1 (1)
-//	Start, denied                  3 (3)
-//	Check, wrong code, WithClient  2 (2)   without a client ID 1 (1)
-//	Check, right code, WithClient  4 (4)   without a client ID 3 (3)
+//	Start                         3 (4)  claim; allow; put | record and mark
+//	Start, the repeat             1 (1)  claim
+//	Start, denied                 3 (3)  claim; allow; release
+//	Check, wrong code, WithClient 2 (2)  allow; add attempt
+//	Check, wrong code             1 (1)  add attempt
+//	Check, right code, WithClient 3 (4)  allow; add attempt; delete | record if marked
+//	Check, right code             2 (3)  add attempt; delete | record if marked
+//
+// where ";" separates round trips and "|" the scripts of one pipeline,
+// sent to two nodes at once (when the verification's slot and the
+// limits' are on one node, a pipeline is one exchange). Without anything
+// to record (an email address, a test number, the breakers and the
+// unverified budgets off) the Start and the right Check skip the Record.
+// On a standalone client the same calls cost 2, 1, 1, 1, 1, 2 and 2.
 //
 // # Keys and personal data
 //
@@ -98,6 +116,7 @@
 //	{otp:limits}:<scope>:d(key)                a limit bucket, a string
 //	{otp:limits}:breaker:<window in µs>:d(key) a conversion breaker, a hash
 //	{otp:limits}:overrides                     the overrides, a hash
+//	{otp:limits}:sent:d(key, ID)               the mark of a send (on Cluster), a string
 //	otp:r:{<a hash tag above>}:<token>         a receipt (see Retries)
 //
 // The scope of a bucket (number, client, region, range, challenged,
@@ -121,6 +140,8 @@
 //   - a breaker holds counts and a window's index, until its counts have
 //     left the sliding window (the end of the window after its current
 //     one);
+//   - a send's mark (on Cluster) holds "1", until the Check that verifies
+//     it or five minutes after the verification expires;
 //   - the overrides hash holds what operators set: each target's key
 //     ("region:JM", "code:1", or "range:+1876555", the leading digits of a
 //     block of numbers, never a whole number), its action and Until; an
@@ -153,10 +174,15 @@
 //     empty bucket without Challenge refuses with an *otp.RateLimitError
 //     of the longest wait.
 //   - Unless an override allows the destination, an override that
-//     challenges, an open breaker or an empty bucket with Challenge asks
-//     for a challenge (*otp.ChallengeError); each open breaker that is not
-//     RecordOnly counts the refusal. An allowed destination skips the
-//     buckets with Challenge and the breakers.
+//     challenges (on a request with Challenge, which a Start made
+//     WithChallengePassed does not set), an open breaker or an empty
+//     bucket with Challenge asks for a challenge (*otp.ChallengeError);
+//     each open breaker that is not RecordOnly counts the refusal. An
+//     allowed destination skips the buckets with Challenge and the
+//     breakers.
+//   - A breaker with Fallback (a calling code's group) is judged only when
+//     the breaker just before it in the call has too little demand to be
+//     judged (below its MinSends) or does not exist yet.
 //   - Otherwise the call takes one token from every bucket. A call that
 //     fails takes nothing and creates no key, but for the refusal counts
 //     of breakers that exist already.
@@ -164,9 +190,12 @@
 // Record feeds an outcome to the breakers, which count sends, verified
 // sends, refusals and passed challenges in fixed windows of
 // Conversion.Window (Unix µs / window), estimating the sliding window as
-// prev*(1-f) + cur, as otp.LimitBreaker says; and a verified send gives
-// its token back to each bucket with Refund, never beyond full (the
-// timestamp moves back one interval, and a bucket full again is deleted).
+// prev*(1-f) + cur, as otp.LimitBreaker says; a Fallback breaker counts
+// it only when the breaker before it, judged before it counts, is too
+// quiet to be judged, so that a busy member region neither dilutes its
+// group nor is judged by it. A verified send gives its token back to each
+// bucket with Refund, never beyond full (the timestamp moves back one
+// interval, and a bucket full again is deleted).
 //
 // Buckets are named by scope and key alone, not by their Limit as in
 // otp.MemoryLimiter: Verifiers with different Limits sharing one Redis

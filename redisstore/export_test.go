@@ -15,6 +15,8 @@ var Scripts = map[string]*redis.Script{
 	"put":             putScript,
 	"putRecord":       putRecordScript,
 	"record":          recordScript,
+	"recordMark":      recordMarkScript,
+	"recordMarked":    recordMarkedScript,
 	"addAttempt":      addAttemptScript,
 	"markSent":        markSentScript,
 	"delete":          deleteScript,
@@ -44,6 +46,10 @@ func (s *Store) ClaimKey(key string) string { return s.vnames(key).c }
 func (s *Store) BreakerKey(key string, window time.Duration) string {
 	return s.breaker(key, window.Microseconds())
 }
+
+// MarkKey returns the name of the Redis key marking the send of the
+// verification under key with Ref.ID id (on Cluster).
+func (s *Store) MarkKey(key, id string) string { return s.mark(key, id) }
 
 // OverridesKey returns the name of the Redis key holding the overrides.
 func (s *Store) OverridesKey() string { return s.overrides }

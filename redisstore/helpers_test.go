@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/redisstore"
 )
 
@@ -22,25 +23,7 @@ const (
 	ukMobile  = "+447400123456"
 	fixedCode = "123456"
 	wrongCode = "654321"
-
-	howTo = "start Redis and set OTP_REDIS_URL=redis://127.0.0.1:6379/0 and " +
-		"OTP_REDIS_CLUSTER=host:port,host:port,... (a Redis Cluster's seed nodes), " +
-		"or run .ci/run, which starts both"
 )
-
-// need skips the test when a variable is unset, or fails it when CI is set.
-func need(t testing.TB, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v != "" {
-		return v
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is unset and CI is set: %s", name, howTo)
-	}
-	t.Skipf("%s is unset: %s", name, howTo)
-	return ""
-}
 
 // backend is a way to reach Redis: standalone or Cluster.
 type backend struct {
@@ -53,33 +36,75 @@ var backends = []backend{
 	{"cluster", cluster},
 }
 
-// standalone returns a new client of OTP_REDIS_URL, closed after the test.
+// standalone returns a new client of the Redis testenv gives the test,
+// closed after the test.
 func standalone(t testing.TB, opts ...func(*redis.UniversalOptions)) redis.UniversalClient {
 	t.Helper()
-	o, err := redis.ParseURL(need(t, "OTP_REDIS_URL"))
-	require.NoError(t, err, "OTP_REDIS_URL")
+	url := servers.get(t, "standalone", func() []string { return []string{testenv.Redis(t)} })[0]
+	o, err := redis.ParseURL(url)
+	require.NoError(t, err, "the Redis URL")
 	u := &redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username, Password: o.Password}
 	for _, f := range opts {
 		f(u)
 	}
 	c := redis.NewClient(u.Simple())
 	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.Ping(context.Background()).Err(), "Redis at OTP_REDIS_URL")
+	require.NoError(t, c.Ping(context.Background()).Err(), "Redis at %s", o.Addr)
 	return c
 }
 
-// cluster returns a new client of the cluster OTP_REDIS_CLUSTER seeds,
-// closed after the test.
+// cluster returns a new client of the Redis Cluster testenv gives the
+// test, closed after the test.
 func cluster(t testing.TB, opts ...func(*redis.UniversalOptions)) redis.UniversalClient {
 	t.Helper()
-	u := &redis.UniversalOptions{Addrs: strings.Split(need(t, "OTP_REDIS_CLUSTER"), ",")}
+	u := &redis.UniversalOptions{Addrs: servers.get(t, "cluster", func() []string { return testenv.RedisCluster(t) })}
 	for _, f := range opts {
 		f(u)
 	}
 	c := redis.NewClusterClient(u.Cluster())
 	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.Ping(context.Background()).Err(), "Redis Cluster at OTP_REDIS_CLUSTER")
+	require.NoError(t, c.Ping(context.Background()).Err(), "Redis Cluster at %v", u.Addrs)
 	return c
+}
+
+// servers remembers the Redis of each test, so that the clients of one
+// test and of its subtests reach the same one: testenv starts a server
+// for each call when no variable names one.
+var servers = serverMemo{m: map[string][]string{}}
+
+type serverMemo struct {
+	mu sync.Mutex
+	m  map[string][]string // by kind and the name of the test that got it
+}
+
+// get returns the addresses of the server of kind that t or a test above
+// it got, or else those start returns, kept until t ends.
+func (s *serverMemo) get(t testing.TB, kind string, start func() []string) []string {
+	t.Helper()
+	s.mu.Lock()
+	for name := t.Name(); ; {
+		if addrs, ok := s.m[kind+" "+name]; ok {
+			s.mu.Unlock()
+			return addrs
+		}
+		i := strings.LastIndexByte(name, '/')
+		if i < 0 {
+			break
+		}
+		name = name[:i]
+	}
+	s.mu.Unlock()
+	addrs := start() // skips or fails t when there is no Redis
+	key := kind + " " + t.Name()
+	s.mu.Lock()
+	s.m[key] = addrs
+	s.mu.Unlock()
+	t.Cleanup(func() {
+		s.mu.Lock()
+		delete(s.m, key)
+		s.mu.Unlock()
+	})
+	return addrs
 }
 
 // prefix returns a key prefix no other test uses.

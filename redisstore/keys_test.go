@@ -42,9 +42,10 @@ func keyNames(t *testing.T, c redis.UniversalClient, match string) []string {
 }
 
 // TestKeyNamesHoldNoPersonalData: after a Start and Check with a client
-// ID, a claim and an override, no key name holds the number, its digits,
-// the caller's key or the client's IP; the scope of each limit bucket is
-// still there to read, a claim holds no number, and every key expires.
+// ID, a claim and an override (and on Cluster a send's mark), no key name
+// holds the number, its digits, the caller's key or the client's IP; the
+// scope of each limit bucket is still there to read, a claim holds no
+// number, and every key expires.
 func TestKeyNamesHoldNoPersonalData(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -78,6 +79,11 @@ func TestKeyNamesHoldNoPersonalData(t *testing.T) {
 			require.Contains(t, names, store.VerificationKey(user), "the pending verification")
 			require.Contains(t, names, store.ClaimKey(user), "the claim")
 			require.Contains(t, names, store.OverridesKey(), "the overrides")
+			if _, sharded := c.(*redis.ClusterClient); sharded {
+				pending, err := store.Get(ctx, user)
+				require.NoError(t, err)
+				require.Contains(t, names, store.MarkKey(user, pending.Ref.ID), "the mark of the pending verification's send")
+			}
 			assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ":breaker:") }),
 				"breakers in %q", names)
 			claim, err := c.Get(ctx, store.ClaimKey(user)).Result()

@@ -49,6 +49,15 @@ func window(c otp.Conversion) (int64, error) {
 	return c.Window.Microseconds(), nil
 }
 
+// fallback returns the suffix of the kind of a breaker request: "F" for
+// a Fallback one.
+func fallback(r otp.LimitRequest) string {
+	if r.Fallback {
+		return "F"
+	}
+	return ""
+}
+
 // decided adds to c the requests of reqs that Allow decides: the buckets
 // whose Limit is not off, the breakers not off, the overrides.
 func (s *Store) decided(c *call, reqs []otp.LimitRequest) error {
@@ -80,9 +89,13 @@ func (s *Store) decided(c *call, reqs []otp.LimitRequest) error {
 			if r.Breaker.RecordOnly {
 				kind = "R"
 			}
-			c.add(i, s.breaker(r.Key, win), kind, win, r.Breaker.MinSends, strconv.FormatFloat(r.Breaker.MinShare, 'g', -1, 64))
+			c.add(i, s.breaker(r.Key, win), kind+fallback(r), win, r.Breaker.MinSends, strconv.FormatFloat(r.Breaker.MinShare, 'g', -1, 64))
 		case otp.LimitOverride:
-			c.add(i, s.overrides, "O", r.Key, "", "")
+			challenge := ""
+			if r.Challenge {
+				challenge = "1"
+			}
+			c.add(i, s.overrides, "O", r.Key, challenge, "")
 		default:
 			return fmt.Errorf("redisstore: unknown limit request kind %d", r.Kind)
 		}
@@ -100,13 +113,14 @@ func (s *Store) recorded(c *call, o otp.Outcome, reqs []otp.LimitRequest) error 
 	}
 	for i, r := range reqs {
 		switch {
-		case r.Kind == otp.LimitBreaker && r.Breaker.MinSends >= 0:
+		case !feeds(o, r):
+		case r.Kind == otp.LimitBreaker:
 			win, err := window(r.Breaker)
 			if err != nil {
 				return err
 			}
-			c.add(i, s.breaker(r.Key, win), "K", win, "", "")
-		case r.Kind == otp.LimitBucket && r.Refund && o == otp.OutcomeVerified && r.Limit.N >= 0:
+			c.add(i, s.breaker(r.Key, win), "K"+fallback(r), win, r.Breaker.MinSends, "")
+		default:
 			interval, _, err := gcra(r.Limit)
 			if err != nil {
 				return err
@@ -116,6 +130,21 @@ func (s *Store) recorded(c *call, o otp.Outcome, reqs []otp.LimitRequest) error 
 	}
 	return nil
 }
+
+// feeds reports whether the outcome o feeds r: a breaker not off, or for
+// a verified send a bucket with Refund whose Limit is not off.
+func feeds(o otp.Outcome, r otp.LimitRequest) bool {
+	switch r.Kind {
+	case otp.LimitBreaker:
+		return r.Breaker.MinSends >= 0
+	case otp.LimitBucket:
+		return r.Refund && o == otp.OutcomeVerified && r.Limit.N >= 0
+	}
+	return false
+}
+
+// verifiable reports whether a verified outcome feeds r.
+func verifiable(r otp.LimitRequest) bool { return feeds(otp.OutcomeVerified, r) }
 
 // decide runs c on script, which decides c's requests, and returns its
 // reply, or the error of a failure or a denial.

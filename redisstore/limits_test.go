@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 // SetOverride calls, on a clock that moves by seconds to hours, across
 // the windows of the breakers, gets the same answers from the Store as
 // from otp.MemoryLimiter, the reference: the scripts apply the same rules
-// with the same arithmetic.
+// with the same arithmetic. The requests come in any order, and often
+// with a region's breaker just before a Fallback group breaker, as the
+// Verifier sends them; overrides come with and without Challenge.
 func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 	buckets := []otp.LimitRequest{
 		{Scope: otp.ScopeNumber, Key: "n", Limit: otp.Limit{N: 3, Per: 3 * time.Minute}},
@@ -36,12 +39,29 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "+1",
 			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4, RecordOnly: true}},
 	}
+	// Regions of +1 and their group, which stands in for a quiet one.
+	members := []otp.LimitRequest{
+		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "JM",
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4}},
+		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "CA",
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 5, MinShare: 0.5}},
+		breakers[0],
+	}
+	groups := []otp.LimitRequest{
+		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "+1", Fallback: true,
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4}},
+		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "+1", Fallback: true,
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4, RecordOnly: true}},
+	}
 	targets := []otp.Target{otp.RegionTarget("GB"), otp.CallingCodeTarget(1), otp.RangeTarget("+44740012xxxx")}
 	var overrides []otp.LimitRequest
 	for _, tg := range targets {
-		overrides = append(overrides, otp.LimitRequest{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: tg.Key()})
+		for _, challenge := range []bool{true, false} {
+			overrides = append(overrides, otp.LimitRequest{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: tg.Key(),
+				Challenge: challenge})
+		}
 	}
-	all := append(append(append([]otp.LimitRequest(nil), buckets...), breakers...), overrides...)
+	all := slices.Concat(buckets, breakers, members, groups, overrides)
 	actions := []otp.Action{otp.OverrideNone, otp.OverrideBlock, otp.OverrideChallenge, otp.OverrideAllow}
 	outcomes := []otp.Outcome{otp.OutcomeSent, otp.OutcomeSentChallenged, otp.OutcomeVerified}
 	steps := []time.Duration{0, time.Microsecond, time.Second, 20 * time.Second, 7 * time.Minute, 40 * time.Minute, 3 * time.Hour}
@@ -53,13 +73,18 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 			s := newStore(t, be.client(t), redisstore.Config{Clock: clock})
 			m := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock})
 			rng := rand.New(rand.NewPCG(11, 1))
-			// some returns a few of all, in a random order, none twice.
+			// some returns a few of all, in a random order, and half the
+			// time a member region's breaker followed by a group's.
 			some := func() []otp.LimitRequest {
 				var out []otp.LimitRequest
 				for _, i := range rng.Perm(len(all)) {
 					if rng.IntN(3) == 0 {
 						out = append(out, all[i])
 					}
+				}
+				if rng.IntN(2) == 0 {
+					out = slices.Insert(out, rng.IntN(len(out)+1),
+						members[rng.IntN(len(members))], groups[rng.IntN(len(groups))])
 				}
 				return out
 			}

@@ -150,6 +150,7 @@ const (
 	kindVerification = 'v'
 	kindBucket       = 'l'
 	kindBreaker      = 'b'
+	kindMark         = 's'
 )
 
 // name returns head, the digest of the value key of the kind and scope
@@ -186,6 +187,14 @@ func (s *Store) bucket(scope otp.Scope, key string) string {
 // breakers, as in otp.MemoryLimiter.
 func (s *Store) breaker(key string, win int64) string {
 	return s.name(s.lprefix+"breaker:"+strconv.FormatInt(win, 10)+":", kindBreaker, "", key, "")
+}
+
+// mark returns the name of the mark of the send of the verification under
+// key with Ref.ID id, in the limits' slot (see recordMarkScript). The
+// key's length comes first, so that no other key and ID make the same
+// string.
+func (s *Store) mark(key, id string) string {
+	return s.name(s.lprefix+"sent:", kindMark, "", strconv.Itoa(len(key))+":"+key+id, "")
 }
 
 // receipt returns the name of a new receipt, for one call of a script

@@ -125,6 +125,9 @@ func (f flow) pick(i int) *otp.Verifier {
 	return f.b
 }
 
+// TestTwoInstancesOneSuccess: of concurrent right checks through two
+// instances, one succeeds, and the breaker counts one verification (on
+// Cluster the losers' Records, sent beside their Deletes, count nothing).
 func TestTwoInstancesOneSuccess(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -132,10 +135,13 @@ func TestTwoInstancesOneSuccess(t *testing.T) {
 			// check reaches the Store and only its atomic Delete can stop a
 			// second success.
 			var lenient *lenientProvider
+			cfg := redisstore.Config{Prefix: prefix()}
 			f := newFlowWith(t, be, func(p *otptest.Provider) otp.Provider {
 				lenient = &lenientProvider{Provider: p}
 				return lenient
-			}, otp.Config{MaxAttempts: 1000}, redisstore.Config{})
+			}, otp.Config{MaxAttempts: 1000}, cfg)
+			c := be.client(t)
+			breaker := newStore(t, c, cfg).BreakerKey("GB", time.Hour) // the Guard's default Window
 			ctx := t.Context()
 			_, err := f.a.Start(ctx, "session", ukMobile)
 			require.NoError(t, err)
@@ -156,6 +162,9 @@ func TestTwoInstancesOneSuccess(t *testing.T) {
 			assert.Greater(t, lenient.checks.Load(), int64(1), "the race reached the vendor")
 			_, err = f.b.Status(ctx, "session")
 			assert.ErrorIs(t, err, otp.ErrNotFound, "the verification was consumed")
+			counts, err := c.HMGet(ctx, breaker, "s", "v").Result()
+			require.NoError(t, err)
+			assert.Equal(t, []any{"1", "1"}, counts, "the breaker's sends and verifications")
 		})
 	}
 }
@@ -201,9 +210,11 @@ func TestTwoInstancesCooldownAndLimits(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
 			clock := otptest.NewClock(time.Now())
+			// The unverified budget of the number's range (2 a day) would
+			// ask the third send for a challenge before PerNumber refuses.
 			f := newFlow(t, be, otp.Config{
 				Clock:  clock,
-				Limits: otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}},
+				Limits: otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}, UnverifiedPerRange: otp.NoLimit},
 			}, redisstore.Config{Clock: clock})
 			ctx := t.Context()
 
@@ -289,7 +300,17 @@ func TestTwoInstancesShareBreakersAndOverrides(t *testing.T) {
 			assert.Equal(t, otp.ScopeConversion, ce.Scope)
 			assert.Equal(t, 3, f.p.Calls(otp.OpStart), "b sent nothing")
 
+			// An override that challenges, set on a, asks b too; a Start
+			// that passed a challenge goes through it and the open
+			// breaker.
 			gb := otp.RangeTarget("+44740012xxxx") // the range of the numbers above
+			require.NoError(t, f.a.SetOverride(ctx, otp.Override{Target: gb, Action: otp.OverrideChallenge}))
+			_, err = f.b.Start(ctx, "b", "+447400123459")
+			require.ErrorAs(t, err, &ce, "b's Start after a's challenge override, the breaker open")
+			_, err = f.b.Start(ctx, "b", "+447400123459", otp.WithChallengePassed())
+			require.NoError(t, err, "b's Start that passed a challenge, after a's challenge override, the breaker open")
+			assert.Equal(t, 4, f.p.Calls(otp.OpStart), "b's challenged Start sent its code")
+
 			require.NoError(t, f.b.SetOverride(ctx, otp.Override{Target: gb, Action: otp.OverrideBlock}))
 			_, err = f.a.Start(ctx, "a-blocked", "+447400123450")
 			require.ErrorAs(t, err, &blocked, "a's Start after b's block")
@@ -301,6 +322,49 @@ func TestTwoInstancesShareBreakersAndOverrides(t *testing.T) {
 	}
 }
 
+// TestDeleteRecordOfAReplacedVerification: on Cluster, where the Record
+// goes beside the Delete, a DeleteRecord that fails because the
+// verification it checked was replaced meanwhile still counts that
+// verification, which the vendor accepted, once; on standalone, one
+// script, it counts only what it deleted. Either way the replacement
+// counts when it is consumed, and a mark does not outlive its use.
+func TestDeleteRecordOfAReplacedVerification(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			c := be.client(t)
+			_, sharded := c.(*redis.ClusterClient)
+			s := newStore(t, c, redisstore.Config{})
+			ctx := t.Context()
+			b := []otp.LimitRequest{{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "GB",
+				Breaker: otp.Conversion{Window: time.Hour, MinSends: 4, MinShare: 0.5}}}
+			verified := func() string {
+				t.Helper()
+				n, err := c.HGet(ctx, s.BreakerKey("GB", time.Hour), "v").Result()
+				require.NoError(t, err)
+				return n
+			}
+			now := time.Now()
+			old := otp.Verification{Key: "k", Ref: otp.Ref{Provider: "p", ID: "old"}, To: ukMobile, Channel: otp.SMS,
+				CreatedAt: now, SentAt: now, ExpiresAt: now.Add(time.Minute)}
+			next := old
+			next.Ref.ID = "new"
+			require.NoError(t, s.PutRecord(ctx, old, otp.OutcomeSent, b))
+			require.NoError(t, s.PutRecord(ctx, next, otp.OutcomeSent, b))
+			for range 2 {
+				require.ErrorIs(t, s.DeleteRecord(ctx, "k", "old", otp.OutcomeVerified, b), otp.ErrNotFound)
+			}
+			assert.Equal(t, either(sharded, "0", "1"), verified(), "verifications counted for the replaced one")
+			require.NoError(t, s.DeleteRecord(ctx, "k", "new", otp.OutcomeVerified, b))
+			assert.Equal(t, either(sharded, "1", "2"), verified(), "and for its replacement")
+			for _, id := range []string{"old", "new"} {
+				n, err := c.Exists(ctx, s.MarkKey("k", id)).Result()
+				require.NoError(t, err)
+				assert.Zero(t, n, "the mark of %s", id)
+			}
+		})
+	}
+}
+
 // TestRoundTrips counts what a Verifier asks of Redis, through go-redis
 // hooks: "steps" are the round trips one call waits for in turn, "nodes"
 // the exchanges with single Redis nodes (on Cluster, those of one step run
@@ -308,29 +372,30 @@ func TestTwoInstancesShareBreakersAndOverrides(t *testing.T) {
 func TestRoundTrips(t *testing.T) {
 	type want struct{ steps, nodes int }
 	cases := []struct {
-		backend                                            backend
-		start, repeat, wrong, right, rightNoClient, denied want
+		backend                                                           backend
+		start, repeat, wrong, wrongNoClient, right, rightNoClient, denied want
 	}{
 		// Standalone: one round trip per store call. Start: GetAllow and
 		// PutRecord; a repeat: GetAllow; a wrong check: AllowAddAttempt; a
 		// right one: AllowAddAttempt and DeleteRecord.
-		{backends[0], want{2, 2}, want{1, 1}, want{1, 1}, want{2, 2}, want{2, 2}, want{1, 1}},
+		{backends[0], want{2, 2}, want{1, 1}, want{1, 1}, want{1, 1}, want{2, 2}, want{2, 2}, want{1, 1}},
 		// Cluster: Start claims, then takes the tokens, then sends the Put
 		// and the Record to their two nodes in one pipeline; a repeat ends
 		// at the claim; a check WithClient takes the token before it
-		// reserves the attempt; a right check records its outcome once
-		// the Delete has removed the verification; a denied Start releases
-		// its claim.
-		{backends[1], want{3, 4}, want{1, 1}, want{2, 2}, want{4, 4}, want{3, 3}, want{3, 3}},
+		// reserves the attempt; a right check then sends the Delete and
+		// the Record in one pipeline; a denied Start releases its claim.
+		{backends[1], want{3, 4}, want{1, 1}, want{2, 2}, want{1, 1}, want{3, 4}, want{2, 3}, want{3, 3}},
 	}
 	for _, c := range cases {
 		t.Run(c.backend.name, func(t *testing.T) {
 			client := c.backend.client(t)
 			store := newStore(t, client, redisstore.Config{})
 			if cc, ok := client.(*redis.ClusterClient); ok {
-				// A prefix that puts the verification and the limits on
+				// A prefix that puts the verifications and the limits on
 				// different nodes, as for most keys on a cluster of three.
-				for i := 0; sameNode(t, cc, store.VerificationKey("k"), store.BucketKey(otp.ScopeTotal, "")); i++ {
+				limits := func() string { return store.BucketKey(otp.ScopeTotal, "") }
+				for i := 0; sameNode(t, cc, store.VerificationKey("k"), limits()) ||
+					sameNode(t, cc, store.VerificationKey("k2"), limits()); i++ {
 					require.Less(t, i, 100)
 					store = newStore(t, client, redisstore.Config{})
 				}
@@ -348,8 +413,10 @@ func TestRoundTrips(t *testing.T) {
 				assert.Equal(t, w, want{steps.take(), nodes.take()}, "%s: round trips (steps, node exchanges)", name)
 			}
 			ip := otp.WithClient("203.0.113.9")
-			// Warm up: the first call of each script on each node costs an
-			// extra EVAL.
+			// Warm up: the first call of a script on a node whose cache
+			// lacks it costs an extra EVAL, and a new connection its
+			// handshake.
+			loadScripts(t, client)
 			for _, key := range []string{"warm-1", "warm-2", "warm-3"} {
 				_, err := v.Start(ctx, key, ukMobile, ip)
 				require.NoError(t, err)
@@ -363,6 +430,13 @@ func TestRoundTrips(t *testing.T) {
 			measure("Start again", c.repeat, func() error { _, err := v.Start(ctx, "k", ukMobile, ip); return err })
 			measure("Check wrong", c.wrong, func() error {
 				_, err := v.Check(ctx, "k", wrongCode, ip)
+				if errors.Is(err, otp.ErrWrongCode) {
+					return nil
+				}
+				return err
+			})
+			measure("Check wrong without client", c.wrongNoClient, func() error {
+				_, err := v.Check(ctx, "k", wrongCode)
 				if errors.Is(err, otp.ErrWrongCode) {
 					return nil
 				}
@@ -613,8 +687,9 @@ func pttl(t *testing.T, c redis.UniversalClient, key string) time.Duration {
 // TestStateTTL: what the scripts keep goes once it can change no answer:
 // a claim at its Until (one already over is not kept), a breaker when its
 // counts have left the sliding window, at the end of the window after
-// its current one, the overrides when the last of them ends (never while
-// one has no Until); by the server's clock or by Config.Clock.
+// its current one, a send's mark (on Cluster) five minutes after its
+// verification expires, the overrides when the last of them ends (never
+// while one has no Until); by the server's clock or by Config.Clock.
 func TestStateTTL(t *testing.T) {
 	onEachClock(t, func(t *testing.T, c redis.UniversalClient, clock otp.Clock, now func() time.Time) {
 		s := newStore(t, c, redisstore.Config{Clock: clock})
@@ -641,6 +716,17 @@ func TestStateTTL(t *testing.T) {
 		end := time.UnixMicro((now().UnixMicro()/win.Microseconds() + 2) * win.Microseconds())
 		left := end.Sub(now())
 		within(ttl(s.BreakerKey("GB", win)), left-time.Second, left, "a breaker")
+
+		v := otp.Verification{Key: "sent", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
+			CreatedAt: now(), SentAt: now(), ExpiresAt: now().Add(time.Minute)}
+		require.NoError(t, s.PutRecord(ctx, v, otp.OutcomeSent, b))
+		if _, sharded := c.(*redis.ClusterClient); sharded {
+			// Six minutes from v's making, rounded up to the millisecond
+			// twice: by the script and by PTTL.
+			within(ttl(s.MarkKey("sent", "id")), 6*time.Minute-time.Second, 6*time.Minute+time.Millisecond, "a send's mark")
+		} else {
+			assert.Equal(t, time.Duration(-2), ttl(s.MarkKey("sent", "id")), "no mark on standalone")
+		}
 
 		set := func(tg otp.Target, a otp.Action, until time.Duration) {
 			t.Helper()

@@ -550,7 +550,7 @@ func TestRetriedScripts(t *testing.T) {
 
 			// PutRecord stores and counts the send once: on Cluster in two
 			// scripts sent together, either of which may lose its reply.
-			for _, script := range either(sharded, []string{"putRecord"}, []string{"put", "record"}) {
+			for _, script := range either(sharded, []string{"putRecord"}, []string{"put", "recordMark"}) {
 				t.Run("PutRecord/"+script, func(t *testing.T) {
 					k := key("put-record-" + script)
 					b := breaker(k)
@@ -561,7 +561,7 @@ func TestRetriedScripts(t *testing.T) {
 					// at the same time, may not have run yet.
 					between := 0
 					p.loseReply(redisstore.Scripts[script], func() {
-						if script == "record" {
+						if script == "recordMark" {
 							return
 						}
 						between++
@@ -577,13 +577,17 @@ func TestRetriedScripts(t *testing.T) {
 				})
 			}
 
-			for _, script := range either(sharded, []string{"deleteRecord"}, []string{"delete", "record"}) {
+			// DeleteRecord consumes the verification and counts its outcome
+			// once: on Cluster in two scripts sent together, either of which
+			// may lose its reply.
+			for _, script := range either(sharded, []string{"deleteRecord"}, []string{"delete", "recordMarked"}) {
 				t.Run("DeleteRecord/"+script, func(t *testing.T) {
 					k := key("delete-record-" + script)
-					v := put(k)
 					reqs := limit(k)
 					reqs[0].Refund = true
 					b := breaker(k)
+					v := sample(k)
+					require.NoError(t, other.PutRecord(ctx, v, otp.OutcomeSent, append(reqs, b...)))
 					require.NoError(t, other.Allow(ctx, reqs))
 					require.NoError(t, other.Allow(ctx, reqs))
 					p.loseReply(redisstore.Scripts[script], nil)

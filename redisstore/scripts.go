@@ -190,14 +190,18 @@ end
 --   'B' a bucket, 'C' a bucket that asks for a challenge when empty:
 --       its emission interval and burst tolerance (µs); the key holds its
 --       GCRA theoretical arrival time (TAT), in Unix µs.
---   'K' a conversion breaker, 'R' a RecordOnly one: its window (µs),
---       MinSends and MinShare; the key is its hash of counts.
---   'O' an override: its target's key; the key is the overrides hash.
+--   'K' a conversion breaker, 'R' a RecordOnly one, either followed by
+--       'F' for a Fallback one (otp.LimitRequest.Fallback): its window
+--       (µs), MinSends and MinShare; the key is its hash of counts.
+--   'O' an override: its target's key, and 1 if an override that
+--       challenges asks for a challenge (otp.LimitRequest.Challenge); the
+--       key is the overrides hash.
 local function requests(base, arg)
   local q = {}
   for j = 0, #KEYS - base do
     local a = arg + 4 * j
-    q[j + 1] = {key = KEYS[base + j], kind = ARGV[a], p1 = ARGV[a + 1], p2 = tonumber(ARGV[a + 2]), p3 = tonumber(ARGV[a + 3])}
+    q[j + 1] = {key = KEYS[base + j], kind = string.sub(ARGV[a], 1, 1), fallback = string.sub(ARGV[a], 2) == 'F',
+      p1 = ARGV[a + 1], p2 = tonumber(ARGV[a + 2]), p3 = tonumber(ARGV[a + 3])}
   end
   return q
 end
@@ -229,10 +233,11 @@ end
 local B = {'w', 's', 'v', 'r', 'p', 'ps', 'pv', 'pr', 'pp'}
 
 -- breaker returns the counts of breaker k rolled to the window holding
--- now, as breakerState.roll does: {w = index, c = current, p = previous}.
+-- now, as breakerState.roll does: {w = index, c = current, p = previous,
+-- found = whether k exists}.
 local function breaker(k, win, now)
   local h = redis.call('HMGET', k, unpack(B))
-  local b = {w = math.floor(now / win), c = {0, 0, 0, 0}, p = {0, 0, 0, 0}}
+  local b = {w = math.floor(now / win), c = {0, 0, 0, 0}, p = {0, 0, 0, 0}, found = h[1] ~= false}
   local w = tonumber(h[1])
   for i = 1, 4 do
     if w == b.w then
@@ -256,16 +261,19 @@ local function save(k, b, win, now)
   redis.call('PEXPIRE' .. at, k, ms)
 end
 
--- open reports whether breaker b refuses at now, as breakerState.open
--- does: each count is estimated over the sliding window as prev*(1-f) +
--- cur, f being how far now is into the current window; demand is the
--- sends and the refusals no passed challenge answered.
-local function open(b, now, win, min_sends, min_share)
+-- judge reports, as breakerState.judge does, whether breaker b has the
+-- demand to be judged at now (at least min_sends) and, if so, whether it
+-- refuses: its verified share of that demand is below min_share. Each
+-- count is estimated over the sliding window as prev*(1-f) + cur, f being
+-- how far now is into the current window; demand is the sends and the
+-- refusals no passed challenge answered.
+local function judge(b, now, win, min_sends, min_share)
   local f = (now - b.w * win) / win
   local e = {}
   for i = 1, 4 do e[i] = b.p[i] * (1 - f) + b.c[i] end
   local demand = e[1] + math.max(0, e[3] - e[4])
-  return demand >= min_sends and e[2] < min_share * demand
+  if demand < min_sends then return false, false end
+  return true, e[2] < min_share * demand
 end
 
 -- An override is a field of the overrides hash: its target's key, with
@@ -298,7 +306,7 @@ local function decide(base, arg, s, n)
       local action = live(redis.call('HGET', r.key, r.p1), s, n)
       if action == 'block' then return {6, j - 1}, false end
       if action == 'allow' then allowed = true end
-      if action == 'challenge' then challenge = j - 1 end
+      if action == 'challenge' and r.p2 == 1 then challenge = j - 1 end
     end
   end
   -- The TATs the call would leave, by key, so that a bucket asked for
@@ -321,16 +329,27 @@ local function decide(base, arg, s, n)
   if hard then return {4, hard, hwait}, false end
   local counted = false
   if not allowed then
+    -- A Fallback breaker stands in for the breaker before it only while
+    -- that one is too quiet to be judged, or missing: judged is the last
+    -- breaker's, as in MemoryLimiter.Allow.
+    local judged = false
     for j, r in ipairs(q) do
       if r.kind == 'K' or r.kind == 'R' then
         local win = tonumber(r.p1)
-        local b = breaker(r.key, win, now)
-        if open(b, now, win, r.p2, r.p3) then
-          challenge = j - 1
-          if r.kind == 'K' then
-            b.c[3] = b.c[3] + 1
-            save(r.key, b, win, now)
-            counted = true
+        local b = nil
+        if not (r.fallback and judged) then b = breaker(r.key, win, now) end
+        if not (b and b.found) then
+          judged = false
+        else
+          local refuses
+          judged, refuses = judge(b, now, win, r.p2, r.p3)
+          if refuses then
+            challenge = j - 1
+            if r.kind == 'K' then
+              b.c[3] = b.c[3] + 1
+              save(r.key, b, win, now)
+              counted = true
+            end
           end
         end
       end
@@ -347,16 +366,25 @@ local function decide(base, arg, s, n)
 end
 
 -- record feeds the outcome o (otp.Outcome: 1 sent, 2 sent after a
--- challenge, 3 verified) to the limit requests, which are breakers and,
--- for a verified send only, the buckets that refund. It reports whether
--- it changed anything.
+-- challenge, 3 verified) to the limit requests, which are breakers ('K',
+-- with its window and MinSends, or 'KF' for a Fallback one) and, for a
+-- verified send only, the buckets that refund ('B', with its emission
+-- interval). A Fallback breaker counts the outcome only when the breaker
+-- before it, judged before it counts, was too quiet, as in
+-- MemoryLimiter.Record. It reports whether it changed anything.
 local function record(base, arg, o, s, n)
   local now = micros(s, n)
   local q = requests(base, arg)
+  local judged = false -- the last breaker's
   for _, r in ipairs(q) do
-    if r.kind == 'K' or r.kind == 'R' then
+    if r.kind ~= 'K' then
+      refund(r.key, tonumber(r.p1), now)
+    elseif r.fallback and judged then
+      judged = false
+    else
       local win = tonumber(r.p1)
       local b = breaker(r.key, win, now)
+      judged = judge(b, now, win, r.p2, 0)
       if o == '3' then
         b.c[2] = b.c[2] + 1
       else
@@ -364,8 +392,6 @@ local function record(base, arg, o, s, n)
         if o == '2' then b.c[4] = b.c[4] + 1 end
       end
       save(r.key, b, win, now)
-    else
-      refund(r.key, tonumber(r.p1), now)
     end
   end
   return #q > 0
@@ -410,6 +436,36 @@ end)
 return once(function()
   local s, n = clock()
   return 1, record(2, 4, ARGV[3], s, n)
+end)
+`)
+
+	// The Record of PutRecord on Cluster, beside the Put: recordScript's
+	// work, and it marks the send in KEYS[2] until ARGV[4], ARGV[5] (the
+	// verification's expiry and a while more), so that
+	// recordMarkedScript counts its outcome once. ARGV[3]: the outcome;
+	// KEYS[3..] and ARGV[6..]: the requests, possibly none.
+	recordMarkScript = redis.NewScript(lib + `
+return once(function()
+  local s, n = clock()
+  local at, ms = ttl(micros(tonumber(ARGV[4]), tonumber(ARGV[5])), micros(s, n))
+  redis.call('SET', KEYS[2], '1', 'PX' .. at, ms)
+  record(3, 6, ARGV[3], s, n)
+  return 1, true
+end)
+`)
+
+	// The Record of DeleteRecord on Cluster, beside the Delete: if the
+	// send is still marked in KEYS[2] (see recordMarkScript), it drops the
+	// mark and records the outcome, ARGV[3], in the requests, KEYS[3..] and
+	// ARGV[4..]; a verification's outcome is counted once, by whichever
+	// of its concurrent checks comes first, and never for a verification
+	// that was not sent.
+	recordMarkedScript = redis.NewScript(lib + `
+return once(function()
+  if redis.call('DEL', KEYS[2]) == 0 then return 0 end
+  local s, n = clock()
+  record(3, 4, ARGV[3], s, n)
+  return 1, true
 end)
 `)
 
