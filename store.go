@@ -116,8 +116,11 @@ type LimitingStore interface {
 	// reserves nothing.
 	AllowAddAttempt(ctx context.Context, key string, max int, reqs []LimitRequest) (Verification, error)
 
-	// DeleteRecord is Delete followed, if the Delete removed the
-	// verification, by Record(o, reqs), as one step.
+	// DeleteRecord is Delete followed by Record(o, reqs), as one step: the
+	// outcome is recorded once per send, when the Delete removed the
+	// verification, and never for an ID that was never stored (a store may
+	// also record it for a verification replaced after its code was
+	// accepted: redisstore on Cluster does).
 	DeleteRecord(ctx context.Context, key, id string, o Outcome, reqs []LimitRequest) error
 }
 
