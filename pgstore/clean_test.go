@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/otptest"
 	"github.com/otpkit/otp/pgstore"
 )
@@ -180,7 +181,7 @@ func TestDenialsWriteNothing(t *testing.T) {
 // stops it: no goroutine outlives Close.
 func TestCleaner(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	cfgPool, err := pgxpool.ParseConfig(need(t))
+	cfgPool, err := pgxpool.ParseConfig(testenv.Postgres(t))
 	require.NoError(t, err)
 	pool, err := pgxpool.NewWithConfig(t.Context(), cfgPool)
 	require.NoError(t, err)
@@ -212,7 +213,7 @@ func TestCleaner(t *testing.T) {
 // TestCleanerOfADroppedStore: a Store nobody closed stops its cleaner
 // once it is garbage collected.
 func TestCleanerOfADroppedStore(t *testing.T) {
-	cfgPool, err := pgxpool.ParseConfig(need(t))
+	cfgPool, err := pgxpool.ParseConfig(testenv.Postgres(t))
 	require.NoError(t, err)
 	pool, err := pgxpool.NewWithConfig(t.Context(), cfgPool)
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/otptest"
 	"github.com/otpkit/otp/pgstore"
 )
@@ -97,7 +98,7 @@ func TestMigrate(t *testing.T) {
 	ctx := t.Context()
 	testSchema(t) // dropped at the end of the run, with the other
 	cfg := pgstore.Config{Schema: freshSchema()}
-	t.Cleanup(func() { _ = dropSchema(need(t), cfg.Schema) })
+	t.Cleanup(func() { _ = dropSchema(testenv.Postgres(t), cfg.Schema) })
 	pools := []*pgxpool.Pool{newPool(t), newPool(t), newPool(t), newPool(t)}
 	errs := race(len(pools), func(i int) error { return pgstore.Migrate(ctx, pools[i], cfg) })
 	for i, err := range errs {

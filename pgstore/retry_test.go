@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/pgstore"
 )
 
@@ -33,7 +34,7 @@ func waitForLock(t *testing.T, c *pgx.Conn, fn string) {
 
 func connect(t *testing.T) *pgx.Conn {
 	t.Helper()
-	c, err := pgx.Connect(t.Context(), need(t))
+	c, err := pgx.Connect(t.Context(), testenv.Postgres(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	return c
