@@ -127,7 +127,9 @@
 // advisory locks of the buckets (in ascending order of a 32-bit key drawn
 // from their ids; advisory, because a bucket nobody has written yet has
 // no row to lock, and a denial must write none), then the breakers' rows
-// in ascending id. The locks last until the statement ends. The cleaner
+// in ascending id; a call that records an outcome first takes the
+// advisory locks of its breakers, in ascending order too, as it may
+// create their rows. The locks last until the statement ends. The cleaner
 // skips rows that others hold, and waits for none.
 //
 // A serialization failure or a deadlock (SQLSTATE 40001 or 40P01), which

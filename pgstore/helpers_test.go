@@ -130,11 +130,16 @@ func newStore(t testing.TB, pool *pgxpool.Pool, cfg pgstore.Config) *pgstore.Sto
 // Config naming them.
 func freshTables(t testing.TB, pool *pgxpool.Pool) pgstore.Config {
 	t.Helper()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	cfg := pgstore.Config{Schema: testSchema(t), Prefix: "t" + hex.EncodeToString(b[:]) + "_"}
+	cfg := pgstore.Config{Schema: testSchema(t), Prefix: freshPrefix()}
 	require.NoError(t, pgstore.Migrate(t.Context(), pool, cfg))
 	return cfg
+}
+
+// freshPrefix returns a table prefix no other test uses.
+func freshPrefix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "t" + hex.EncodeToString(b[:]) + "_"
 }
 
 // count returns the rows of the Store's table.

@@ -12,8 +12,8 @@ import (
 )
 
 // limits are the requests of one decision, as the decide function takes
-// them: parallel arrays of buckets, breakers and override targets. Requests
-// whose limit is off are left out.
+// them: parallel arrays of buckets, breakers and override targets, each in
+// the order of the requests. Requests whose limit is off are left out.
 type limits struct {
 	bIDs    [][]byte
 	bScopes []string
@@ -25,7 +25,9 @@ type limits struct {
 	kMin    []int32
 	kShare  []float64
 	kRO     []bool
+	kFb     []bool // Fallback
 	oKeys   []string
+	oSoft   []bool // Challenge: an OverrideChallenge asks for one
 }
 
 // limits returns the arguments that decide reqs, or ErrBadRequest.
@@ -59,8 +61,10 @@ func (s *Store) limits(reqs []otp.LimitRequest) (limits, error) {
 			l.kMin = append(l.kMin, int32(min(r.Breaker.MinSends, 1<<31-1)))
 			l.kShare = append(l.kShare, r.Breaker.MinShare)
 			l.kRO = append(l.kRO, r.Breaker.RecordOnly)
+			l.kFb = append(l.kFb, r.Fallback)
 		case otp.LimitOverride:
 			l.oKeys = append(l.oKeys, r.Key)
+			l.oSoft = append(l.oSoft, r.Challenge)
 		}
 	}
 	return l, nil
@@ -68,9 +72,10 @@ func (s *Store) limits(reqs []otp.LimitRequest) (limits, error) {
 
 func (l *limits) empty() bool { return len(l.bIDs)+len(l.kIDs)+len(l.oKeys) == 0 }
 
-// args returns l as the twelve arguments decide takes.
+// args returns l as the thirteen arguments decide takes after the time.
 func (l *limits) args() []any {
-	return []any{l.bIDs, l.bScopes, l.bInt, l.bTol, l.bSoft, l.kIDs, l.kWin, l.kMin, l.kShare, l.kRO, l.oKeys}
+	return []any{l.bIDs, l.bScopes, l.bInt, l.bTol, l.bSoft, l.kIDs, l.kWin, l.kMin, l.kShare, l.kRO, l.kFb,
+		l.oKeys, l.oSoft}
 }
 
 // gcra returns the emission interval of limit, in nanoseconds: GCRA
@@ -130,7 +135,8 @@ func (l *limits) denied(op string, r reply) error {
 }
 
 // outcome is what Record feeds, as the record function takes it: the
-// buckets that get a token back and the breakers.
+// buckets that get a token back and the breakers, in the order of the
+// requests.
 type outcome struct {
 	o      int32
 	fIDs   [][]byte
@@ -138,6 +144,8 @@ type outcome struct {
 	kIDs   [][]byte
 	kNames []string
 	kWin   []int64
+	kMin   []int32
+	kFb    []bool // Fallback
 }
 
 func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error) {
@@ -152,6 +160,8 @@ func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error)
 			out.kIDs = append(out.kIDs, s.breakerID(r.Key, win))
 			out.kNames = append(out.kNames, label(r.Key))
 			out.kWin = append(out.kWin, win)
+			out.kMin = append(out.kMin, int32(min(r.Breaker.MinSends, 1<<31-1)))
+			out.kFb = append(out.kFb, r.Fallback)
 		case r.Kind == otp.LimitBucket && r.Refund && o == otp.OutcomeVerified && r.Limit.N >= 0:
 			interval, err := gcra(r.Limit)
 			if err != nil {
@@ -164,9 +174,9 @@ func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error)
 	return out, nil
 }
 
-// args returns out as the six arguments record takes.
+// args returns out as the eight arguments record takes after the time.
 func (out *outcome) args() []any {
-	return []any{out.o, out.fIDs, out.fInt, out.kIDs, out.kNames, out.kWin}
+	return []any{out.o, out.fIDs, out.fInt, out.kIDs, out.kNames, out.kWin, out.kMin, out.kFb}
 }
 
 // label returns a breaker's key as a readable name for operators: a

@@ -55,6 +55,11 @@ var migrations = func() []*template.Template {
 // nothing to do. A schema migrated by a newer pgstore fails with
 // [ErrSchemaNewer] and is left alone.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config) error {
+	return migrate(ctx, pool, cfg, len(migrations))
+}
+
+// migrate is Migrate up to version to.
+func migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config, to int) error {
 	if pool == nil {
 		return fmt.Errorf("pgstore: Migrate needs a pool")
 	}
@@ -92,7 +97,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config) error {
 		if have > len(migrations) {
 			return ErrSchemaNewer
 		}
-		for v := have + 1; v <= len(migrations); v++ {
+		for v := have + 1; v <= to; v++ {
 			var b strings.Builder
 			if err := migrations[v-1].Execute(&b, n); err != nil {
 				return err

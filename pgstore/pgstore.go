@@ -171,6 +171,7 @@ type names struct {
 	P      string // the bare prefix
 	LockV  int32  // advisory lock class of verification keys
 	LockB  int32  // advisory lock class of limit buckets
+	LockK  int32  // advisory lock class of breakers
 	LockM  int32  // advisory lock class of Migrate
 }
 
@@ -194,7 +195,7 @@ func namesOf(cfg Config) (names, error) {
 		return int32(h.Sum32())
 	}
 	return names{schema: q, T: q + "." + cfg.Prefix, P: cfg.Prefix,
-		LockV: class("v"), LockB: class("b"), LockM: class("m")}, nil
+		LockV: class("v"), LockB: class("b"), LockK: class("k"), LockM: class("m")}, nil
 }
 
 // statements are the SQL of each call, on the Config's tables.
@@ -229,12 +230,12 @@ func statementsOf(n names) statements {
 		release:         call("release", 3),
 		markSent:        call("mark_sent", 4),
 		delete:          call("delete", 3),
-		allow:           atNow("decide", 12),
-		record:          atNow("record", 7),
-		getAllow:        call("get_allow", 18),
-		allowAddAttempt: call("allow_add_attempt", 14),
-		putRecord:       call("put_record", 20),
-		deleteRecord:    call("delete_record", 9),
+		allow:           atNow("decide", 14),
+		record:          atNow("record", 9),
+		getAllow:        call("get_allow", 20),
+		allowAddAttempt: call("allow_add_attempt", 16),
+		putRecord:       call("put_record", 22),
+		deleteRecord:    call("delete_record", 11),
 		setOverride:     call("set_override", 4),
 		overrides:       "SELECT target, action, until_ns FROM " + n.T + "overrides_in_force($1)",
 		clean:           "SELECT verifications, buckets, breakers, overrides FROM " + n.T + "clean($1, $2)",

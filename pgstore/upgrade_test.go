@@ -1,0 +1,77 @@
+package pgstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/otptest"
+	"github.com/otpkit/otp/pgstore"
+)
+
+// TestMigrateFromVersion1: tables that version 1 made and wrote, through
+// its own functions, are brought up to date by Migrate, and the Store
+// reads what they held: the verification, the claim, the bucket, the
+// breaker and the override.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := t.Context()
+	clock := otptest.NewClock(time.Unix(1_800_000_000, 123_456_789).UTC())
+	pool := newPool(t)
+	cfg := pgstore.Config{Schema: testSchema(t), Prefix: freshPrefix(), Clock: clock, CleanInterval: -1, KeySecret: secret()}
+	require.NoError(t, pgstore.MigrateTo(ctx, pool, cfg, 1))
+	s := newStore(t, pool, cfg)
+	v1 := func(sql string, args ...any) {
+		t.Helper()
+		_, err := pool.Exec(ctx, "SELECT * FROM "+s.Table(sql), args...)
+		require.NoError(t, err, sql)
+	}
+	now := clock.Now().UnixNano()
+
+	// What version 1 wrote: a verification, a claim, a bucket of 1 per
+	// hour with its token taken, a breaker with 4 sends none verified, an
+	// override.
+	v := sample("k", clock.Now(), time.Minute)
+	v1("put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", s.VerificationID("k"), now,
+		int64(5*time.Minute), v.Ref.Provider, v.Ref.ID, v.To, v.Region, string(v.Channel), v.Challenged, int32(v.Sends),
+		int32(v.Attempts), v.CreatedAt.UnixNano(), v.SentAt.UnixNano(), v.ExpiresAt.UnixNano())
+	v1("get_allow($1, $2, 'a', $3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+		s.VerificationID("claimed"), now, clock.Now().Add(time.Minute).UnixNano())
+	bucket := otp.LimitRequest{Scope: otp.ScopeNumber, Key: ukMobile, Limit: otp.Limit{N: 1, Per: time.Hour}}
+	v1("decide($1, $2, ARRAY['number'], ARRAY[$3::bigint], ARRAY[0::bigint], ARRAY[false], NULL, NULL, NULL, NULL, NULL, NULL)",
+		now, [][]byte{s.BucketID(bucket.Scope, bucket.Key)}, int64(time.Hour))
+	breaker := otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "GB",
+		Breaker: otp.Conversion{Window: time.Hour, MinSends: 4, MinShare: 0.5}}
+	for range 4 {
+		v1("record($1, 1, NULL, NULL, $2, ARRAY['GB'], ARRAY[$3::bigint])", now,
+			[][]byte{s.BreakerID(breaker.Key, time.Hour)}, time.Hour.Microseconds())
+	}
+	jm := otp.RegionTarget("JM")
+	until := clock.Now().Add(time.Hour)
+	v1("set_override($1, $2, 'block', $3)", now, jm.Key(), until.UnixNano())
+
+	require.ErrorIs(t, s.CheckSchema(ctx), pgstore.ErrNotMigrated, "at version 1")
+	require.NoError(t, pgstore.Migrate(ctx, pool, cfg))
+	require.NoError(t, s.CheckSchema(ctx))
+	require.NoError(t, pgstore.Migrate(ctx, pool, cfg), "Migrate again")
+
+	clock.Advance(time.Second)
+	got, err := s.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, v, got, "the verification")
+	_, err = s.Claim(ctx, "claimed", otp.Claim{Token: "b", Until: clock.Now().Add(time.Minute)})
+	require.ErrorIs(t, err, otp.ErrSendInFlight, "the claim")
+	var rl *otp.RateLimitError
+	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{bucket}), &rl, "the bucket")
+	assert.Equal(t, time.Hour-time.Second, rl.RetryAfter)
+	var ce *otp.ChallengeError
+	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{breaker}), &ce, "the breaker")
+	assert.Equal(t, otp.ScopeConversion, ce.Scope)
+	require.ErrorIs(t, s.Allow(ctx, []otp.LimitRequest{{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: jm.Key()}}),
+		otp.ErrDestinationBlocked, "the override")
+	list, err := s.Overrides(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []otp.Override{{Target: jm, Action: otp.OverrideBlock, Until: until}}, list)
+}
