@@ -148,11 +148,12 @@
 //
 // Expiry, claims and limits read the PostgreSQL server's clock
 // (clock_timestamp()), one clock for every instance; Config.Clock
-// replaces it in tests. Times are kept as Unix nanoseconds, so a
-// verification's times round-trip exactly (between the years 1678 and
-// 2262; times beyond are clamped to those ends). A verification is live
-// strictly before its ExpiresAt, then answers otp.ErrExpired until
-// ExpiresAt plus Config.Retention, and from then on otp.ErrNotFound.
+// replaces it in tests. Each time is kept as Unix seconds and nanoseconds,
+// in two columns, so a verification's times round-trip exactly whatever
+// their year, and a clock of any year tells expiry, claims and limits. A
+// verification is live strictly before its ExpiresAt, then answers
+// otp.ErrExpired until ExpiresAt plus Config.Retention, and from then on
+// otp.ErrNotFound.
 //
 // # Cleaning
 //

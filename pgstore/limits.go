@@ -205,7 +205,8 @@ func (s *Store) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
 	if err != nil || l.empty() {
 		return err
 	}
-	r, err := s.call(ctx, "allow", s.sql.allow, append([]any{s.now()}, l.args()...)...)
+	sec, ns := s.now()
+	r, err := s.call(ctx, "allow", s.sql.allow, append([]any{sec, ns}, l.args()...)...)
 	if err != nil {
 		return err
 	}
@@ -218,7 +219,8 @@ func (s *Store) Record(ctx context.Context, o otp.Outcome, reqs []otp.LimitReque
 	if err != nil || len(out.fIDs)+len(out.kIDs) == 0 {
 		return err
 	}
-	_, err = s.call(ctx, "record", s.sql.record, append([]any{s.now()}, out.args()...)...)
+	sec, ns := s.now()
+	_, err = s.call(ctx, "record", s.sql.record, append([]any{sec, ns}, out.args()...)...)
 	return err
 }
 
@@ -229,7 +231,7 @@ func (s *Store) SetOverride(ctx context.Context, o otp.Override) error {
 	if _, err := otp.ParseTarget(key); err != nil {
 		return err
 	}
-	var action, until any
+	var action, untilS, untilN any
 	switch o.Action {
 	case otp.OverrideNone:
 	case otp.OverrideBlock, otp.OverrideChallenge, otp.OverrideAllow:
@@ -238,9 +240,10 @@ func (s *Store) SetOverride(ctx context.Context, o otp.Override) error {
 		return fmt.Errorf("pgstore: unknown override action %q", o.Action)
 	}
 	if !o.Until.IsZero() {
-		until = nanos(o.Until)
+		untilS, untilN = split(o.Until)
 	}
-	_, err := s.call(ctx, "set override", s.sql.setOverride, s.now(), key, action, until)
+	sec, ns := s.now()
+	_, err := s.call(ctx, "set override", s.sql.setOverride, sec, ns, key, action, untilS, untilN)
 	return err
 }
 
@@ -259,7 +262,8 @@ func (s *Store) Overrides(ctx context.Context) ([]otp.Override, error) {
 }
 
 func (s *Store) overrides(ctx context.Context) ([]otp.Override, error) {
-	rows, err := s.pool.Query(ctx, s.sql.overrides, s.now())
+	sec, ns := s.now()
+	rows, err := s.pool.Query(ctx, s.sql.overrides, sec, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -267,8 +271,9 @@ func (s *Store) overrides(ctx context.Context) ([]otp.Override, error) {
 	var out []otp.Override
 	for rows.Next() {
 		var target, action string
-		var until *int64
-		if err := rows.Scan(&target, &action, &until); err != nil {
+		var untilS *int64
+		var untilN *int32
+		if err := rows.Scan(&target, &action, &untilS, &untilN); err != nil {
 			return nil, err
 		}
 		t, err := otp.ParseTarget(target)
@@ -276,8 +281,8 @@ func (s *Store) overrides(ctx context.Context) ([]otp.Override, error) {
 			continue // not written by SetOverride
 		}
 		o := otp.Override{Target: t, Action: otp.Action(action)}
-		if until != nil {
-			o.Until = timeOf(*until)
+		if untilS != nil && untilN != nil {
+			o.Until = join(*untilS, *untilN)
 		}
 		out = append(out, o)
 	}
@@ -294,7 +299,10 @@ func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, c otp
 	for i, d := range spare.Cooldowns {
 		cooldowns[i] = d.Nanoseconds()
 	}
-	args := append([]any{s.vid(key), s.now(), c.Token, nanos(c.Until), spare.To, nanos(spare.Now), cooldowns}, l.args()...)
+	sec, ns := s.now()
+	us, un := split(c.Until)
+	ss, sn := split(spare.Now)
+	args := append([]any{s.vid(key), sec, ns, c.Token, us, un, spare.To, ss, sn, cooldowns}, l.args()...)
 	r, err := s.call(ctx, "get and allow", s.sql.getAllow, args...)
 	if err != nil {
 		return otp.Verification{}, err
@@ -326,7 +334,8 @@ func (s *Store) AllowAddAttempt(ctx context.Context, key string, max int, reqs [
 	if len(reqs) == 0 {
 		op = "add attempt"
 	}
-	args := append([]any{s.vid(key), s.now(), int32(min(max, 1<<31-1))}, l.args()...)
+	sec, ns := s.now()
+	args := append([]any{s.vid(key), sec, ns, int32(min(max, 1<<31-1))}, l.args()...)
 	r, err := s.call(ctx, op, s.sql.allowAddAttempt, args...)
 	if err != nil {
 		return otp.Verification{}, err
@@ -344,8 +353,9 @@ func (s *Store) DeleteRecord(ctx context.Context, key, id string, o otp.Outcome,
 	if err != nil {
 		return err
 	}
+	sec, ns := s.now()
 	r, err := s.call(ctx, "delete and record", s.sql.deleteRecord,
-		append([]any{s.vid(key), s.now(), id}, out.args()...)...)
+		append([]any{s.vid(key), sec, ns, id}, out.args()...)...)
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func TestSerializationFailureRetried(t *testing.T) {
 	tx, err := other.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(context.Background())
-	_, err = tx.Exec(ctx, "UPDATE "+s.Table("buckets")+" SET tat = tat WHERE id = $1", s.BucketID(otp.ScopeNumber, ukMobile))
+	_, err = tx.Exec(ctx, "UPDATE "+s.Table("buckets")+" SET tat_s = tat_s WHERE id = $1", s.BucketID(otp.ScopeNumber, ukMobile))
 	require.NoError(t, err)
 
 	done := make(chan error, 1)
