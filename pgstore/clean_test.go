@@ -27,7 +27,7 @@ func sample(key string, now time.Time, ttl time.Duration) otp.Verification {
 // TestRetention: a verification answers ErrExpired from its ExpiresAt on
 // and ErrNotFound from ExpiresAt plus Retention on, at once, whether or
 // not its row has been deleted yet; a call that locks the row anyway
-// deletes it.
+// deletes it, and a claim replaces it.
 func TestRetention(t *testing.T) {
 	pool := newPool(t)
 	clock := otptest.NewClock(time.Now())
@@ -61,6 +61,9 @@ func TestRetention(t *testing.T) {
 	got, err := s.Claim(ctx, "k", otp.Claim{Token: "t", Until: clock.Now().Add(time.Minute)})
 	require.NoError(t, err)
 	assert.Equal(t, otp.Verification{}, got, "Claim sees nothing")
+	var dest *string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT dest FROM "+s.Table("verifications")+" WHERE id = $1", id).Scan(&dest))
+	assert.Nil(t, dest, "the claim kept nothing of the verification gone: not its number")
 	require.NoError(t, s.Release(ctx, "k", "t"))
 	assert.Zero(t, rows(), "Release of the claim deleted the row it left with nothing")
 

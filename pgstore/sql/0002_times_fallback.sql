@@ -14,7 +14,10 @@
 -- (record), only while the breaker before it has too little demand to be
 -- judged; an override that challenges asks for a challenge only when its
 -- request has Challenge.
-----
+--
+-- Claims. A claim on a row whose verification is gone replaces the row,
+-- which version 1 kept, number and all, until the claim's Until.
+--
 -- Every function of version 1 is dropped and made again, as most of their
 -- arguments changed (a time is two arguments now), and so is the reply
 -- type. Locks are taken in the order of version 1, with one more class:
@@ -552,7 +555,8 @@ $$;
 -- Store.Claim): another's claim answers 4; the live repeat inside its
 -- cooldown (s_to, s_now_*, s_cd: the otp.Spare) is returned as it is;
 -- otherwise the limits are decided and, when they pass, the key is claimed
--- for p_token until p_until_*.
+-- for p_token until p_until_*. A claim on a row whose verification is
+-- gone replaces the row: it keeps nothing of the verification.
 CREATE FUNCTION {{.T}}get_allow(p_id bytea, p_s bigint, p_n integer, p_token text,
     p_until_s bigint, p_until_n integer, s_to text, s_now_s bigint, s_now_n integer, s_cd bigint[],
     b_ids bytea[], b_scopes text[], b_int bigint[], b_tol bigint[], b_soft boolean[],
@@ -587,6 +591,9 @@ BEGIN
         o_keys, o_soft);
     IF d.st <> 0 THEN
         RETURN d;
+    END IF;
+    IF v.st = 0 AND r.ref_id IS NOT NULL THEN
+        DELETE FROM {{.T}}verifications WHERE id = p_id;
     END IF;
     PERFORM {{.T}}set_claim(p_id, p_token, p_until_s, p_until_n);
     IF v.st = 1 THEN
