@@ -44,12 +44,9 @@ func (s *Store) Clean(ctx context.Context) (Cleaned, error) {
 func (c *cleaner) clean(ctx context.Context) (Cleaned, error) {
 	var all Cleaned
 	for {
-		var now any
-		if c.clock != nil {
-			now = nanos(c.clock.Now())
-		}
+		sec, ns := clockArgs(c.clock)
 		var n [4]int32
-		err := c.pool.QueryRow(ctx, c.sql, now, int32(c.batch)).Scan(&n[0], &n[1], &n[2], &n[3])
+		err := c.pool.QueryRow(ctx, c.sql, sec, ns, int32(c.batch)).Scan(&n[0], &n[1], &n[2], &n[3])
 		if err != nil {
 			return all, fail("clean", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/otptest"
 	"github.com/otpkit/otp/pgstore"
 )
@@ -26,7 +27,7 @@ func sample(key string, now time.Time, ttl time.Duration) otp.Verification {
 // TestRetention: a verification answers ErrExpired from its ExpiresAt on
 // and ErrNotFound from ExpiresAt plus Retention on, at once, whether or
 // not its row has been deleted yet; a call that locks the row anyway
-// deletes it.
+// deletes it, and a claim replaces it.
 func TestRetention(t *testing.T) {
 	pool := newPool(t)
 	clock := otptest.NewClock(time.Now())
@@ -60,6 +61,9 @@ func TestRetention(t *testing.T) {
 	got, err := s.Claim(ctx, "k", otp.Claim{Token: "t", Until: clock.Now().Add(time.Minute)})
 	require.NoError(t, err)
 	assert.Equal(t, otp.Verification{}, got, "Claim sees nothing")
+	var dest *string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT dest FROM "+s.Table("verifications")+" WHERE id = $1", id).Scan(&dest))
+	assert.Nil(t, dest, "the claim kept nothing of the verification gone: not its number")
 	require.NoError(t, s.Release(ctx, "k", "t"))
 	assert.Zero(t, rows(), "Release of the claim deleted the row it left with nothing")
 
@@ -180,7 +184,7 @@ func TestDenialsWriteNothing(t *testing.T) {
 // stops it: no goroutine outlives Close.
 func TestCleaner(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	cfgPool, err := pgxpool.ParseConfig(need(t))
+	cfgPool, err := pgxpool.ParseConfig(testenv.Postgres(t))
 	require.NoError(t, err)
 	pool, err := pgxpool.NewWithConfig(t.Context(), cfgPool)
 	require.NoError(t, err)
@@ -212,7 +216,7 @@ func TestCleaner(t *testing.T) {
 // TestCleanerOfADroppedStore: a Store nobody closed stops its cleaner
 // once it is garbage collected.
 func TestCleanerOfADroppedStore(t *testing.T) {
-	cfgPool, err := pgxpool.ParseConfig(need(t))
+	cfgPool, err := pgxpool.ParseConfig(testenv.Postgres(t))
 	require.NoError(t, err)
 	pool, err := pgxpool.NewWithConfig(t.Context(), cfgPool)
 	require.NoError(t, err)

@@ -79,20 +79,24 @@
 //   - otp_verifications holds, per pending verification, the E.164 number
 //     or email address the code went to, its region, the vendor and the
 //     vendor's reference, the channel, the sends, the attempts and the
-//     times. Consuming or cancelling it deletes the row, unless a Start's
-//     claim holds the key (a minute at most), which keeps only the claim.
-//     Otherwise no read sees it from ExpiresAt plus Config.Retention (5
-//     minutes by default) on, and the cleaner deletes it within
-//     Config.CleanInterval (a minute by default) after that. A claim alone
-//     (a random token and a time) goes likewise at its Until.
+//     times, until its ExpiresAt plus Config.Retention (5 minutes by
+//     default): from then on no read sees it, and the cleaner deletes the
+//     row within Config.CleanInterval (a minute by default). Consuming or
+//     cancelling it deletes it at once. A Start's claim on the key (a
+//     random token and a time, a minute at most) keeps none of it: the
+//     claim of a key whose verification is gone replaces the row, and
+//     consuming a verification under a claim leaves only the claim. Only a
+//     verification whose retention ends while a Start's claim holds
+//     its key stays, unread, until that claim's Until. A claim alone goes
+//     likewise at its Until.
 //   - otp_buckets holds a scope ("number", "client", ...) and a timestamp
 //     per bucket, until the bucket is full again: at most the limit's Per.
 //   - otp_breakers holds a region or calling-code group and eight counts,
 //     until two of its windows (an hour each by default) pass without a
 //     send.
 //   - otp_overrides holds regions, calling codes and number ranges (a
-//     range is a number's first digits, like "+44740012"), until their
-//     Until or until an operator removes them.
+//     range is a number's first digits, like "+44740012", as an operator
+//     sets it), until their Until or until an operator removes them.
 //
 // Deleted rows stay on disk until VACUUM reclaims their space, and in the
 // write-ahead log, backups and replicas as long as those are kept. Secure,
@@ -127,7 +131,9 @@
 // advisory locks of the buckets (in ascending order of a 32-bit key drawn
 // from their ids; advisory, because a bucket nobody has written yet has
 // no row to lock, and a denial must write none), then the breakers' rows
-// in ascending id. The locks last until the statement ends. The cleaner
+// in ascending id; a call that records an outcome first takes the
+// advisory locks of its breakers, in ascending order too, as it may
+// create their rows. The locks last until the statement ends. The cleaner
 // skips rows that others hold, and waits for none.
 //
 // A serialization failure or a deadlock (SQLSTATE 40001 or 40P01), which
@@ -136,8 +142,9 @@
 // surfaces as a wrong answer. So is a statement that met a server's
 // shutdown message (57P01, 57P02, 57P03) before its reply's row, which
 // means it was cut short or never ran: the first statement on a pooled
-// connection to a server that has restarted since. At the default READ COMMITTED isolation they
-// do not arise between the Store's own calls; under a server's or role's
+// connection to a server that has restarted since. At the default READ
+// COMMITTED isolation they do not arise between the Store's own calls;
+// under a server's or role's
 // default_transaction_isolation of REPEATABLE READ or SERIALIZABLE, a row
 // written by a concurrent call after the statement's snapshot raises
 // 40001, and the retry answers from the new state.
@@ -146,11 +153,12 @@
 //
 // Expiry, claims and limits read the PostgreSQL server's clock
 // (clock_timestamp()), one clock for every instance; Config.Clock
-// replaces it in tests. Times are kept as Unix nanoseconds, so a
-// verification's times round-trip exactly (between the years 1678 and
-// 2262; times beyond are clamped to those ends). A verification is live
-// strictly before its ExpiresAt, then answers otp.ErrExpired until
-// ExpiresAt plus Config.Retention, and from then on otp.ErrNotFound.
+// replaces it in tests. Each time is kept as Unix seconds and nanoseconds,
+// in two columns, so a verification's times round-trip exactly whatever
+// their year, and a clock of any year tells expiry, claims and limits. A
+// verification is live strictly before its ExpiresAt, then answers
+// otp.ErrExpired until ExpiresAt plus Config.Retention, and from then on
+// otp.ErrNotFound.
 //
 // # Cleaning
 //

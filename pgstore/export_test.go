@@ -1,7 +1,10 @@
 package pgstore
 
 import (
+	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/otpkit/otp"
 )
@@ -25,4 +28,12 @@ func (s *Store) Table(name string) string { return s.names.T + name }
 // BreakerID returns the id of the row holding a breaker.
 func (s *Store) BreakerID(key string, window time.Duration) []byte {
 	return s.breakerID(key, window.Microseconds())
+}
+
+// SchemaVersion is the version Migrate brings the schema to.
+var SchemaVersion = len(migrations)
+
+// MigrateTo is Migrate up to version to, for tests of the upgrades.
+func MigrateTo(ctx context.Context, pool *pgxpool.Pool, cfg Config, to int) error {
+	return migrate(ctx, pool, cfg, to)
 }

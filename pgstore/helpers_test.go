@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/pgstore"
 )
 
@@ -22,24 +23,8 @@ const (
 	fixedCode = "123456"
 	wrongCode = "654321"
 
-	urlVar = "OTP_POSTGRES_URL"
-	howTo  = "set " + urlVar + "=postgres://user@127.0.0.1:5432/db to a database where the tests may create " +
-		"and drop schemas, or run .ci/run, which starts a throwaway PostgreSQL"
+	urlVar = testenv.PostgresURLEnv
 )
-
-// need returns OTP_POSTGRES_URL; unset, it skips the test, or fails it
-// when CI is set.
-func need(t testing.TB) string {
-	t.Helper()
-	if u := os.Getenv(urlVar); u != "" {
-		return u
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is unset and CI is set: %s", urlVar, howTo)
-	}
-	t.Skipf("%s is unset: %s", urlVar, howTo)
-	return ""
-}
 
 // suite is the schema this run of the tests migrates once and drops at
 // the end.
@@ -81,7 +66,7 @@ func freshSchema() string {
 // testSchema returns the schema of this run, migrated.
 func testSchema(t testing.TB) string {
 	t.Helper()
-	url := need(t)
+	url := testenv.Postgres(t)
 	suite.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -105,7 +90,7 @@ func testSchema(t testing.TB) string {
 // after the test.
 func newPool(t testing.TB, opts ...func(*pgxpool.Config)) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(need(t))
+	cfg, err := pgxpool.ParseConfig(testenv.Postgres(t))
 	require.NoError(t, err, urlVar)
 	for _, f := range opts {
 		f(cfg)
@@ -145,11 +130,16 @@ func newStore(t testing.TB, pool *pgxpool.Pool, cfg pgstore.Config) *pgstore.Sto
 // Config naming them.
 func freshTables(t testing.TB, pool *pgxpool.Pool) pgstore.Config {
 	t.Helper()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	cfg := pgstore.Config{Schema: testSchema(t), Prefix: "t" + hex.EncodeToString(b[:]) + "_"}
+	cfg := pgstore.Config{Schema: testSchema(t), Prefix: freshPrefix()}
 	require.NoError(t, pgstore.Migrate(t.Context(), pool, cfg))
 	return cfg
+}
+
+// freshPrefix returns a table prefix no other test uses.
+func freshPrefix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "t" + hex.EncodeToString(b[:]) + "_"
 }
 
 // count returns the rows of the Store's table.

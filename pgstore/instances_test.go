@@ -141,9 +141,11 @@ func TestTwoInstancesWrongGuesses(t *testing.T) {
 
 func TestTwoInstancesCooldownAndLimits(t *testing.T) {
 	clock := otptest.NewClock(time.Now())
+	// The range's unverified budget (2 a day) would ask the third send
+	// for a challenge first: this test is about the number's limit.
 	f := newFlow(t, otp.Config{
 		Clock:  clock,
-		Limits: otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}},
+		Limits: otp.Limits{PerNumber: otp.Limit{N: 3, Per: time.Hour}, UnverifiedPerRange: otp.NoLimit},
 	}, pgstore.Config{Clock: clock})
 	ctx := t.Context()
 
@@ -197,7 +199,8 @@ func TestTwoInstancesStartOnce(t *testing.T) {
 }
 
 // TestTwoInstancesOverride: an override set through one instance is in
-// force on the other at once, and so is its removal.
+// force on the other at once, and so is its removal; a challenge override
+// passes a Start made WithChallengePassed.
 func TestTwoInstancesOverride(t *testing.T) {
 	var rangeID atomic.Value
 	f := newFlow(t, otp.Config{OnEvent: func(e otp.Event) {
@@ -229,11 +232,14 @@ func TestTwoInstancesOverride(t *testing.T) {
 	var ce *otp.ChallengeError
 	require.ErrorAs(t, err, &ce, "b's Start to a range a put under challenge")
 	assert.Equal(t, otp.ScopeOverride, ce.Scope)
+	_, err = f.b.Start(ctx, "session", ukMobile, otp.WithChallengePassed())
+	require.NoError(t, err, "b's Start that passed the challenge a asked for")
+	assert.Equal(t, 2, f.p.Calls(otp.OpStart))
 
 	require.NoError(t, f.a.SetOverride(ctx, otp.Override{Target: target}))
 	_, err = f.b.Start(ctx, "other", ukMobile)
 	require.NoError(t, err, "b's Start once a removed the override")
-	assert.Equal(t, 2, f.p.Calls(otp.OpStart))
+	assert.Equal(t, 3, f.p.Calls(otp.OpStart))
 }
 
 func indexOf(list []otp.Override, t otp.Target) int {

@@ -12,8 +12,8 @@ import (
 )
 
 // limits are the requests of one decision, as the decide function takes
-// them: parallel arrays of buckets, breakers and override targets. Requests
-// whose limit is off are left out.
+// them: parallel arrays of buckets, breakers and override targets, each in
+// the order of the requests. Requests whose limit is off are left out.
 type limits struct {
 	bIDs    [][]byte
 	bScopes []string
@@ -25,7 +25,9 @@ type limits struct {
 	kMin    []int32
 	kShare  []float64
 	kRO     []bool
+	kFb     []bool // Fallback
 	oKeys   []string
+	oSoft   []bool // Challenge: an OverrideChallenge asks for one
 }
 
 // limits returns the arguments that decide reqs, or ErrBadRequest.
@@ -59,8 +61,10 @@ func (s *Store) limits(reqs []otp.LimitRequest) (limits, error) {
 			l.kMin = append(l.kMin, int32(min(r.Breaker.MinSends, 1<<31-1)))
 			l.kShare = append(l.kShare, r.Breaker.MinShare)
 			l.kRO = append(l.kRO, r.Breaker.RecordOnly)
+			l.kFb = append(l.kFb, r.Fallback)
 		case otp.LimitOverride:
 			l.oKeys = append(l.oKeys, r.Key)
+			l.oSoft = append(l.oSoft, r.Challenge)
 		}
 	}
 	return l, nil
@@ -68,9 +72,10 @@ func (s *Store) limits(reqs []otp.LimitRequest) (limits, error) {
 
 func (l *limits) empty() bool { return len(l.bIDs)+len(l.kIDs)+len(l.oKeys) == 0 }
 
-// args returns l as the twelve arguments decide takes.
+// args returns l as the thirteen arguments decide takes after the time.
 func (l *limits) args() []any {
-	return []any{l.bIDs, l.bScopes, l.bInt, l.bTol, l.bSoft, l.kIDs, l.kWin, l.kMin, l.kShare, l.kRO, l.oKeys}
+	return []any{l.bIDs, l.bScopes, l.bInt, l.bTol, l.bSoft, l.kIDs, l.kWin, l.kMin, l.kShare, l.kRO, l.kFb,
+		l.oKeys, l.oSoft}
 }
 
 // gcra returns the emission interval of limit, in nanoseconds: GCRA
@@ -130,7 +135,8 @@ func (l *limits) denied(op string, r reply) error {
 }
 
 // outcome is what Record feeds, as the record function takes it: the
-// buckets that get a token back and the breakers.
+// buckets that get a token back and the breakers, in the order of the
+// requests.
 type outcome struct {
 	o      int32
 	fIDs   [][]byte
@@ -138,6 +144,8 @@ type outcome struct {
 	kIDs   [][]byte
 	kNames []string
 	kWin   []int64
+	kMin   []int32
+	kFb    []bool // Fallback
 }
 
 func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error) {
@@ -152,6 +160,8 @@ func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error)
 			out.kIDs = append(out.kIDs, s.breakerID(r.Key, win))
 			out.kNames = append(out.kNames, label(r.Key))
 			out.kWin = append(out.kWin, win)
+			out.kMin = append(out.kMin, int32(min(r.Breaker.MinSends, 1<<31-1)))
+			out.kFb = append(out.kFb, r.Fallback)
 		case r.Kind == otp.LimitBucket && r.Refund && o == otp.OutcomeVerified && r.Limit.N >= 0:
 			interval, err := gcra(r.Limit)
 			if err != nil {
@@ -164,9 +174,9 @@ func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error)
 	return out, nil
 }
 
-// args returns out as the six arguments record takes.
+// args returns out as the eight arguments record takes after the time.
 func (out *outcome) args() []any {
-	return []any{out.o, out.fIDs, out.fInt, out.kIDs, out.kNames, out.kWin}
+	return []any{out.o, out.fIDs, out.fInt, out.kIDs, out.kNames, out.kWin, out.kMin, out.kFb}
 }
 
 // label returns a breaker's key as a readable name for operators: a
@@ -195,7 +205,8 @@ func (s *Store) Allow(ctx context.Context, reqs []otp.LimitRequest) error {
 	if err != nil || l.empty() {
 		return err
 	}
-	r, err := s.call(ctx, "allow", s.sql.allow, append([]any{s.now()}, l.args()...)...)
+	sec, ns := s.now()
+	r, err := s.call(ctx, "allow", s.sql.allow, append([]any{sec, ns}, l.args()...)...)
 	if err != nil {
 		return err
 	}
@@ -208,7 +219,8 @@ func (s *Store) Record(ctx context.Context, o otp.Outcome, reqs []otp.LimitReque
 	if err != nil || len(out.fIDs)+len(out.kIDs) == 0 {
 		return err
 	}
-	_, err = s.call(ctx, "record", s.sql.record, append([]any{s.now()}, out.args()...)...)
+	sec, ns := s.now()
+	_, err = s.call(ctx, "record", s.sql.record, append([]any{sec, ns}, out.args()...)...)
 	return err
 }
 
@@ -219,7 +231,7 @@ func (s *Store) SetOverride(ctx context.Context, o otp.Override) error {
 	if _, err := otp.ParseTarget(key); err != nil {
 		return err
 	}
-	var action, until any
+	var action, untilS, untilN any
 	switch o.Action {
 	case otp.OverrideNone:
 	case otp.OverrideBlock, otp.OverrideChallenge, otp.OverrideAllow:
@@ -228,9 +240,10 @@ func (s *Store) SetOverride(ctx context.Context, o otp.Override) error {
 		return fmt.Errorf("pgstore: unknown override action %q", o.Action)
 	}
 	if !o.Until.IsZero() {
-		until = nanos(o.Until)
+		untilS, untilN = split(o.Until)
 	}
-	_, err := s.call(ctx, "set override", s.sql.setOverride, s.now(), key, action, until)
+	sec, ns := s.now()
+	_, err := s.call(ctx, "set override", s.sql.setOverride, sec, ns, key, action, untilS, untilN)
 	return err
 }
 
@@ -249,7 +262,8 @@ func (s *Store) Overrides(ctx context.Context) ([]otp.Override, error) {
 }
 
 func (s *Store) overrides(ctx context.Context) ([]otp.Override, error) {
-	rows, err := s.pool.Query(ctx, s.sql.overrides, s.now())
+	sec, ns := s.now()
+	rows, err := s.pool.Query(ctx, s.sql.overrides, sec, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -257,8 +271,9 @@ func (s *Store) overrides(ctx context.Context) ([]otp.Override, error) {
 	var out []otp.Override
 	for rows.Next() {
 		var target, action string
-		var until *int64
-		if err := rows.Scan(&target, &action, &until); err != nil {
+		var untilS *int64
+		var untilN *int32
+		if err := rows.Scan(&target, &action, &untilS, &untilN); err != nil {
 			return nil, err
 		}
 		t, err := otp.ParseTarget(target)
@@ -266,8 +281,8 @@ func (s *Store) overrides(ctx context.Context) ([]otp.Override, error) {
 			continue // not written by SetOverride
 		}
 		o := otp.Override{Target: t, Action: otp.Action(action)}
-		if until != nil {
-			o.Until = timeOf(*until)
+		if untilS != nil && untilN != nil {
+			o.Until = join(*untilS, *untilN)
 		}
 		out = append(out, o)
 	}
@@ -284,7 +299,10 @@ func (s *Store) GetAllow(ctx context.Context, key string, spare otp.Spare, c otp
 	for i, d := range spare.Cooldowns {
 		cooldowns[i] = d.Nanoseconds()
 	}
-	args := append([]any{s.vid(key), s.now(), c.Token, nanos(c.Until), spare.To, nanos(spare.Now), cooldowns}, l.args()...)
+	sec, ns := s.now()
+	us, un := split(c.Until)
+	ss, sn := split(spare.Now)
+	args := append([]any{s.vid(key), sec, ns, c.Token, us, un, spare.To, ss, sn, cooldowns}, l.args()...)
 	r, err := s.call(ctx, "get and allow", s.sql.getAllow, args...)
 	if err != nil {
 		return otp.Verification{}, err
@@ -316,7 +334,8 @@ func (s *Store) AllowAddAttempt(ctx context.Context, key string, max int, reqs [
 	if len(reqs) == 0 {
 		op = "add attempt"
 	}
-	args := append([]any{s.vid(key), s.now(), int32(min(max, 1<<31-1))}, l.args()...)
+	sec, ns := s.now()
+	args := append([]any{s.vid(key), sec, ns, int32(min(max, 1<<31-1))}, l.args()...)
 	r, err := s.call(ctx, op, s.sql.allowAddAttempt, args...)
 	if err != nil {
 		return otp.Verification{}, err
@@ -334,8 +353,9 @@ func (s *Store) DeleteRecord(ctx context.Context, key, id string, o otp.Outcome,
 	if err != nil {
 		return err
 	}
+	sec, ns := s.now()
 	r, err := s.call(ctx, "delete and record", s.sql.deleteRecord,
-		append([]any{s.vid(key), s.now(), id}, out.args()...)...)
+		append([]any{s.vid(key), sec, ns, id}, out.args()...)...)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,18 @@ var migrations = func() []*template.Template {
 // so they apply the versions one after the other, and the later ones find
 // nothing to do. A schema migrated by a newer pgstore fails with
 // [ErrSchemaNewer] and is left alone.
+//
+// A new version replaces the functions an older pgstore calls, and
+// converts the rows it wrote (version 2 keeps each time as seconds and
+// nanoseconds): once it is applied, instances of the older pgstore fail
+// with [ErrNotMigrated]. Upgrade every instance together: stop those of
+// the older pgstore, run Migrate, start the new ones.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config) error {
+	return migrate(ctx, pool, cfg, len(migrations))
+}
+
+// migrate is Migrate up to version to.
+func migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config, to int) error {
 	if pool == nil {
 		return fmt.Errorf("pgstore: Migrate needs a pool")
 	}
@@ -92,7 +103,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config) error {
 		if have > len(migrations) {
 			return ErrSchemaNewer
 		}
-		for v := have + 1; v <= len(migrations); v++ {
+		for v := have + 1; v <= to; v++ {
 			var b strings.Builder
 			if err := migrations[v-1].Execute(&b, n); err != nil {
 				return err

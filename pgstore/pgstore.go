@@ -9,7 +9,6 @@ import (
 	"hash"
 	"hash/fnv"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"regexp"
 	"runtime"
@@ -171,6 +170,7 @@ type names struct {
 	P      string // the bare prefix
 	LockV  int32  // advisory lock class of verification keys
 	LockB  int32  // advisory lock class of limit buckets
+	LockK  int32  // advisory lock class of breakers
 	LockM  int32  // advisory lock class of Migrate
 }
 
@@ -194,7 +194,7 @@ func namesOf(cfg Config) (names, error) {
 		return int32(h.Sum32())
 	}
 	return names{schema: q, T: q + "." + cfg.Prefix, P: cfg.Prefix,
-		LockV: class("v"), LockB: class("b"), LockM: class("m")}, nil
+		LockV: class("v"), LockB: class("b"), LockK: class("k"), LockM: class("m")}, nil
 }
 
 // statements are the SQL of each call, on the Config's tables.
@@ -205,11 +205,11 @@ type statements struct {
 
 // replyColumns are the columns of the reply type, as each call scans them.
 const replyColumns = "st, idx, wait, provider, ref_id, dest, region, channel, challenged, sends, attempts, " +
-	"created_at, sent_at, expires_at"
+	"created_s, created_n, sent_s, sent_n, expires_s, expires_n"
 
 func statementsOf(n names) statements {
-	// call calls fn with args parameters; the first of those, the time,
-	// is given to now() first if fn takes the time itself.
+	// call calls fn with args parameters; the first two of those, the
+	// time, are given to now() first if fn takes the time itself.
 	call := func(fn string, args int) string {
 		s := "SELECT " + replyColumns + " FROM " + n.T + fn + "("
 		for i := 1; i <= args; i++ {
@@ -221,23 +221,23 @@ func statementsOf(n names) statements {
 		return s + ")"
 	}
 	atNow := func(fn string, args int) string {
-		return strings.Replace(call(fn, args), "($1", "("+n.T+"now($1)", 1)
+		return strings.Replace(call(fn, args), "($1, $2", "("+n.T+"now($1, $2)", 1)
 	}
 	return statements{
-		get:             call("get", 2),
-		put:             call("put", 14),
-		release:         call("release", 3),
-		markSent:        call("mark_sent", 4),
-		delete:          call("delete", 3),
-		allow:           atNow("decide", 12),
-		record:          atNow("record", 7),
-		getAllow:        call("get_allow", 18),
-		allowAddAttempt: call("allow_add_attempt", 14),
-		putRecord:       call("put_record", 20),
-		deleteRecord:    call("delete_record", 9),
-		setOverride:     call("set_override", 4),
-		overrides:       "SELECT target, action, until_ns FROM " + n.T + "overrides_in_force($1)",
-		clean:           "SELECT verifications, buckets, breakers, overrides FROM " + n.T + "clean($1, $2)",
+		get:             call("get", 3),
+		put:             call("put", 18),
+		release:         call("release", 4),
+		markSent:        call("mark_sent", 6),
+		delete:          call("delete", 4),
+		allow:           atNow("decide", 15),
+		record:          atNow("record", 10),
+		getAllow:        call("get_allow", 23),
+		allowAddAttempt: call("allow_add_attempt", 17),
+		putRecord:       call("put_record", 26),
+		deleteRecord:    call("delete_record", 12),
+		setOverride:     call("set_override", 6),
+		overrides:       "SELECT target, action, until_s, until_n FROM " + n.T + "overrides_in_force($1, $2)",
+		clean:           "SELECT verifications, buckets, breakers, overrides FROM " + n.T + "clean($1, $2, $3)",
 		version:         "SELECT coalesce(max(version), 0) FROM " + n.T + "schema_version",
 	}
 }
@@ -360,30 +360,24 @@ func (s *Store) digest(kind byte, scope, key string) []byte {
 
 func (s *Store) vid(key string) []byte { return s.digest(kindVerification, "", key) }
 
-// now returns the time argument of every call: the Clock's, in Unix
-// nanoseconds, or nil for the server's.
-func (s *Store) now() any {
-	if s.clock == nil {
-		return nil
+// now returns the two time arguments of every call: the Clock's time as
+// Unix seconds and nanoseconds, or two NULLs for the server's clock.
+func (s *Store) now() (sec, ns any) { return clockArgs(s.clock) }
+
+func clockArgs(c otp.Clock) (sec, ns any) {
+	if c == nil {
+		return nil, nil
 	}
-	return nanos(s.clock.Now())
+	return split(c.Now())
 }
 
-// nanos returns t in Unix nanoseconds, clamped to what an int64 holds
-// (the years 1678 to 2262).
-func nanos(t time.Time) int64 {
-	switch {
-	case t.Before(minTime):
-		return math.MinInt64
-	case t.After(maxTime):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
+// split returns t as the tables keep it, whatever its year: Unix seconds
+// and nanoseconds (0 to 999,999,999).
+func split(t time.Time) (sec int64, ns int32) { return t.Unix(), int32(t.Nanosecond()) }
 
-var minTime, maxTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
-
-func timeOf(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+// join is the inverse of split: the time of Unix seconds sec and
+// nanoseconds ns, in UTC.
+func join(sec int64, ns int32) time.Time { return time.Unix(sec, int64(ns)).UTC() }
 
 // reply is what every function returns (the reply type of the schema).
 type reply struct {
@@ -392,7 +386,8 @@ type reply struct {
 	provider, refID, dest, region, channel string
 	challenged                             bool
 	sends, attempts                        int32
-	createdAt, sentAt, expiresAt           int64
+	createdS, sentS, expiresS              int64 // Unix seconds
+	createdN, sentN, expiresN              int32 // and nanoseconds
 }
 
 // Statuses of a reply.
@@ -436,7 +431,8 @@ func (s *Store) call(ctx context.Context, op, sql string, args ...any) (reply, e
 			return false, errors.New("no reply")
 		}
 		err = rows.Scan(&r.st, &r.idx, &r.wait, &r.provider, &r.refID, &r.dest,
-			&r.region, &r.channel, &r.challenged, &r.sends, &r.attempts, &r.createdAt, &r.sentAt, &r.expiresAt)
+			&r.region, &r.channel, &r.challenged, &r.sends, &r.attempts, &r.createdS, &r.createdN,
+			&r.sentS, &r.sentN, &r.expiresS, &r.expiresN)
 		rows.Close()
 		if err == nil {
 			err = rows.Err()

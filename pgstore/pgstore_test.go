@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/otptest"
 	"github.com/otpkit/otp/pgstore"
 )
@@ -97,7 +99,7 @@ func TestMigrate(t *testing.T) {
 	ctx := t.Context()
 	testSchema(t) // dropped at the end of the run, with the other
 	cfg := pgstore.Config{Schema: freshSchema()}
-	t.Cleanup(func() { _ = dropSchema(need(t), cfg.Schema) })
+	t.Cleanup(func() { _ = dropSchema(testenv.Postgres(t), cfg.Schema) })
 	pools := []*pgxpool.Pool{newPool(t), newPool(t), newPool(t), newPool(t)}
 	errs := race(len(pools), func(i int) error { return pgstore.Migrate(ctx, pools[i], cfg) })
 	for i, err := range errs {
@@ -106,7 +108,7 @@ func TestMigrate(t *testing.T) {
 	require.NoError(t, pgstore.Migrate(ctx, pools[0], cfg), "Migrate again")
 	var versions int
 	require.NoError(t, pools[0].QueryRow(ctx, "SELECT count(*) FROM "+cfg.Schema+".otp_schema_version").Scan(&versions))
-	assert.Equal(t, 1, versions, "versions applied")
+	assert.Equal(t, pgstore.SchemaVersion, versions, "versions applied")
 
 	cfg.KeySecret = secret()
 	s := newStore(t, pools[1], cfg)
@@ -213,18 +215,31 @@ func TestBadRequestChargesNothing(t *testing.T) {
 // one fake clock moving by odd steps, and requires the same answer from
 // both every time: the same error type, scope and target, and a
 // RetryAfter within a microsecond (x/time/rate computes in floating
-// point, GCRA in integer nanoseconds).
+// point, GCRA in integer nanoseconds). Breakers come alone or followed by
+// a Fallback group breaker, as the Verifier asks for them, and override
+// requests with or without Challenge; a third limiter, fed the same calls
+// without Fallback, shows that the run meets calls whose answer Fallback
+// changes.
 func TestSameAnswersAsMemoryLimiter(t *testing.T) {
 	clock := otptest.NewClock(time.Unix(1_800_000_000, 123_456_789))
 	_, s := isolatedStore(t, pgstore.Config{Clock: clock}) // overrides of its own
 	mem := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock})
+	plain := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock}) // without Fallback
+	withoutFallback := func(reqs []otp.LimitRequest) []otp.LimitRequest {
+		out := slices.Clone(reqs)
+		for i := range out {
+			out[i].Fallback = false
+		}
+		return out
+	}
 	ctx := t.Context()
 	rnd := rand.New(rand.NewPCG(15, 15))
 
 	conv := otp.Conversion{Window: time.Hour, MinSends: 6, MinShare: 0.5}
 	targets := []otp.Target{otp.RegionTarget("GB"), otp.RegionTarget("JM"), otp.CallingCodeTarget(44)}
 	bucket := func() otp.LimitRequest {
-		scopes := []otp.Scope{otp.ScopeNumber, otp.ScopeClient, otp.ScopeRange}
+		// Range twice: its challenges show only when no other bucket refuses.
+		scopes := []otp.Scope{otp.ScopeNumber, otp.ScopeClient, otp.ScopeRange, otp.ScopeRange}
 		r := otp.LimitRequest{Scope: scopes[rnd.IntN(len(scopes))], Key: fmt.Sprint("k", rnd.IntN(4))}
 		// One scope, one limit: MemoryLimiter keys buckets by limit too.
 		r.Limit = otp.Limit{N: 1 + len(r.Key+string(r.Scope))%4, Per: time.Duration(len(r.Scope)) * 7 * time.Minute}
@@ -232,28 +247,40 @@ func TestSameAnswersAsMemoryLimiter(t *testing.T) {
 		r.Refund = r.Scope == otp.ScopeRange
 		return r
 	}
-	breaker := func() otp.LimitRequest {
+	breaker := func(key string, fallback bool) otp.LimitRequest {
 		c := conv
 		c.RecordOnly = rnd.IntN(4) == 0
-		return otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: fmt.Sprint("b", rnd.IntN(2)), Breaker: c}
+		return otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: key, Breaker: c, Fallback: fallback}
 	}
 	override := func() otp.LimitRequest {
-		return otp.LimitRequest{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: targets[rnd.IntN(len(targets))].Key()}
+		return otp.LimitRequest{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: targets[rnd.IntN(len(targets))].Key(),
+			Challenge: rnd.IntN(4) != 0}
 	}
-	answers, ties := map[string]int{}, 0
+	answers, ties, changed := map[string]int{}, 0, 0
 	for step := range 3000 {
 		clock.Advance(time.Duration(rnd.IntN(90_000)) * time.Millisecond / 7)
-		// A call names a bucket or breaker once, as the Verifier's do.
+		// A call names a bucket or breaker once, as the Verifier's do: a
+		// region's breaker (of three), mostly followed by its group's (of
+		// two) as a Fallback, and now and then a Fallback breaker alone.
 		var reqs []otp.LimitRequest
 		named := map[string]bool{}
-		for range rnd.IntN(6) {
-			r := bucket()
-			if rnd.IntN(3) == 0 {
-				r = breaker()
-			}
+		add := func(r otp.LimitRequest) {
 			if name := string(r.Scope) + "/" + r.Key; !named[name] {
 				named[name] = true
 				reqs = append(reqs, r)
+			}
+		}
+		for range rnd.IntN(5) {
+			switch n := rnd.IntN(10); {
+			case n < 7:
+				add(bucket())
+			case n < 8:
+				add(breaker(fmt.Sprint("b", rnd.IntN(3)), false))
+				if rnd.IntN(4) != 0 {
+					add(breaker(fmt.Sprint("g", rnd.IntN(2)), true))
+				}
+			default:
+				add(breaker(fmt.Sprint("g", rnd.IntN(2)), true))
 			}
 		}
 		if rnd.IntN(3) == 0 {
@@ -268,26 +295,38 @@ func TestSameAnswersAsMemoryLimiter(t *testing.T) {
 			}
 			require.NoError(t, s.SetOverride(ctx, o))
 			require.NoError(t, mem.SetOverride(ctx, o))
+			require.NoError(t, plain.SetOverride(ctx, o))
 		case n < 9:
 			o := []otp.Outcome{otp.OutcomeSent, otp.OutcomeSentChallenged, otp.OutcomeVerified}[rnd.IntN(3)]
 			require.NoError(t, s.Record(ctx, o, reqs))
 			require.NoError(t, mem.Record(ctx, o, reqs))
+			require.NoError(t, plain.Record(ctx, o, withoutFallback(reqs)))
 		default:
 			want := mem.Allow(ctx, reqs)
 			got := s.Allow(ctx, reqs)
 			requireSameAnswer(t, &ties, want, got, "step %d: Allow(%+v)", step, reqs)
-			kind := fmt.Sprintf("%T", want)
-			if ce := (*otp.ChallengeError)(nil); errors.As(want, &ce) {
-				kind += " " + string(ce.Scope)
+			if other := plain.Allow(ctx, withoutFallback(reqs)); answer(other) != answer(want) {
+				changed++
 			}
-			answers[kind]++
+			answers[answer(want)]++
 		}
 	}
-	t.Logf("answers compared: %v, of which ties: %d", answers, ties)
+	t.Logf("answers compared: %v, of which ties: %d; answers Fallback changed: %d", answers, ties, changed)
 	for _, kind := range []string{"<nil>", "*otp.RateLimitError", "*otp.ChallengeError range",
 		"*otp.ChallengeError conversion", "*otp.ChallengeError override", "*otp.BlockedError"} {
 		assert.GreaterOrEqual(t, answers[kind], 10, "the run compared few answers of %s", kind)
 	}
+	assert.GreaterOrEqual(t, changed, 10, "the run compared few answers that Fallback changes")
+}
+
+// answer names the kind of an Allow's answer: its type, and a challenge's
+// scope.
+func answer(err error) string {
+	kind := fmt.Sprintf("%T", err)
+	if ce := (*otp.ChallengeError)(nil); errors.As(err, &ce) {
+		kind += " " + string(ce.Scope)
+	}
+	return kind
 }
 
 // requireSameAnswer fails the test unless got is the answer want is,

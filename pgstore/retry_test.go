@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/pgstore"
 )
 
@@ -33,7 +34,7 @@ func waitForLock(t *testing.T, c *pgx.Conn, fn string) {
 
 func connect(t *testing.T) *pgx.Conn {
 	t.Helper()
-	c, err := pgx.Connect(t.Context(), need(t))
+	c, err := pgx.Connect(t.Context(), testenv.Postgres(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	return c
@@ -57,7 +58,7 @@ func TestSerializationFailureRetried(t *testing.T) {
 	tx, err := other.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(context.Background())
-	_, err = tx.Exec(ctx, "UPDATE "+s.Table("buckets")+" SET tat = tat WHERE id = $1", s.BucketID(otp.ScopeNumber, ukMobile))
+	_, err = tx.Exec(ctx, "UPDATE "+s.Table("buckets")+" SET tat_s = tat_s WHERE id = $1", s.BucketID(otp.ScopeNumber, ukMobile))
 	require.NoError(t, err)
 
 	done := make(chan error, 1)

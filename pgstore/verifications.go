@@ -10,7 +10,8 @@ import (
 
 // Get implements [otp.Store].
 func (s *Store) Get(ctx context.Context, key string) (otp.Verification, error) {
-	r, err := s.call(ctx, "get", s.sql.get, s.vid(key), s.now())
+	sec, ns := s.now()
+	r, err := s.call(ctx, "get", s.sql.get, s.vid(key), sec, ns)
 	if err != nil {
 		return otp.Verification{}, err
 	}
@@ -20,7 +21,9 @@ func (s *Store) Get(ctx context.Context, key string) (otp.Verification, error) {
 // Claim implements [otp.Store].
 func (s *Store) Claim(ctx context.Context, key string, c otp.Claim) (otp.Verification, error) {
 	// GetAllow with no spare and no limits.
-	args := []any{s.vid(key), s.now(), c.Token, nanos(c.Until), nil, nil, nil}
+	sec, ns := s.now()
+	us, un := split(c.Until)
+	args := []any{s.vid(key), sec, ns, c.Token, us, un, nil, nil, nil, nil}
 	r, err := s.call(ctx, "claim", s.sql.getAllow, append(args, (&limits{}).args()...)...)
 	if err != nil {
 		return otp.Verification{}, err
@@ -30,7 +33,8 @@ func (s *Store) Claim(ctx context.Context, key string, c otp.Claim) (otp.Verific
 
 // Release implements [otp.Store].
 func (s *Store) Release(ctx context.Context, key, token string) error {
-	_, err := s.call(ctx, "release", s.sql.release, s.vid(key), s.now(), token)
+	sec, ns := s.now()
+	_, err := s.call(ctx, "release", s.sql.release, s.vid(key), sec, ns, token)
 	return err
 }
 
@@ -43,9 +47,12 @@ func (s *Store) Put(ctx context.Context, v otp.Verification) error {
 
 // putArgs returns the arguments of put, which put_record starts with.
 func (s *Store) putArgs(v otp.Verification, more ...any) []any {
-	return append([]any{s.vid(v.Key), s.now(), s.retention, v.Ref.Provider, v.Ref.ID, v.To, v.Region,
-		string(v.Channel), v.Challenged, int32(v.Sends), int32(v.Attempts),
-		nanos(v.CreatedAt), nanos(v.SentAt), nanos(v.ExpiresAt)}, more...)
+	sec, ns := s.now()
+	cs, cn := split(v.CreatedAt)
+	ss, sn := split(v.SentAt)
+	es, en := split(v.ExpiresAt)
+	return append([]any{s.vid(v.Key), sec, ns, s.retention, v.Ref.Provider, v.Ref.ID, v.To, v.Region,
+		string(v.Channel), v.Challenged, int32(v.Sends), int32(v.Attempts), cs, cn, ss, sn, es, en}, more...)
 }
 
 // AddAttempt implements [otp.Store].
@@ -55,7 +62,9 @@ func (s *Store) AddAttempt(ctx context.Context, key string, max int) (otp.Verifi
 
 // MarkSent implements [otp.Store].
 func (s *Store) MarkSent(ctx context.Context, key, id string, at time.Time) error {
-	r, err := s.call(ctx, "mark sent", s.sql.markSent, s.vid(key), s.now(), id, nanos(at))
+	sec, ns := s.now()
+	as, an := split(at)
+	r, err := s.call(ctx, "mark sent", s.sql.markSent, s.vid(key), sec, ns, id, as, an)
 	if err != nil {
 		return err
 	}
@@ -64,7 +73,8 @@ func (s *Store) MarkSent(ctx context.Context, key, id string, at time.Time) erro
 
 // Delete implements [otp.Store].
 func (s *Store) Delete(ctx context.Context, key, id string) error {
-	r, err := s.call(ctx, "delete", s.sql.delete, s.vid(key), s.now(), id)
+	sec, ns := s.now()
+	r, err := s.call(ctx, "delete", s.sql.delete, s.vid(key), sec, ns, id)
 	if err != nil {
 		return err
 	}
@@ -103,9 +113,9 @@ func (r reply) verification(op, key string) (otp.Verification, error) {
 		Challenged: r.challenged,
 		Sends:      int(r.sends),
 		Attempts:   int(r.attempts),
-		CreatedAt:  timeOf(r.createdAt),
-		SentAt:     timeOf(r.sentAt),
-		ExpiresAt:  timeOf(r.expiresAt),
+		CreatedAt:  join(r.createdS, r.createdN),
+		SentAt:     join(r.sentS, r.sentN),
+		ExpiresAt:  join(r.expiresS, r.expiresN),
 	}, nil
 }
 
