@@ -170,7 +170,7 @@ func testInstancesStartOnce(t *testing.T, a, b otp.Store) {
 	})
 	for i, err := range errs {
 		noError(t, err, "Start #%d", i)
-		isTrue(t, sts[0].SentAt.Equal(sts[i].SentAt), "Start #%d answers with the one verification", i)
+		isTrue(t, sts[0].SentAt.Equal(sts[i].SentAt), "Start #%d answers with the one verification: %v, not %v", i, sts[i], sts[0])
 	}
 	equal(t, 1, p.Calls(otp.OpStart), "codes sent by 100 concurrent Starts of one key and number on two instances")
 }

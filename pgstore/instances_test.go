@@ -90,6 +90,13 @@ func (p *lenientProvider) Check(ctx context.Context, _ otp.Ref, code string) err
 	return ctx.Err()
 }
 
+// TestInstances runs otptest's multi-instance suite: two stores on pools
+// of their own, as two processes.
+func TestInstances(t *testing.T) {
+	cfg := pgstore.Config{KeySecret: secret()} // one secret: the instances' keys must agree
+	otptest.TestInstances(t, func() otp.Store { return newStore(t, newPool(t), cfg) })
+}
+
 func TestTwoInstancesOneSuccess(t *testing.T) {
 	// The vendor accepts the right code every time, so that every check
 	// reaches the Store and only its atomic delete can stop a second
@@ -119,24 +126,6 @@ func TestTwoInstancesOneSuccess(t *testing.T) {
 	assert.Greater(t, lenient.checks.Load(), int64(1), "the race reached the vendor")
 	_, err = f.b.Status(ctx, "session")
 	assert.ErrorIs(t, err, otp.ErrNotFound, "the verification was consumed")
-}
-
-func TestTwoInstancesWrongGuesses(t *testing.T) {
-	f := newFlow(t, otp.Config{MaxAttempts: 5}, pgstore.Config{})
-	ctx := t.Context()
-	_, err := f.a.Start(ctx, "session", ukMobile)
-	require.NoError(t, err)
-	f.p.SetDelay(2 * time.Millisecond) // guesses overlap at the vendor
-
-	errs := race(100, func(i int) error {
-		_, err := f.pick(i).Check(ctx, "session", wrongCode)
-		return err
-	})
-	for _, err := range errs {
-		assert.Error(t, err)
-	}
-	assert.LessOrEqual(t, f.p.Calls(otp.OpCheck), 5, "guesses that reached the vendor")
-	assert.Positive(t, f.p.Calls(otp.OpCheck))
 }
 
 func TestTwoInstancesCooldownAndLimits(t *testing.T) {
@@ -177,25 +166,6 @@ func TestTwoInstancesCooldownAndLimits(t *testing.T) {
 	assert.Equal(t, 20*time.Minute-31*time.Second, rl.RetryAfter)
 	_, err = f.a.Start(ctx, "third", ukMobile)
 	require.ErrorIs(t, err, otp.ErrRateLimited, "a's Start after three sends to the number")
-}
-
-// TestTwoInstancesStartOnce: 100 concurrent Starts of one key and number
-// over two Verifiers on two pools send one code, and every Start answers
-// with that verification.
-func TestTwoInstancesStartOnce(t *testing.T) {
-	f := newFlow(t, otp.Config{Limits: otp.NoLimits}, pgstore.Config{})
-	f.p.SetDelay(20 * time.Millisecond) // the sends overlap
-	sts := make([]otp.Status, 100)
-	errs := race(len(sts), func(i int) error {
-		var err error
-		sts[i], err = f.pick(i).Start(t.Context(), "session", ukMobile)
-		return err
-	})
-	for i, err := range errs {
-		require.NoError(t, err, "Start #%d", i)
-		assert.True(t, sts[0].SentAt.Equal(sts[i].SentAt), "Start #%d answers with the one verification", i)
-	}
-	assert.Equal(t, 1, f.p.Calls(otp.OpStart), "codes sent by 100 concurrent Starts of one key and number")
 }
 
 // TestTwoInstancesOverride: an override set through one instance is in

@@ -184,24 +184,13 @@ func (p *lenientProvider) Check(ctx context.Context, _ otp.Ref, code string) err
 	return ctx.Err()
 }
 
-func TestTwoInstancesWrongGuesses(t *testing.T) {
+// TestInstances runs otptest's multi-instance suite: two stores on
+// clients of their own, as two processes, on each backend.
+func TestInstances(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
-			f := newFlow(t, be, otp.Config{MaxAttempts: 5}, redisstore.Config{})
-			ctx := t.Context()
-			_, err := f.a.Start(ctx, "session", ukMobile)
-			require.NoError(t, err)
-			f.p.SetDelay(2 * time.Millisecond) // guesses overlap at the vendor
-
-			errs := race(100, func(i int) error {
-				_, err := f.pick(i).Check(ctx, "session", wrongCode)
-				return err
-			})
-			for _, err := range errs {
-				assert.Error(t, err)
-			}
-			assert.LessOrEqual(t, f.p.Calls(otp.OpCheck), 5, "guesses that reached the vendor")
-			assert.Positive(t, f.p.Calls(otp.OpCheck))
+			cfg := redisstore.Config{Prefix: prefix()}
+			otptest.TestInstances(t, func() otp.Store { return newStore(t, be.client(t), cfg) })
 		})
 	}
 }
