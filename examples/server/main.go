@@ -330,9 +330,29 @@ func postgresStores(url string) (stores, error) {
 		pool.Close()
 		return stores{}, err
 	}
-	sessions := pgxstore.New(pool)
-	return stores{otp: store, sessions: sessions, name: "postgres", close: func() error {
-		sessions.StopCleanup()
+	// No cleanup goroutine of pgxstore's (its StopCleanup races with its
+	// start): pgstore's cleaner could not delete sessions anyway, so one
+	// of the demo's own does, stopped by close.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, _ = pool.Exec(ctx, "DELETE FROM sessions WHERE expiry < now()")
+				cancel()
+			}
+		}
+	}()
+	return stores{otp: store, sessions: pgxstore.NewWithCleanupInterval(pool, 0), name: "postgres", close: func() error {
+		close(stop)
+		<-done
 		store.Close()
 		pool.Close()
 		return nil
