@@ -2,7 +2,6 @@ package otp_test
 
 import (
 	"bytes"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -107,16 +106,6 @@ func TestGuardRegionsAndCallingCodes(t *testing.T) {
 			assert.Equal(t, 0, f.p.Calls(otp.OpStart))
 		})
 	}
-}
-
-// rangeNumbers returns n valid GB mobile numbers that share all but their
-// last three digits.
-func rangeNumbers(t testing.TB, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("+447400123%03d", i)
-	}
-	return out
 }
 
 func TestGuardRecordOnlyDeniesNothingAndReportsEverything(t *testing.T) {
