@@ -90,7 +90,8 @@ func validate(authToken, rawURL, rest, signature string) bool {
 }
 
 // portVariants returns rawURL and, for http and https, the same URL with
-// its default port added or removed.
+// its default port added or removed (an empty port, "host:", counts as
+// none), so that each of them has the others among its variants.
 func portVariants(rawURL string) []string {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	def := map[string]string{"https": "443", "http": "80"}[strings.ToLower(scheme)]
@@ -108,21 +109,24 @@ func portVariants(rawURL string) []string {
 	}
 	host, port := hostport, ""
 	if strings.HasPrefix(hostport, "[") {
-		if i := strings.IndexByte(hostport, ']'); i >= 0 {
-			host, port = hostport[:i+1], strings.TrimPrefix(hostport[i+1:], ":")
+		i := strings.IndexByte(hostport, ']')
+		if i < 0 {
+			return []string{rawURL} // not a host: no variant
 		}
+		host, port = hostport[:i+1], strings.TrimPrefix(hostport[i+1:], ":")
 	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
 		host, port = hostport[:i], hostport[i+1:]
 	}
-	other := host
-	switch port {
-	case "":
-		other = host + ":" + def
-	case def:
-	default:
-		return []string{rawURL} // another port: no variant
+	if port != "" && port != def || host == "" || strings.ContainsRune(host, ':') && !strings.HasPrefix(host, "[") {
+		return []string{rawURL} // another port, or no host: no variant
 	}
-	return []string{rawURL, scheme + "://" + userinfo + other + tail}
+	out := []string{rawURL}
+	for _, hp := range []string{host, host + ":", host + ":" + def} {
+		if v := scheme + "://" + userinfo + hp + tail; v != rawURL {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // WebhookConfig configures the handler of Verify events. Every zero field
