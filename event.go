@@ -72,19 +72,6 @@ type Observer interface {
 	End(ctx context.Context, op Op, err error)
 }
 
-// observe begins op for the Observer and returns the context to go on
-// with and the function to defer with the operation's error.
-func (v *Verifier) observe(ctx context.Context, op Op) (context.Context, func(*error)) {
-	o := v.cfg.Observer
-	if o == nil {
-		return ctx, noEnd
-	}
-	ctx = o.Begin(ctx, op)
-	return ctx, func(err *error) { o.End(ctx, op, *err) }
-}
-
-func noEnd(*error) {}
-
 // ErrorClass names the class of err, for metric labels:
 // "refused_destination" (the Guard refused the number's region, calling
 // code or type, or an override blocks it: what a pumping attempt looks

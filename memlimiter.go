@@ -117,9 +117,9 @@ func (l *MemoryLimiter) Allow(_ context.Context, reqs []LimitRequest) error {
 	for i := range locked {
 		if locked[i] {
 			l.shards[i].mu.Lock()
-			defer l.shards[i].mu.Unlock()
 		}
 	}
+	defer l.unlock(&locked)
 	for i := range buckets {
 		b := &buckets[i]
 		if b.lim = l.shards[b.shard].m[b.key]; b.lim != nil {
@@ -229,6 +229,16 @@ func (l *MemoryLimiter) Allow(_ context.Context, reqs []LimitRequest) error {
 		b.lim.AllowN(now, 1)
 	}
 	return nil
+}
+
+// unlock unlocks the shards Allow locked. (A defer per shard, in Allow's
+// loop, would cost an allocation each.)
+func (l *MemoryLimiter) unlock(locked *[limiterShards]bool) {
+	for i := range locked {
+		if locked[i] {
+			l.shards[i].mu.Unlock()
+		}
+	}
 }
 
 // waitAt returns how long until lim has a token, without taking one.

@@ -274,9 +274,17 @@ func (v *Verifier) status(p Verification) Status {
 // rules with a *ChallengeError (ErrChallengeRequired): show the person a
 // challenge and Start again WithChallengePassed. Option:
 // WithChallengePassed.
-func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOption) (_ Status, err error) {
-	ctx, end := v.observe(ctx, OpStart)
-	defer end(&err)
+func (v *Verifier) Start(ctx context.Context, key, to string, opts ...StartOption) (Status, error) {
+	if o := v.cfg.Observer; o != nil {
+		ctx = o.Begin(ctx, OpStart)
+		st, err := v.start(ctx, key, to, opts)
+		o.End(ctx, OpStart, err)
+		return st, err
+	}
+	return v.start(ctx, key, to, opts)
+}
+
+func (v *Verifier) start(ctx context.Context, key, to string, opts []StartOption) (Status, error) {
 	o := startOpts(opts)
 	ev := Event{Op: OpStart, Channel: o.channel, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
@@ -418,9 +426,17 @@ func (v *Verifier) send(ctx context.Context, ev Event, req SendRequest, test boo
 // wrong code fails with a *WrongCodeError; the last allowed wrong code burns
 // the verification and fails with ErrTooManyAttempts. ErrExpired and
 // ErrNotFound say there is nothing left to check.
-func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) (_ Status, err error) {
-	ctx, end := v.observe(ctx, OpCheck)
-	defer end(&err)
+func (v *Verifier) Check(ctx context.Context, key, code string, opts ...Option) (Status, error) {
+	if o := v.cfg.Observer; o != nil {
+		ctx = o.Begin(ctx, OpCheck)
+		st, err := v.check(ctx, key, code, opts)
+		o.End(ctx, OpCheck, err)
+		return st, err
+	}
+	return v.check(ctx, key, code, opts)
+}
+
+func (v *Verifier) check(ctx context.Context, key, code string, opts []Option) (Status, error) {
 	o := callOpts(opts)
 	ev := Event{Op: OpCheck, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
@@ -524,9 +540,17 @@ func (v *Verifier) validCode(code string) bool {
 // Resender when it has one and as a new verification otherwise. It fails
 // with ErrResendTooSoon (a *RateLimitError with RetryAfter) inside the
 // cooldown, and applies the send limits as Start does. Option: WithClient.
-func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (_ Status, err error) {
-	ctx, end := v.observe(ctx, OpResend)
-	defer end(&err)
+func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (Status, error) {
+	if o := v.cfg.Observer; o != nil {
+		ctx = o.Begin(ctx, OpResend)
+		st, err := v.resend(ctx, key, opts)
+		o.End(ctx, OpResend, err)
+		return st, err
+	}
+	return v.resend(ctx, key, opts)
+}
+
+func (v *Verifier) resend(ctx context.Context, key string, opts []Option) (Status, error) {
 	o := callOpts(opts)
 	ev := Event{Op: OpResend, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
@@ -589,9 +613,17 @@ func (v *Verifier) Resend(ctx context.Context, key string, opts ...Option) (_ St
 // Cancel removes the pending verification for key and cancels it at the
 // provider, best effort: once Cancel returns nil no Check can succeed,
 // whatever the vendor answered. ErrNotFound and ErrExpired as for Status.
-func (v *Verifier) Cancel(ctx context.Context, key string) (err error) {
-	ctx, end := v.observe(ctx, OpCancel)
-	defer end(&err)
+func (v *Verifier) Cancel(ctx context.Context, key string) error {
+	if o := v.cfg.Observer; o != nil {
+		ctx = o.Begin(ctx, OpCancel)
+		err := v.cancelKey(ctx, key)
+		o.End(ctx, OpCancel, err)
+		return err
+	}
+	return v.cancelKey(ctx, key)
+}
+
+func (v *Verifier) cancelKey(ctx context.Context, key string) error {
 	ev := Event{Op: OpCancel, Provider: v.provider.Name()}
 	if err := checkKey(key); err != nil {
 		return v.fail(ctx, ev, err)
