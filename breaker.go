@@ -32,6 +32,13 @@ type Conversion struct {
 	// sign-ups verify 70-95% of their sends; pumping verifies none.
 	// Default 0.4.
 	MinShare float64
+	// Grace is how old a send must be before it counts as unverified: a
+	// code a person is still typing is not a failed verification. A send
+	// counts once it is between Grace and twice Grace old, or as soon as it
+	// is verified. Without it a region's first busy minute (after a
+	// restart, or a push into a quiet country) would look like an attack.
+	// Default 30 seconds; negative: none. In a LimitRequest, 0 is none.
+	Grace time.Duration
 	// RecordOnly reports the Starts the breaker would refuse as
 	// [EventFlagged] and lets them go on.
 	RecordOnly bool
@@ -47,12 +54,18 @@ func (c Conversion) withDefaults() Conversion {
 	if c.MinShare == 0 {
 		c.MinShare = 0.4
 	}
+	switch {
+	case c.Grace == 0:
+		c.Grace = 30 * time.Second
+	case c.Grace < 0:
+		c.Grace = 0
+	}
 	return c
 }
 
 func (c Conversion) validate() error {
-	if c.Window < time.Second || c.MinShare < 0 || c.MinShare > 1 {
-		return errorf("Guard.Conversion: Window must be at least 1s and MinShare within 0..1")
+	if c.Window < time.Second || c.MinShare < 0 || c.MinShare > 1 || c.Grace >= c.Window {
+		return errorf("Guard.Conversion: Window must be at least 1s and longer than Grace, MinShare within 0..1")
 	}
 	return nil
 }
@@ -78,6 +91,10 @@ type breakerState struct {
 	Window int64 // index of the current window: Unix microseconds / Conversion.Window
 	Cur    [breakerCounts]float64
 	Prev   [breakerCounts]float64
+	// The sends of the current and the previous window of Grace: those
+	// still in their grace, estimated as the others are.
+	YoungWindow         int64
+	YoungCur, YoungPrev float64
 }
 
 // roll moves the counts to the window holding now (Unix microseconds).
@@ -92,6 +109,25 @@ func (b *breakerState) roll(now int64, c Conversion) {
 	}
 }
 
+// young returns the sends still in their grace at now (rolling the young
+// windows to now).
+func (b *breakerState) young(now int64, c Conversion) float64 {
+	g := c.Grace.Microseconds()
+	if g <= 0 {
+		return 0
+	}
+	w := now / g
+	switch {
+	case w == b.YoungWindow:
+	case w == b.YoungWindow+1:
+		b.YoungWindow, b.YoungPrev, b.YoungCur = w, b.YoungCur, 0
+	default:
+		b.YoungWindow, b.YoungPrev, b.YoungCur = w, 0, 0
+	}
+	f := float64(now-w*g) / float64(g)
+	return b.YoungPrev*(1-f) + b.YoungCur
+}
+
 // estimate returns the counts over the sliding window ending at now.
 func (b *breakerState) estimate(now int64, c Conversion) [breakerCounts]float64 {
 	win := c.Window.Microseconds()
@@ -103,15 +139,16 @@ func (b *breakerState) estimate(now int64, c Conversion) [breakerCounts]float64 
 	return e
 }
 
-// judge reports whether the breaker has the demand to be judged (sends and
-// refusals not yet answered by a passed challenge: at least MinSends) and,
+// judge reports whether the breaker has the demand to be judged (sends past
+// their grace, and refusals not yet answered by a passed challenge: at
+// least MinSends) and,
 // if so, whether it is open: the verified share of that demand is below
 // MinShare. It rolls b to now.
 func (b *breakerState) judge(now time.Time, c Conversion) (judged, open bool) {
 	us := now.UnixMicro()
 	b.roll(us, c)
 	e := b.estimate(us, c)
-	demand := e[countSent] + max(0, e[countRefused]-e[countPassed])
+	demand := max(0, e[countSent]-b.young(us, c)) + max(0, e[countRefused]-e[countPassed])
 	if c.off() || demand < float64(c.MinSends) {
 		return false, false
 	}
@@ -120,6 +157,11 @@ func (b *breakerState) judge(now time.Time, c Conversion) (judged, open bool) {
 
 // add counts one event of kind i (countSent, ...) at now.
 func (b *breakerState) add(now time.Time, c Conversion, i int) {
-	b.roll(now.UnixMicro(), c)
+	us := now.UnixMicro()
+	b.roll(us, c)
 	b.Cur[i]++
+	if i == countSent {
+		b.young(us, c)
+		b.YoungCur++
+	}
 }

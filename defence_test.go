@@ -101,9 +101,12 @@ func TestConversionBreakerPerRegion(t *testing.T) {
 		_, err := f.v.Start(ctx, fmt.Sprint("bot", i), to)
 		require.NoError(t, err, "send %d", i)
 	}
-	_, err := f.v.Start(ctx, "next", "+447420001234")
+	_, err := f.v.Start(ctx, "early", "+447420009999")
+	require.NoError(t, err, "sends in their grace (30 s) are not yet unverified")
+	f.clock.Advance(time.Minute)
+	_, err = f.v.Start(ctx, "next", "+447420001234")
 	requireChallenge(t, err, otp.ScopeConversion)
-	assert.Equal(t, 20, f.p.Calls(otp.OpStart))
+	assert.Equal(t, 21, f.p.Calls(otp.OpStart))
 	_, err = f.v.Start(ctx, "fr", exampleNumber(t, "FR", phonenumbers.MOBILE))
 	require.NoError(t, err, "France has a breaker of its own")
 
@@ -137,6 +140,7 @@ func TestBreakersOfASharedCallingCode(t *testing.T) {
 	for i := range 20 {
 		require.NoError(t, send(fmt.Sprint("jm", i), "JM", false))
 	}
+	f.clock.Advance(time.Minute) // past the sends' grace
 	requireChallenge(t, send("jm-next", "JM", false), otp.ScopeConversion)
 	require.NoError(t, send("us", "US", false), "the US shares calling code 1, not Jamaica's breaker")
 	require.NoError(t, send("ca-next", "CA", false), "nor does Canada")
@@ -145,21 +149,20 @@ func TestBreakersOfASharedCallingCode(t *testing.T) {
 	// judges only regions too quiet for their own.
 	f = newFixture(t, cfg, otptest.ProviderConfig{})
 	for i := range 25 {
+		if i == 20 {
+			f.clock.Advance(time.Minute) // Canada's first 20 past their grace: judged on its own
+		}
 		require.NoError(t, send(fmt.Sprint("ca", i), "CA", true))
 	}
-	// Canada's first sends, before it was busy enough for its own
-	// breaker, count in the group, so the spread needs more than 20 sends
-	// (none of its regions more than three) to bring the group's share
-	// below 0.4.
+	// Canada's first 20 sends and verifications, before it was busy enough
+	// for its own breaker, count in the group, so the spread needs more
+	// than 30 sends (none of its regions more than four) to bring the
+	// group's share below 0.4.
 	quiet := []string{"BS", "BB", "AG", "DM", "GD", "KN", "LC", "VC", "TT", "KY"}
-	sent := 0
-	for ; sent < 30; sent++ {
-		if err := send(fmt.Sprint("c", sent), quiet[sent%len(quiet)], false); err != nil {
-			requireChallenge(t, err, otp.ScopeConversion)
-			break
-		}
+	for i := range 40 {
+		require.NoError(t, send(fmt.Sprint("c", i), quiet[i%len(quiet)], false), "spread %d", i)
 	}
-	assert.Less(t, sent, 30, "the group breaker opened")
+	f.clock.Advance(time.Minute) // past the sends' grace
 	requireChallenge(t, send("bb-next", "BB", false), otp.ScopeConversion)
 	require.NoError(t, send("ca-next", "CA", false), "Canada is judged by its own breaker")
 	require.NoError(t, send("us", "US", false), "the main region is in no group")
@@ -319,6 +322,9 @@ func TestEachSignalRuleCanRecordOnly(t *testing.T) {
 		require.NoError(t, err, "the range budget records")
 	}
 	for i, to := range uniqueRanges(22) {
+		if i == 21 {
+			f.clock.Advance(time.Minute) // past the others' grace
+		}
 		_, err := f.v.Start(ctx, fmt.Sprint("b", i), to)
 		require.NoError(t, err, "the breaker records")
 	}

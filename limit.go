@@ -158,8 +158,10 @@ const (
 	// counts (sends, verified, refused, passed) for the current fixed window
 	// of Breaker.Window (Unix microseconds / Window) and the one before; at
 	// a fraction f into the current window each count is estimated as
-	// prev*(1-f) + cur. The breaker is open when demand = sent +
-	// max(0, refused-passed) is at least MinSends and verified is below
+	// prev*(1-f) + cur. Sends are also counted, as young, in windows of
+	// Breaker.Grace (Unix microseconds / Grace), estimated alike. The
+	// breaker is open when demand = max(0, sent-young) + max(0,
+	// refused-passed) is at least MinSends and verified is below
 	// MinShare*demand; Allow counts a refusal when it refuses for an open
 	// breaker (not for a RecordOnly one).
 	LimitBreaker

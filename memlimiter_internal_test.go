@@ -131,6 +131,27 @@ func TestBreakerWindows(t *testing.T) {
 	assert.Zero(t, b.Prev[countSent]+b.Cur[countSent])
 }
 
+// A send counts toward the breaker's demand once past its grace.
+func TestBreakerGrace(t *testing.T) {
+	c := Conversion{Window: time.Hour, MinSends: 10, MinShare: 0.5, Grace: time.Minute}
+	t0 := time.Unix(0, 0).Add(100 * time.Hour)
+	var b breakerState
+	for range 20 {
+		b.add(t0, c, countSent)
+	}
+	judged, _ := b.judge(t0.Add(time.Second), c)
+	assert.False(t, judged, "20 sends in their grace")
+	judged, open := b.judge(t0.Add(2*time.Minute), c)
+	assert.True(t, judged && open, "two minutes on, 20 unverified sends")
+	c.Grace = 0
+	var now breakerState
+	for range 20 {
+		now.add(t0, c, countSent)
+	}
+	judged, _ = now.judge(t0.Add(time.Second), c)
+	assert.True(t, judged, "no grace: they count at once")
+}
+
 // A client ID of any length takes a bucket key of bounded size.
 func TestLongClientIDsAreHashed(t *testing.T) {
 	long := string(make([]byte, 4096))

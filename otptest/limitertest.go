@@ -55,6 +55,7 @@ var limiterRules = []rule[limitSuite]{
 	{"BreakerRecordOnly", testBreakerRecordOnly},
 	{"BreakersIsolated", testBreakersIsolated},
 	{"BreakerFallback", testBreakerFallback},
+	{"BreakerGrace", testBreakerGrace},
 	{"Overrides", testOverrides},
 	{"OverrideAllow", testOverrideAllow},
 }
@@ -387,6 +388,28 @@ func testBreakerFallback(t *testing.T, x limitSuite) {
 	x.record(t, otp.OutcomeVerified, 8, busy, group)
 	noError(t, x.lim.Allow(ctx, reqs(busy, group)), "a region judged on its own skips its group")
 	requireChallenge(t, x.lim.Allow(ctx, reqs(other, group)), otp.ScopeConversion, "the busy region's verifications left the group open")
+}
+
+// testBreakerGrace: a send counts toward a breaker's demand only once past
+// its grace (between Grace and twice Grace old).
+func testBreakerGrace(t *testing.T, x limitSuite) {
+	ctx := t.Context()
+	b := x.breaker("grace")
+	b.Breaker.Grace = 300 * time.Millisecond
+	x.record(t, otp.OutcomeSent, 4, b)
+	noError(t, x.lim.Allow(ctx, reqs(b)), "4 sends in their grace")
+	time.Sleep(700 * time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := x.lim.Allow(ctx, reqs(b))
+		if err != nil {
+			requireChallenge(t, err, otp.ScopeConversion, "4 unverified sends past their grace")
+			return
+		}
+		// A limiter on another clock (a Redis server's) may lag a little.
+		isTrue(t, time.Now().Before(deadline), "the sends never left their grace")
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // target returns a range target unique to this run and rule.
