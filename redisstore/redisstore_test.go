@@ -277,8 +277,10 @@ func TestTwoInstancesShareBreakersAndOverrides(t *testing.T) {
 
 			// Through two Verifiers: sends made by a, never verified, ask
 			// b's Start for a challenge; an override set on b blocks a.
+			// Without a Grace, a's sends count at once (otptest's
+			// BreakerGrace holds the Store to the grace).
 			f := newFlow(t, be, otp.Config{Limits: otp.NoLimits,
-				Guard: otp.Guard{Conversion: otp.Conversion{MinSends: 3, MinShare: 0.5}}}, redisstore.Config{})
+				Guard: otp.Guard{Conversion: otp.Conversion{MinSends: 3, MinShare: 0.5, Grace: -1}}}, redisstore.Config{})
 			for i := range 3 {
 				_, err := f.a.Start(ctx, fmt.Sprint("a-", i), fmt.Sprint("+44740012345", i))
 				require.NoError(t, err, "a's Start #%d", i+1)
