@@ -137,9 +137,11 @@
 //     until that Until (a minute, as the Verifier sets it) or the Put or
 //     Release that ends it;
 //   - a limit bucket holds a timestamp, until it is full again;
-//   - a breaker holds counts and a window's index, until its counts have
-//     left the sliding window (the end of the window after its current
-//     one);
+//   - a breaker holds counts and a window's index, and with a Grace its
+//     young sends and their window's index, until its counts have left
+//     the sliding window (the end of the window after its current one)
+//     and its young sends theirs (the end of the window of Grace after
+//     its current one), whichever is later;
 //   - a send's mark (on Cluster) holds "1", until the Check that verifies
 //     it or five minutes after the verification expires;
 //   - the overrides hash holds what operators set: each target's key
@@ -196,6 +198,28 @@
 // group nor is judged by it. A verified send gives its token back to each
 // bucket with Refund, never beyond full (the timestamp moves back one
 // interval, and a bucket full again is deleted).
+//
+// Each send is also counted as young, in fixed windows of
+// Conversion.Grace (Unix µs / grace) estimated alike, and a breaker's
+// demand is its sends less the young ones, never below none, plus its
+// refusals no passed challenge answered: a send counts as unverified
+// once it is past its grace (or verified), and young sends never cancel
+// refusals. A Grace of 0 in a request (or under a microsecond) is none:
+// every send counts at once, and the young fields are left as they are.
+// A breaker's hash holds:
+//
+//	w              the index of the current window (Unix µs / window)
+//	s, v, r, p     its sends, verified sends, refusals and passed challenges
+//	ps, pv, pr, pp those of the window before
+//	yw             the index of the current window of Grace (Unix µs / grace)
+//	ys, yp         the sends of that window and of the one before: the young
+//
+// A breaker is named by its key and Window, not by its Grace (nor its
+// MinSends or MinShare), as in otp.MemoryLimiter: give a breaker one
+// Grace in every Verifier sharing a Redis, as one Guard does, since a
+// request with another reads the young windows in its own units and
+// starts them afresh. Sends recorded by a version of this package from
+// before Grace are not young: they count at once.
 //
 // Buckets are named by scope and key alone, not by their Limit as in
 // otp.MemoryLimiter: Verifiers with different Limits sharing one Redis

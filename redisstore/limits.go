@@ -24,10 +24,10 @@ type call struct {
 }
 
 // add appends one request: reqs[i], whose state is in key, as a kind and
-// three parameters.
-func (c *call) add(i int, key, kind string, p1, p2, p3 any) {
+// four parameters.
+func (c *call) add(i int, key, kind string, p1, p2, p3, p4 any) {
 	c.keys = append(c.keys, key)
-	c.args = append(c.args, kind, p1, p2, p3)
+	c.args = append(c.args, kind, p1, p2, p3, p4)
 	c.sent = append(c.sent, i)
 }
 
@@ -48,6 +48,10 @@ func window(c otp.Conversion) (int64, error) {
 	}
 	return c.Window.Microseconds(), nil
 }
+
+// grace returns the Grace of c in microseconds, 0 for none (as
+// otp.LimitRequest takes it: 0 or less, or under a microsecond).
+func grace(c otp.Conversion) int64 { return max(0, c.Grace.Microseconds()) }
 
 // fallback returns the suffix of the kind of a breaker request: "F" for
 // a Fallback one.
@@ -76,7 +80,7 @@ func (s *Store) decided(c *call, reqs []otp.LimitRequest) error {
 			if r.Challenge {
 				kind = "C"
 			}
-			c.add(i, s.bucket(r.Scope, r.Key), kind, interval, tolerance, "")
+			c.add(i, s.bucket(r.Scope, r.Key), kind, interval, tolerance, "", "")
 		case otp.LimitBreaker:
 			if r.Breaker.MinSends < 0 {
 				continue
@@ -89,13 +93,14 @@ func (s *Store) decided(c *call, reqs []otp.LimitRequest) error {
 			if r.Breaker.RecordOnly {
 				kind = "R"
 			}
-			c.add(i, s.breaker(r.Key, win), kind+fallback(r), win, r.Breaker.MinSends, strconv.FormatFloat(r.Breaker.MinShare, 'g', -1, 64))
+			c.add(i, s.breaker(r.Key, win), kind+fallback(r), win, r.Breaker.MinSends,
+				strconv.FormatFloat(r.Breaker.MinShare, 'g', -1, 64), grace(r.Breaker))
 		case otp.LimitOverride:
 			challenge := ""
 			if r.Challenge {
 				challenge = "1"
 			}
-			c.add(i, s.overrides, "O", r.Key, challenge, "")
+			c.add(i, s.overrides, "O", r.Key, challenge, "", "")
 		default:
 			return fmt.Errorf("redisstore: unknown limit request kind %d", r.Kind)
 		}
@@ -119,13 +124,13 @@ func (s *Store) recorded(c *call, o otp.Outcome, reqs []otp.LimitRequest) error 
 			if err != nil {
 				return err
 			}
-			c.add(i, s.breaker(r.Key, win), "K"+fallback(r), win, r.Breaker.MinSends, "")
+			c.add(i, s.breaker(r.Key, win), "K"+fallback(r), win, r.Breaker.MinSends, "", grace(r.Breaker))
 		default:
 			interval, _, err := gcra(r.Limit)
 			if err != nil {
 				return err
 			}
-			c.add(i, s.bucket(r.Scope, r.Key), "B", interval, "", "")
+			c.add(i, s.bucket(r.Scope, r.Key), "B", interval, "", "", "")
 		}
 	}
 	return nil

@@ -18,11 +18,14 @@ import (
 
 // TestLimiterMatchesMemoryLimiter: a random run of Allow, Record and
 // SetOverride calls, on a clock that moves by seconds to hours, across
-// the windows of the breakers, gets the same answers from the Store as
-// from otp.MemoryLimiter, the reference: the scripts apply the same rules
-// with the same arithmetic. The requests come in any order, and often
-// with a region's breaker just before a Fallback group breaker, as the
-// Verifier sends them; overrides come with and without Challenge.
+// the windows of the breakers and of their Graces, gets the same answers
+// from the Store as from otp.MemoryLimiter, the reference: the scripts
+// apply the same rules with the same arithmetic. The requests come in any
+// order, and often with a region's breaker just before a Fallback group
+// breaker, as the Verifier sends them; breakers come with a Grace (one of
+// them more than half its window) and without, and a third limiter, fed
+// the same calls without Graces, shows that the run meets answers the
+// Grace changes; overrides come with and without Challenge.
 func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 	buckets := []otp.LimitRequest{
 		{Scope: otp.ScopeNumber, Key: "n", Limit: otp.Limit{N: 3, Per: 3 * time.Minute}},
@@ -31,27 +34,31 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 		{Scope: otp.ScopeChallenged, Key: "x", Limit: otp.Limit{N: 2, Per: time.Hour}, Challenge: true, Refund: true},
 		{Scope: otp.ScopeTotal, Limit: otp.Limit{N: 40, Per: time.Hour}, Refund: true},
 	}
+	// A breaker is its key and window: each has one Grace, as a Guard
+	// sends it (GB none).
 	breakers := []otp.LimitRequest{
 		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "GB",
 			Breaker: otp.Conversion{Window: time.Hour, MinSends: 4, MinShare: 0.5}},
 		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "+1",
-			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4}},
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4, Grace: 90 * time.Second}},
 		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "+1",
-			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4, RecordOnly: true}},
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4, Grace: 90 * time.Second,
+				RecordOnly: true}},
 	}
 	// Regions of +1 and their group, which stands in for a quiet one.
 	members := []otp.LimitRequest{
 		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "JM",
-			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4}},
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4, Grace: 30 * time.Second}},
 		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "CA",
-			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 5, MinShare: 0.5}},
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 5, MinShare: 0.5, Grace: 6 * time.Minute}},
 		breakers[0],
 	}
 	groups := []otp.LimitRequest{
 		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "+1", Fallback: true,
-			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4}},
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4, Grace: 90 * time.Second}},
 		{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "+1", Fallback: true,
-			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4, RecordOnly: true}},
+			Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.4, Grace: 90 * time.Second,
+				RecordOnly: true}},
 	}
 	targets := []otp.Target{otp.RegionTarget("GB"), otp.CallingCodeTarget(1), otp.RangeTarget("+44740012xxxx")}
 	var overrides []otp.LimitRequest
@@ -64,7 +71,8 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 	all := slices.Concat(buckets, breakers, members, groups, overrides)
 	actions := []otp.Action{otp.OverrideNone, otp.OverrideBlock, otp.OverrideChallenge, otp.OverrideAllow}
 	outcomes := []otp.Outcome{otp.OutcomeSent, otp.OutcomeSentChallenged, otp.OutcomeVerified}
-	steps := []time.Duration{0, time.Microsecond, time.Second, 20 * time.Second, 7 * time.Minute, 40 * time.Minute, 3 * time.Hour}
+	steps := []time.Duration{0, time.Microsecond, time.Second, 20 * time.Second, 45 * time.Second, 7 * time.Minute,
+		40 * time.Minute, 3 * time.Hour}
 
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -72,6 +80,7 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 			clock := otptest.NewClock(time.Date(2026, 3, 1, 12, 34, 56, 789, time.UTC))
 			s := newStore(t, be.client(t), redisstore.Config{Clock: clock})
 			m := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock})
+			graceless := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock})
 			rng := rand.New(rand.NewPCG(11, 1))
 			// some returns a few of all, in a random order, and half the
 			// time a member region's breaker followed by a group's.
@@ -88,7 +97,7 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 				}
 				return out
 			}
-			decisions := map[string]int{}
+			decisions, graced := map[string]int{}, 0
 			for step := range 3000 {
 				switch op := rng.IntN(20); {
 				case op < 10:
@@ -96,9 +105,13 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 					want, got := m.Allow(ctx, reqs), s.Allow(ctx, reqs)
 					requireSameDecision(t, want, got, "step %d: Allow(%v)", step, reqs)
 					decisions[kind(want)]++
+					if kind(graceless.Allow(ctx, withoutGrace(reqs))) != kind(want) {
+						graced++
+					}
 				case op < 16:
 					o, reqs := outcomes[rng.IntN(len(outcomes))], some()
 					require.NoError(t, m.Record(ctx, o, reqs))
+					require.NoError(t, graceless.Record(ctx, o, withoutGrace(reqs)))
 					require.NoError(t, s.Record(ctx, o, reqs), "step %d", step)
 				case op < 17:
 					o := otp.Override{Target: targets[rng.IntN(len(targets))], Action: actions[rng.IntN(len(actions))]}
@@ -109,6 +122,7 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 						o.Until = clock.Now().Add(d)
 					}
 					require.NoError(t, m.SetOverride(ctx, o))
+					require.NoError(t, graceless.SetOverride(ctx, o))
 					require.NoError(t, s.SetOverride(ctx, o), "step %d", step)
 				default:
 					clock.Advance(steps[rng.IntN(len(steps))])
@@ -118,6 +132,8 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 			for _, k := range []string{"ok", "limited", "challenge", "blocked"} {
 				assert.Greater(t, decisions[k], 20, "%s answers in %v", k, decisions)
 			}
+			assert.Greater(t, graced, 20, "answers the Graces changed, of %v", decisions)
+			t.Logf("answers: %v; the Graces changed %d", decisions, graced)
 
 			want, err := m.Overrides(ctx)
 			require.NoError(t, err)
@@ -132,6 +148,15 @@ func TestLimiterMatchesMemoryLimiter(t *testing.T) {
 			assert.Equal(t, live, got, "the overrides in force")
 		})
 	}
+}
+
+// withoutGrace returns reqs with the Grace of every breaker off.
+func withoutGrace(reqs []otp.LimitRequest) []otp.LimitRequest {
+	out := slices.Clone(reqs)
+	for i := range out {
+		out[i].Breaker.Grace = 0
+	}
+	return out
 }
 
 func kind(err error) string {
@@ -246,6 +271,55 @@ func TestGetAllowSpareCooldowns(t *testing.T) {
 				}
 			}
 			assert.Greater(t, spared, 20, "repeats among the cases")
+		})
+	}
+}
+
+// TestYoungSendsOffsetNoRefusal: the young sends are taken from the sends
+// only, never below none, so that they cannot cancel a breaker's
+// refusals: sends made at the end of a window still count whole as young
+// once the next has begun, where the sliding window weighs them less.
+// Step by step on one clock, the Store answers as otp.MemoryLimiter does,
+// and the breaker, open on its refusals, stays open.
+func TestYoungSendsOffsetNoRefusal(t *testing.T) {
+	b := []otp.LimitRequest{{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "JM",
+		Breaker: otp.Conversion{Window: 10 * time.Minute, MinSends: 3, MinShare: 0.5, Grace: 6 * time.Minute}}}
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := t.Context()
+			// t0 begins a window of each: 30 minutes are 3 of 10 and 5 of 6.
+			t0 := time.Unix(1_800_000_000/1800*1800, 0)
+			clock := otptest.NewClock(t0)
+			s := newStore(t, be.client(t), redisstore.Config{Clock: clock})
+			m := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock})
+			at := func(d time.Duration) { clock.Advance(t0.Add(d).Sub(clock.Now())) }
+			record := func(n int) {
+				t.Helper()
+				for range n {
+					require.NoError(t, m.Record(ctx, otp.OutcomeSent, b))
+					require.NoError(t, s.Record(ctx, otp.OutcomeSent, b))
+				}
+			}
+			allow := func(msg string) error {
+				t.Helper()
+				want, got := m.Allow(ctx, b), s.Allow(ctx, b)
+				requireSameDecision(t, want, got, "%s", msg)
+				return want
+			}
+
+			record(5)
+			at(13 * time.Minute) // 3.5 unverified sends past their grace: open
+			for i := range 10 {
+				requireChallenge(t, allow(fmt.Sprint("refusal ", i+1)), otp.ScopeConversion)
+			}
+			at(20*time.Minute - time.Second)
+			record(10) // young: no demand
+			requireChallenge(t, allow("the refusals, and 10 young sends"), otp.ScopeConversion)
+			at(24 * time.Minute)
+			// 6 of the 10 sends are left in the sliding window, all 10 still
+			// young, and 6.6 of the 11 refusals: demand 0 + 6.6, not
+			// -4 + 6.6, which is too little to be judged.
+			requireChallenge(t, allow("6 refusals and the young sends"), otp.ScopeConversion)
 		})
 	}
 }

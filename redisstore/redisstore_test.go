@@ -277,8 +277,10 @@ func TestTwoInstancesShareBreakersAndOverrides(t *testing.T) {
 
 			// Through two Verifiers: sends made by a, never verified, ask
 			// b's Start for a challenge; an override set on b blocks a.
+			// Without a Grace, a's sends count at once (otptest's
+			// BreakerGrace holds the Store to the grace).
 			f := newFlow(t, be, otp.Config{Limits: otp.NoLimits,
-				Guard: otp.Guard{Conversion: otp.Conversion{MinSends: 3, MinShare: 0.5}}}, redisstore.Config{})
+				Guard: otp.Guard{Conversion: otp.Conversion{MinSends: 3, MinShare: 0.5, Grace: -1}}}, redisstore.Config{})
 			for i := range 3 {
 				_, err := f.a.Start(ctx, fmt.Sprint("a-", i), fmt.Sprint("+44740012345", i))
 				require.NoError(t, err, "a's Start #%d", i+1)
@@ -676,7 +678,8 @@ func pttl(t *testing.T, c redis.UniversalClient, key string) time.Duration {
 // TestStateTTL: what the scripts keep goes once it can change no answer:
 // a claim at its Until (one already over is not kept), a breaker when its
 // counts have left the sliding window, at the end of the window after
-// its current one, a send's mark (on Cluster) five minutes after its
+// its current one, or if later, when its young sends have left theirs, at
+// the end of the window of Grace after its current one, a send's mark (on Cluster) five minutes after its
 // verification expires, the overrides when the last of them ends (never
 // while one has no Until); by the server's clock or by Config.Clock.
 func TestStateTTL(t *testing.T) {
@@ -705,6 +708,26 @@ func TestStateTTL(t *testing.T) {
 		end := time.UnixMicro((now().UnixMicro()/win.Microseconds() + 2) * win.Microseconds())
 		left := end.Sub(now())
 		within(ttl(s.BreakerKey("GB", win)), left-time.Second, left, "a breaker")
+
+		// A Grace of more than half the window may end later. On the fake
+		// clock, 55 s into 5 minutes (of 5 windows, and 6 of the Grace) the
+		// window ends 65 s on, the young sends' 95 s on.
+		grace := 50 * time.Second
+		if clock != nil {
+			clock.(*otptest.Clock).Advance(5*time.Minute + 55*time.Second - now().Sub(now().Truncate(5*time.Minute)))
+		}
+		g := []otp.LimitRequest{{Kind: otp.LimitBreaker, Key: "JM", Breaker: otp.Conversion{Window: win, MinSends: 1, Grace: grace}}}
+		require.NoError(t, s.Record(ctx, otp.OutcomeSent, g))
+		end = time.UnixMicro((now().UnixMicro()/win.Microseconds() + 2) * win.Microseconds())
+		young := time.UnixMicro((now().UnixMicro()/grace.Microseconds() + 2) * grace.Microseconds())
+		if clock != nil {
+			require.True(t, young.After(end), "the young sends' windows end later")
+		}
+		if young.After(end) {
+			end = young
+		}
+		left = end.Sub(now())
+		within(ttl(s.BreakerKey("JM", win)), left-time.Second, left, "a breaker with a Grace")
 
 		v := otp.Verification{Key: "sent", Ref: otp.Ref{Provider: "p", ID: "id"}, To: ukMobile, Channel: otp.SMS,
 			CreatedAt: now(), SentAt: now(), ExpiresAt: now().Add(time.Minute)}

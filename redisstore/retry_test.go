@@ -554,6 +554,7 @@ func TestRetriedScripts(t *testing.T) {
 				t.Run("PutRecord/"+script, func(t *testing.T) {
 					k := key("put-record-" + script)
 					b := breaker(k)
+					b[0].Breaker.Grace = time.Minute
 					_, err := other.Claim(ctx, k, claim("mine"))
 					require.NoError(t, err)
 					// An attempt between the Put and its retry; not when the
@@ -572,6 +573,7 @@ func TestRetriedScripts(t *testing.T) {
 					p.requireLost(t)
 					assert.Equal(t, between, attempts(k), "the retried Put kept the attempt made after it")
 					assert.Equal(t, "1", counts(b)["s"], "sends counted")
+					assert.Equal(t, "1", counts(b)["ys"], "young sends counted")
 					_, err = other.Claim(ctx, k, claim("another"))
 					require.NoError(t, err, "the Put dropped the claim")
 				})

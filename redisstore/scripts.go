@@ -185,23 +185,24 @@ local function claim_or_spare(s, n)
   return nil, {1, unpack(r)}
 end
 
--- Limit requests are the keys from KEYS[base] on, each with four ARGV
--- from ARGV[arg] on: a kind and three parameters.
+-- Limit requests are the keys from KEYS[base] on, each with five ARGV
+-- from ARGV[arg] on: a kind and four parameters.
 --   'B' a bucket, 'C' a bucket that asks for a challenge when empty:
 --       its emission interval and burst tolerance (µs); the key holds its
 --       GCRA theoretical arrival time (TAT), in Unix µs.
 --   'K' a conversion breaker, 'R' a RecordOnly one, either followed by
 --       'F' for a Fallback one (otp.LimitRequest.Fallback): its window
---       (µs), MinSends and MinShare; the key is its hash of counts.
+--       (µs), MinSends, MinShare and Grace (µs, 0 for none); the key is
+--       its hash of counts.
 --   'O' an override: its target's key, and 1 if an override that
 --       challenges asks for a challenge (otp.LimitRequest.Challenge); the
 --       key is the overrides hash.
 local function requests(base, arg)
   local q = {}
   for j = 0, #KEYS - base do
-    local a = arg + 4 * j
+    local a = arg + 5 * j
     q[j + 1] = {key = KEYS[base + j], kind = string.sub(ARGV[a], 1, 1), fallback = string.sub(ARGV[a], 2) == 'F',
-      p1 = ARGV[a + 1], p2 = tonumber(ARGV[a + 2]), p3 = tonumber(ARGV[a + 3])}
+      p1 = ARGV[a + 1], p2 = tonumber(ARGV[a + 2]), p3 = tonumber(ARGV[a + 3]), p4 = tonumber(ARGV[a + 4])}
   end
   return q
 end
@@ -229,15 +230,20 @@ end
 
 -- A breaker's hash holds w, the index of its current window (Unix µs /
 -- window), then the counts of that window and of the one before, as
--- otp's breakerState: sends, verified, refused and passed, each.
-local B = {'w', 's', 'v', 'r', 'p', 'ps', 'pv', 'pr', 'pp'}
+-- otp's breakerState: sends, verified, refused and passed, each; then yw,
+-- the index of its current window of Grace (Unix µs / grace), and the
+-- sends of that window and of the one before: the young ones. A breaker
+-- without a Grace leaves the last three as they are (or missing).
+local B = {'w', 's', 'v', 'r', 'p', 'ps', 'pv', 'pr', 'pp', 'yw', 'ys', 'yp'}
 
--- breaker returns the counts of breaker k rolled to the window holding
--- now, as breakerState.roll does: {w = index, c = current, p = previous,
--- found = whether k exists}.
-local function breaker(k, win, now)
+-- breaker returns the counts of breaker k rolled to the windows holding
+-- now, as breakerState.roll and young do: {w = index, c = current, p =
+-- previous, g = grace (µs, 0 for none), yw = young index, yc, yp = young
+-- current and previous, found = whether k exists}.
+local function breaker(k, win, grace, now)
   local h = redis.call('HMGET', k, unpack(B))
-  local b = {w = math.floor(now / win), c = {0, 0, 0, 0}, p = {0, 0, 0, 0}, found = h[1] ~= false}
+  local b = {w = math.floor(now / win), c = {0, 0, 0, 0}, p = {0, 0, 0, 0}, g = grace, yw = 0, yc = 0, yp = 0,
+    found = h[1] ~= false}
   local w = tonumber(h[1])
   for i = 1, 4 do
     if w == b.w then
@@ -246,18 +252,51 @@ local function breaker(k, win, now)
       b.p[i] = tonumber(h[i + 1])
     end
   end
+  if grace > 0 then
+    b.yw = math.floor(now / grace)
+    local yw = tonumber(h[10])
+    if yw == b.yw then
+      b.yc, b.yp = tonumber(h[11]), tonumber(h[12])
+    elseif yw == b.yw - 1 then
+      b.yp = tonumber(h[11])
+    end
+  end
   return b
 end
 
+-- young returns the sends of breaker b still in their grace at now, as
+-- breakerState.young does: yp*(1-f) + yc, f being how far now is into
+-- the current window of grace; 0 without a Grace.
+local function young(b, now)
+  if b.g <= 0 then return 0 end
+  local f = (now - b.yw * b.g) / b.g
+  return b.yp * (1 - f) + b.yc
+end
+
+-- add_send counts a send in breaker b: in its current window, and as
+-- young, as breakerState.add does.
+local function add_send(b)
+  b.c[1] = b.c[1] + 1
+  b.yc = b.yc + 1
+end
+
 -- save stores breaker b in k until it no longer counts: when the window
--- after the next begins, its counts have left the sliding window.
+-- after the next begins, its counts have left the sliding window; and,
+-- with a Grace, not before its young sends have left theirs, at the
+-- start of the window of Grace after the next (later than the first when
+-- Grace is more than half the window).
 local function save(k, b, win, now)
   local a = {B[1], b.w}
   for i = 1, 4 do
     a[#a + 1], a[#a + 2], a[#a + 3], a[#a + 4] = B[i + 1], b.c[i], B[i + 5], b.p[i]
   end
+  local last = (b.w + 2) * win
+  if b.g > 0 then
+    a[#a + 1], a[#a + 2], a[#a + 3], a[#a + 4], a[#a + 5], a[#a + 6] = B[10], b.yw, B[11], b.yc, B[12], b.yp
+    last = math.max(last, (b.yw + 2) * b.g)
+  end
   redis.call('HSET', k, unpack(a))
-  local at, ms = ttl((b.w + 2) * win, now)
+  local at, ms = ttl(last, now)
   redis.call('PEXPIRE' .. at, k, ms)
 end
 
@@ -265,13 +304,14 @@ end
 -- demand to be judged at now (at least min_sends) and, if so, whether it
 -- refuses: its verified share of that demand is below min_share. Each
 -- count is estimated over the sliding window as prev*(1-f) + cur, f being
--- how far now is into the current window; demand is the sends and the
--- refusals no passed challenge answered.
+-- how far now is into the current window; demand is the sends past their
+-- grace (the sends less the young ones, never below 0) and the refusals
+-- no passed challenge answered.
 local function judge(b, now, win, min_sends, min_share)
   local f = (now - b.w * win) / win
   local e = {}
   for i = 1, 4 do e[i] = b.p[i] * (1 - f) + b.c[i] end
-  local demand = e[1] + math.max(0, e[3] - e[4])
+  local demand = math.max(0, e[1] - young(b, now)) + math.max(0, e[3] - e[4])
   if demand < min_sends then return false, false end
   return true, e[2] < min_share * demand
 end
@@ -337,7 +377,7 @@ local function decide(base, arg, s, n)
       if r.kind == 'K' or r.kind == 'R' then
         local win = tonumber(r.p1)
         local b = nil
-        if not (r.fallback and judged) then b = breaker(r.key, win, now) end
+        if not (r.fallback and judged) then b = breaker(r.key, win, r.p4, now) end
         if not (b and b.found) then
           judged = false
         else
@@ -367,9 +407,9 @@ end
 
 -- record feeds the outcome o (otp.Outcome: 1 sent, 2 sent after a
 -- challenge, 3 verified) to the limit requests, which are breakers ('K',
--- with its window and MinSends, or 'KF' for a Fallback one) and, for a
--- verified send only, the buckets that refund ('B', with its emission
--- interval). A Fallback breaker counts the outcome only when the breaker
+-- with its window, MinSends, nothing and Grace, or 'KF' for a Fallback
+-- one) and, for a verified send only, the buckets that refund ('B', with
+-- its emission interval). A send counts as young too. A Fallback breaker counts the outcome only when the breaker
 -- before it, judged before it counts, was too quiet, as in
 -- MemoryLimiter.Record. It reports whether it changed anything.
 local function record(base, arg, o, s, n)
@@ -383,12 +423,12 @@ local function record(base, arg, o, s, n)
       judged = false
     else
       local win = tonumber(r.p1)
-      local b = breaker(r.key, win, now)
+      local b = breaker(r.key, win, r.p4, now)
       judged = judge(b, now, win, r.p2, 0)
       if o == '3' then
         b.c[2] = b.c[2] + 1
       else
-        b.c[1] = b.c[1] + 1
+        add_send(b)
         if o == '2' then b.c[4] = b.c[4] + 1 end
       end
       save(r.key, b, win, now)
