@@ -91,9 +91,11 @@
 //     likewise at its Until.
 //   - otp_buckets holds a scope ("number", "client", ...) and a timestamp
 //     per bucket, until the bucket is full again: at most the limit's Per.
-//   - otp_breakers holds a region or calling-code group and eight counts,
-//     until two of its windows (an hour each by default) pass without a
-//     send.
+//   - otp_breakers holds a region or calling-code group and its counts
+//     (sends, verified, refused and passed, for its window and the one
+//     before; the sends still in their grace, for two windows of its
+//     Grace), until two of its windows (an hour each by default), and two
+//     of its Grace's, pass without a send.
 //   - otp_overrides holds regions, calling codes and number ranges (a
 //     range is a number's first digits, like "+44740012", as an operator
 //     sets it), until their Until or until an operator removes them.
@@ -114,14 +116,18 @@
 // atomically across every instance: each bucket of N per Per is GCRA (the
 // generic cell rate algorithm), one row holding a timestamp exact to the
 // nanosecond, allowing a burst of N and one more every Per/N; a breaker
-// keeps the counts of its current fixed window and the one before, and
-// judges them with the arithmetic of [otp.LimitBreaker] in double
-// precision, as MemoryLimiter does. A call denied takes no token and writes
-// no row, but for an open breaker's count of refusals, so that a flood of
-// refused calls, with fresh numbers or client IDs each, leaves nothing
-// behind. Buckets are their scope and key, whatever the Limit: Verifiers
-// whose Limits differ share them, and a changed Limit applies to the
-// buckets as they are.
+// keeps the counts of its current fixed window and the one before, counts
+// each send also as young in two windows of its Grace (a Grace of 0 is
+// none), and judges them with the arithmetic of [otp.LimitBreaker] in
+// double precision, as MemoryLimiter does: the sends still in their grace
+// are left out of its demand. A breaker is its key and Window, as in
+// MemoryLimiter, and its young counts are kept in the windows of the Grace
+// each call gives: give a breaker one Grace. A call denied takes no token
+// and writes no row, but for an open breaker's count of refusals, so that
+// a flood of refused calls, with fresh numbers or client IDs each, leaves
+// nothing behind. Buckets are their scope and key, whatever the Limit:
+// Verifiers whose Limits differ share them, and a changed Limit applies to
+// the buckets as they are.
 //
 // # Concurrency
 //

@@ -22,6 +22,7 @@ type limits struct {
 	bSoft   []bool  // Challenge
 	kIDs    [][]byte
 	kWin    []int64 // µs
+	kGrace  []int64 // µs; 0: none
 	kMin    []int32
 	kShare  []float64
 	kRO     []bool
@@ -58,6 +59,7 @@ func (s *Store) limits(reqs []otp.LimitRequest) (limits, error) {
 			}
 			l.kIDs = append(l.kIDs, s.breakerID(r.Key, win))
 			l.kWin = append(l.kWin, win)
+			l.kGrace = append(l.kGrace, grace(r.Breaker))
 			l.kMin = append(l.kMin, int32(min(r.Breaker.MinSends, 1<<31-1)))
 			l.kShare = append(l.kShare, r.Breaker.MinShare)
 			l.kRO = append(l.kRO, r.Breaker.RecordOnly)
@@ -72,10 +74,10 @@ func (s *Store) limits(reqs []otp.LimitRequest) (limits, error) {
 
 func (l *limits) empty() bool { return len(l.bIDs)+len(l.kIDs)+len(l.oKeys) == 0 }
 
-// args returns l as the thirteen arguments decide takes after the time.
+// args returns l as the fourteen arguments decide takes after the time.
 func (l *limits) args() []any {
-	return []any{l.bIDs, l.bScopes, l.bInt, l.bTol, l.bSoft, l.kIDs, l.kWin, l.kMin, l.kShare, l.kRO, l.kFb,
-		l.oKeys, l.oSoft}
+	return []any{l.bIDs, l.bScopes, l.bInt, l.bTol, l.bSoft, l.kIDs, l.kWin, l.kGrace, l.kMin, l.kShare, l.kRO,
+		l.kFb, l.oKeys, l.oSoft}
 }
 
 // gcra returns the emission interval of limit, in nanoseconds: GCRA
@@ -95,6 +97,11 @@ func window(c otp.Conversion) (int64, error) {
 	}
 	return 0, fmt.Errorf("%w: a breaker's Window must be at least a microsecond", ErrBadRequest)
 }
+
+// grace returns the breaker's grace in microseconds, as
+// otp.MemoryLimiter counts it: 0, none, for a Grace under a microsecond
+// (a LimitRequest's 0 included).
+func grace(c otp.Conversion) int64 { return max(0, c.Grace.Microseconds()) }
 
 // breakerID returns the id of the breaker of key and window: breakers are
 // their key and window, as in otp.MemoryLimiter.
@@ -144,6 +151,7 @@ type outcome struct {
 	kIDs   [][]byte
 	kNames []string
 	kWin   []int64
+	kGrace []int64
 	kMin   []int32
 	kFb    []bool // Fallback
 }
@@ -160,6 +168,7 @@ func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error)
 			out.kIDs = append(out.kIDs, s.breakerID(r.Key, win))
 			out.kNames = append(out.kNames, label(r.Key))
 			out.kWin = append(out.kWin, win)
+			out.kGrace = append(out.kGrace, grace(r.Breaker))
 			out.kMin = append(out.kMin, int32(min(r.Breaker.MinSends, 1<<31-1)))
 			out.kFb = append(out.kFb, r.Fallback)
 		case r.Kind == otp.LimitBucket && r.Refund && o == otp.OutcomeVerified && r.Limit.N >= 0:
@@ -174,9 +183,9 @@ func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error)
 	return out, nil
 }
 
-// args returns out as the eight arguments record takes after the time.
+// args returns out as the nine arguments record takes after the time.
 func (out *outcome) args() []any {
-	return []any{out.o, out.fIDs, out.fInt, out.kIDs, out.kNames, out.kWin, out.kMin, out.kFb}
+	return []any{out.o, out.fIDs, out.fInt, out.kIDs, out.kNames, out.kWin, out.kGrace, out.kMin, out.kFb}
 }
 
 // label returns a breaker's key as a readable name for operators: a

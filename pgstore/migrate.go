@@ -57,8 +57,9 @@ var migrations = func() []*template.Template {
 //
 // A new version replaces the functions an older pgstore calls, and
 // converts the rows it wrote (version 2 keeps each time as seconds and
-// nanoseconds): once it is applied, instances of the older pgstore fail
-// with [ErrNotMigrated]. Upgrade every instance together: stop those of
+// nanoseconds; version 3 gives each breaker its sends in their grace,
+// none for the rows it finds, whose sends count at once): once it is
+// applied, instances of the older pgstore fail with [ErrNotMigrated]. Upgrade every instance together: stop those of
 // the older pgstore, run Migrate, start the new ones.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config) error {
 	return migrate(ctx, pool, cfg, len(migrations))

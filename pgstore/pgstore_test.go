@@ -216,15 +216,18 @@ func TestBadRequestChargesNothing(t *testing.T) {
 // both every time: the same error type, scope and target, and a
 // RetryAfter within a microsecond (x/time/rate computes in floating
 // point, GCRA in integer nanoseconds). Breakers come alone or followed by
-// a Fallback group breaker, as the Verifier asks for them, and override
-// requests with or without Challenge; a third limiter, fed the same calls
-// without Fallback, shows that the run meets calls whose answer Fallback
-// changes.
+// a Fallback group breaker, as the Verifier asks for them, with a Grace of
+// their own (none for some, and graces that are no divisor of the window)
+// and override requests with or without Challenge. Two more limiters, fed
+// the same calls without Fallback or without Grace, show that the run
+// meets calls whose answer Fallback changes, and calls whose answer the
+// sends still in their grace change.
 func TestSameAnswersAsMemoryLimiter(t *testing.T) {
 	clock := otptest.NewClock(time.Unix(1_800_000_000, 123_456_789))
 	_, s := isolatedStore(t, pgstore.Config{Clock: clock}) // overrides of its own
 	mem := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock})
-	plain := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock}) // without Fallback
+	plain := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock})     // without Fallback
+	graceless := otp.NewMemoryLimiter(otp.MemoryLimiterConfig{Clock: clock}) // without Grace
 	withoutFallback := func(reqs []otp.LimitRequest) []otp.LimitRequest {
 		out := slices.Clone(reqs)
 		for i := range out {
@@ -232,10 +235,22 @@ func TestSameAnswersAsMemoryLimiter(t *testing.T) {
 		}
 		return out
 	}
+	withoutGrace := func(reqs []otp.LimitRequest) []otp.LimitRequest {
+		out := slices.Clone(reqs)
+		for i := range out {
+			out[i].Breaker.Grace = 0
+		}
+		return out
+	}
 	ctx := t.Context()
 	rnd := rand.New(rand.NewPCG(15, 15))
 
 	conv := otp.Conversion{Window: time.Hour, MinSends: 6, MinShare: 0.5}
+	// Each breaker has one Grace, as a Verifier's Conversion gives it. In a
+	// LimitRequest 0 is none, and so, as MemoryLimiter reads it, is a
+	// negative Grace.
+	graces := map[string]time.Duration{"b0": 0, "b1": 45 * time.Second, "b2": 12*time.Minute + 345_678_901,
+		"g0": 25*time.Minute + 7*time.Microsecond + 999, "g1": -time.Second}
 	targets := []otp.Target{otp.RegionTarget("GB"), otp.RegionTarget("JM"), otp.CallingCodeTarget(44)}
 	bucket := func() otp.LimitRequest {
 		// Range twice: its challenges show only when no other bucket refuses.
@@ -250,13 +265,14 @@ func TestSameAnswersAsMemoryLimiter(t *testing.T) {
 	breaker := func(key string, fallback bool) otp.LimitRequest {
 		c := conv
 		c.RecordOnly = rnd.IntN(4) == 0
+		c.Grace = graces[key]
 		return otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: key, Breaker: c, Fallback: fallback}
 	}
 	override := func() otp.LimitRequest {
 		return otp.LimitRequest{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: targets[rnd.IntN(len(targets))].Key(),
 			Challenge: rnd.IntN(4) != 0}
 	}
-	answers, ties, changed := map[string]int{}, 0, 0
+	answers, ties, changed, graced := map[string]int{}, 0, 0, 0
 	for step := range 3000 {
 		clock.Advance(time.Duration(rnd.IntN(90_000)) * time.Millisecond / 7)
 		// A call names a bucket or breaker once, as the Verifier's do: a
@@ -296,11 +312,13 @@ func TestSameAnswersAsMemoryLimiter(t *testing.T) {
 			require.NoError(t, s.SetOverride(ctx, o))
 			require.NoError(t, mem.SetOverride(ctx, o))
 			require.NoError(t, plain.SetOverride(ctx, o))
+			require.NoError(t, graceless.SetOverride(ctx, o))
 		case n < 9:
 			o := []otp.Outcome{otp.OutcomeSent, otp.OutcomeSentChallenged, otp.OutcomeVerified}[rnd.IntN(3)]
 			require.NoError(t, s.Record(ctx, o, reqs))
 			require.NoError(t, mem.Record(ctx, o, reqs))
 			require.NoError(t, plain.Record(ctx, o, withoutFallback(reqs)))
+			require.NoError(t, graceless.Record(ctx, o, withoutGrace(reqs)))
 		default:
 			want := mem.Allow(ctx, reqs)
 			got := s.Allow(ctx, reqs)
@@ -308,15 +326,20 @@ func TestSameAnswersAsMemoryLimiter(t *testing.T) {
 			if other := plain.Allow(ctx, withoutFallback(reqs)); answer(other) != answer(want) {
 				changed++
 			}
+			if other := graceless.Allow(ctx, withoutGrace(reqs)); answer(other) != answer(want) {
+				graced++
+			}
 			answers[answer(want)]++
 		}
 	}
-	t.Logf("answers compared: %v, of which ties: %d; answers Fallback changed: %d", answers, ties, changed)
+	t.Logf("answers compared: %v, of which ties: %d; answers Fallback changed: %d, Grace changed: %d",
+		answers, ties, changed, graced)
 	for _, kind := range []string{"<nil>", "*otp.RateLimitError", "*otp.ChallengeError range",
 		"*otp.ChallengeError conversion", "*otp.ChallengeError override", "*otp.BlockedError"} {
 		assert.GreaterOrEqual(t, answers[kind], 10, "the run compared few answers of %s", kind)
 	}
 	assert.GreaterOrEqual(t, changed, 10, "the run compared few answers that Fallback changes")
+	assert.GreaterOrEqual(t, graced, 10, "the run compared few answers that Grace changes")
 }
 
 // answer names the kind of an Allow's answer: its type, and a challenge's

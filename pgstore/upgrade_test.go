@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -126,4 +128,84 @@ func TestMigrateFromVersion1(t *testing.T) {
 	cleaned, err = s.Clean(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, cleaned.Breakers, "once the breaker is idle")
+}
+
+// TestMigrateFromVersion2: breakers that version 2 made and fed, through
+// its own functions, are brought up to date by Migrate with no sends in
+// their grace: the sends they counted count at once, while those recorded
+// after it wait out their Grace. Version 2's functions are gone, and its
+// verifications read as they were.
+func TestMigrateFromVersion2(t *testing.T) {
+	ctx := t.Context()
+	clock := otptest.NewClock(time.Unix(1_800_000_000, 123_456_789).UTC())
+	pool := newPool(t)
+	cfg := pgstore.Config{Schema: testSchema(t), Prefix: freshPrefix(), Clock: clock, CleanInterval: -1,
+		KeySecret: secret(), Retention: time.Minute}
+	require.NoError(t, pgstore.MigrateTo(ctx, pool, cfg, 2))
+	s := newStore(t, pool, cfg)
+	sec, ns := clock.Now().Unix(), int32(clock.Now().Nanosecond())
+	conv := otp.Conversion{Window: time.Hour, MinSends: 4, MinShare: 0.5, Grace: 30 * time.Second}
+	breaker := func(key string) otp.LimitRequest {
+		return otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: key, Breaker: conv}
+	}
+	gb, jm := breaker("GB"), breaker("JM")
+	// What version 2 wrote: 4 sends none verified to GB, 3 to JM, and a
+	// verification.
+	v2record := func(r otp.LimitRequest, sends int) error {
+		for range sends {
+			_, err := pool.Exec(ctx, "SELECT * FROM "+s.Table("record")+"("+s.Table("now")+"($1, $2), 1, NULL, NULL, "+
+				"$3, ARRAY[$4], ARRAY[$5::bigint], ARRAY[$6::integer], ARRAY[false])",
+				sec, ns, [][]byte{s.BreakerID(r.Key, time.Hour)}, r.Key, time.Hour.Microseconds(), int32(4))
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	require.NoError(t, v2record(gb, 4))
+	require.NoError(t, v2record(jm, 3))
+	v := sample("k", clock.Now(), time.Minute)
+	require.NoError(t, s.Put(ctx, v), "put has the same arguments in versions 2 and 3")
+
+	require.ErrorIs(t, s.CheckSchema(ctx), pgstore.ErrNotMigrated, "at version 2")
+	require.NoError(t, pgstore.Migrate(ctx, pool, cfg))
+	require.NoError(t, s.CheckSchema(ctx))
+	require.NoError(t, pgstore.Migrate(ctx, pool, cfg), "Migrate again")
+	var versions int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+s.Table("schema_version")).Scan(&versions))
+	assert.Equal(t, pgstore.SchemaVersion, versions, "versions applied")
+	var pe *pgconn.PgError
+	require.ErrorAs(t, v2record(gb, 1), &pe, "version 2's record")
+	assert.Equal(t, "42883", pe.Code, "version 2's record is gone: an undefined function")
+
+	// The rows upgraded with no young sends.
+	rows, err := pool.Query(ctx, "SELECT name, sent, young_win, young_cur, young_prev FROM "+s.Table("breakers")+
+		" ORDER BY name")
+	require.NoError(t, err)
+	type row struct {
+		Name                                string
+		Sent, YoungWin, YoungCur, YoungPrev int64
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	require.NoError(t, err)
+	assert.Equal(t, []row{{"GB", 4, 0, 0, 0}, {"JM", 3, 0, 0, 0}}, got)
+
+	clock.Advance(time.Second)
+	got1, err := s.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, v, got1, "the verification")
+	// GB's 4 sends are past their grace: the breaker opens at once.
+	var ce *otp.ChallengeError
+	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{gb}), &ce, "GB's sends of version 2")
+	assert.Equal(t, otp.ScopeConversion, ce.Scope)
+	// JM's fourth send, recorded now, is young: 3 sends are too few to
+	// judge until it is past its grace.
+	require.NoError(t, s.Record(ctx, otp.OutcomeSent, []otp.LimitRequest{jm}))
+	require.NoError(t, s.Allow(ctx, []otp.LimitRequest{jm}), "JM's fourth send in its grace")
+	clock.Advance(conv.Grace)
+	// Between Grace and twice Grace old, it counts in part.
+	require.NoError(t, s.Allow(ctx, []otp.LimitRequest{jm}), "JM's fourth send, not twice Grace old")
+	clock.Advance(conv.Grace)
+	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{jm}), &ce, "JM's fourth send past its grace")
+	assert.Equal(t, otp.ScopeConversion, ce.Scope)
 }
