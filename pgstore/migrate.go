@@ -59,8 +59,12 @@ var migrations = func() []*template.Template {
 // converts the rows it wrote (version 2 keeps each time as seconds and
 // nanoseconds; version 3 gives each breaker its sends in their grace,
 // none for the rows it finds, whose sends count at once): once it is
-// applied, instances of the older pgstore fail with [ErrNotMigrated]. Upgrade every instance together: stop those of
-// the older pgstore, run Migrate, start the new ones.
+// applied, instances of the older pgstore fail with [ErrNotMigrated].
+// Upgrade every instance together: stop those of the older pgstore, run
+// Migrate, start the new ones. Version 4 is the exception: it changes only
+// how three functions are written (their plans are kept per session), and
+// instances of version 3 keep working beside it, though their
+// [Store.CheckSchema] answers [ErrSchemaNewer].
 func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config) error {
 	return migrate(ctx, pool, cfg, len(migrations))
 }

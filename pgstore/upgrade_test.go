@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,5 +208,62 @@ func TestMigrateFromVersion2(t *testing.T) {
 	require.NoError(t, s.Allow(ctx, []otp.LimitRequest{jm}), "JM's fourth send, not twice Grace old")
 	clock.Advance(conv.Grace)
 	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{jm}), &ce, "JM's fourth send past its grace")
+	assert.Equal(t, otp.ScopeConversion, ce.Scope)
+}
+
+// TestMigrateFromVersion3: version 4 changes no table and no argument, so
+// a Store keeps its verifications, claims and breakers across it; it
+// makes the functions that were LANGUAGE sql and wrote rows or read the
+// clock PL/pgSQL, whose plans a session keeps.
+func TestMigrateFromVersion3(t *testing.T) {
+	ctx := t.Context()
+	clock := otptest.NewClock(time.Unix(1_800_000_000, 123_456_789).UTC())
+	pool := newPool(t)
+	cfg := pgstore.Config{Schema: testSchema(t), Prefix: freshPrefix(), Clock: clock, CleanInterval: -1,
+		KeySecret: secret(), Retention: time.Minute}
+	require.NoError(t, pgstore.MigrateTo(ctx, pool, cfg, 3))
+	s := newStore(t, pool, cfg)
+	languages := func() map[string]string {
+		rows, err := pool.Query(ctx, "SELECT p.proname, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "+
+			"WHERE p.pronamespace = $1::regnamespace AND p.proname = ANY ($2)",
+			cfg.Schema, []string{cfg.Prefix + "now", cfg.Prefix + "set_claim", cfg.Prefix + "put_breaker"})
+		require.NoError(t, err)
+		out := map[string]string{}
+		for rows.Next() {
+			var name, lang string
+			require.NoError(t, rows.Scan(&name, &lang))
+			out[strings.TrimPrefix(name, cfg.Prefix)] = lang
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	assert.Equal(t, map[string]string{"now": "sql", "set_claim": "sql", "put_breaker": "sql"}, languages(), "version 3")
+
+	conv := otp.Conversion{Window: time.Hour, MinSends: 2, MinShare: 0.5, Grace: time.Second}
+	gb := otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "GB", Breaker: conv}
+	v := sample("k", clock.Now(), time.Minute)
+	require.NoError(t, s.Put(ctx, v))
+	_, err := s.GetAllow(ctx, "claimed", otp.Spare{To: ukMobile, Now: clock.Now()},
+		otp.Claim{Token: "t", Until: clock.Now().Add(time.Minute)}, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Record(ctx, otp.OutcomeSent, []otp.LimitRequest{gb}))
+
+	require.NoError(t, pgstore.Migrate(ctx, pool, cfg))
+	require.NoError(t, s.CheckSchema(ctx))
+	assert.Equal(t, map[string]string{"now": "plpgsql", "set_claim": "plpgsql", "put_breaker": "plpgsql"},
+		languages(), "version 4")
+
+	got, err := s.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, v, got, "the verification")
+	_, err = s.GetAllow(ctx, "claimed", otp.Spare{To: ukMobile, Now: clock.Now()},
+		otp.Claim{Token: "other", Until: clock.Now().Add(time.Minute)}, nil)
+	require.ErrorIs(t, err, otp.ErrSendInFlight, "the claim of version 3")
+	// The send version 3 recorded and one recorded now, both past their
+	// grace and neither verified, open the breaker.
+	require.NoError(t, s.Record(ctx, otp.OutcomeSent, []otp.LimitRequest{gb}))
+	clock.Advance(2 * conv.Grace)
+	var ce *otp.ChallengeError
+	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{gb}), &ce, "the breaker's sends of both versions")
 	assert.Equal(t, otp.ScopeConversion, ce.Scope)
 }
