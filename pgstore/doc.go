@@ -48,6 +48,21 @@
 // second before it hands it out (pgxpool.Config.ShouldPing), a round trip
 // of its own.
 //
+// # Commits and pool size
+//
+// A Store's writes commit with synchronous_commit off for their own
+// transactions (SetOverride's excepted): they answer before PostgreSQL
+// flushes them, and a crash of the server can lose its last moments of
+// verifications, claims and counts, never leave one half written.
+// Config.SynchronousCommit keeps the server's setting instead.
+//
+// Every Start takes the same few rows (the total budget, the region's
+// bucket and breaker), each under a lock held until its statement
+// commits, so the Store wants a small pool: pgxpool's default (4
+// connections, or one a CPU) served 1.5x the flows of a pool of 64 on two
+// cores, where 64 PostgreSQL processes queued for those rows (see
+// BENCHMARKS.md).
+//
 // # Schema
 //
 // [Migrate] applies the schema this package embeds, versioned, in one
