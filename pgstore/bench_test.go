@@ -18,10 +18,13 @@ import (
 // BenchmarkFlow measures a Start and a right Check through a Verifier on
 // pgstore, with a client ID so that every limit is taken, against the
 // floor of a bare SELECT 1 on the same pool, serially and with 64
-// goroutines, on a pool of up to 64 connections (as redisstore's
-// BenchmarkFlow has a pool of 64). It reports flows (or SELECTs) per
-// second and "steps/op": the round trips one flow waits for in turn, as a
-// pgx tracer counts them (statements run, and statements a connection
+// goroutines, on pgxpool's default pool (4 connections, or one a CPU if
+// there are more), and once more with 64 goroutines on a pool of 64
+// connections ("flow-pool64", as redisstore's BenchmarkFlow has a pool of
+// 64): each connection is a PostgreSQL process, and 64 of them on a few
+// cores queue for the same rows. It reports flows (or SELECTs) per second
+// and "steps/op": the round trips one flow waits for in turn, as a pgx
+// tracer counts them (statements run, and statements a connection
 // prepares the first time it runs them). Its names line up with
 // redisstore's ("standalone/64g/flow"), so that one run of both, and of
 // the root package's BenchmarkFlow on memstore, reads side by side:
@@ -31,16 +34,19 @@ func BenchmarkFlow(b *testing.B) {
 	for _, goroutines := range []int{1, 64} {
 		name := "postgres/" + strconv.Itoa(goroutines) + "g"
 		b.Run(name+"/SELECT", func(b *testing.B) { benchSelect(b, goroutines) })
-		b.Run(name+"/flow", func(b *testing.B) { benchFlow(b, goroutines) })
+		b.Run(name+"/flow", func(b *testing.B) { benchFlow(b, goroutines, 0) })
 	}
+	b.Run("postgres/64g/flow-pool64", func(b *testing.B) { benchFlow(b, 64, 64) })
 }
 
-// benchPool returns a pool of up to 64 connections whose round trips tr
-// counts.
-func benchPool(b *testing.B) (*pgxpool.Pool, *tracer) {
+// benchPool returns a pool whose round trips tr counts, of up to conns
+// connections, or pgxpool's default for 0.
+func benchPool(b *testing.B, conns int32) (*pgxpool.Pool, *tracer) {
 	tr := &tracer{}
 	return newPool(b, func(c *pgxpool.Config) {
-		c.MaxConns = 64
+		if conns > 0 {
+			c.MaxConns = conns
+		}
 		c.ConnConfig.Tracer = tr
 	}), tr
 }
@@ -71,7 +77,7 @@ func run(b *testing.B, goroutines int, op func(i int64) error) {
 }
 
 func benchSelect(b *testing.B, goroutines int) {
-	pool, tr := benchPool(b)
+	pool, tr := benchPool(b, 0)
 	ctx := b.Context()
 	var one int
 	require.NoError(b, pool.QueryRow(ctx, "SELECT 1").Scan(&one))
@@ -80,8 +86,8 @@ func benchSelect(b *testing.B, goroutines int) {
 	b.ReportMetric(float64(tr.take())/float64(b.N), "steps/op")
 }
 
-func benchFlow(b *testing.B, goroutines int) {
-	pool, tr := benchPool(b)
+func benchFlow(b *testing.B, goroutines int, conns int32) {
+	pool, tr := benchPool(b, conns)
 	ctx := b.Context()
 	p := otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode, History: 1})
 	many := otp.Limit{N: 1 << 30, Per: time.Hour} // taken, never exhausted
