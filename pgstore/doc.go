@@ -59,8 +59,8 @@
 // Every Start takes the same few rows (the total budget, the region's
 // bucket and breaker), each under a lock held until its statement
 // commits, so the Store wants a small pool: pgxpool's default (4
-// connections, or one a CPU) served 1.5x the flows of a pool of 64 on two
-// cores, where 64 PostgreSQL processes queued for those rows (see
+// connections, or one a CPU) served 1.6-1.9x the flows of a pool of 64
+// on two cores, where 64 PostgreSQL processes queued for those rows (see
 // BENCHMARKS.md).
 //
 // # Schema

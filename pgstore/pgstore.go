@@ -86,10 +86,10 @@ type Config struct {
 	// the server's synchronous_commit setting says. By default the Store
 	// turns synchronous_commit off for its own transactions (never for
 	// SetOverride, an operator's decision): a write then answers before
-	// its flush, which gave 1.6x the flows a second in BENCHMARKS.md, and
-	// a crash of the server can lose the writes of its last moments (up
-	// to three times wal_writer_delay, 0.6 s by default), never leave
-	// them half done. What such a crash loses is short-lived: pending
+	// its flush, which served 1.5-1.6x the flows a second in a benchmark
+	// on two cores, and a crash of the server can lose the writes of its
+	// last moments (up to three times wal_writer_delay, 0.6 s by
+	// default), never leave them half done. What such a crash loses is short-lived: pending
 	// verifications (their people ask for a new code), claims, and the
 	// limits' counts of that moment.
 	SynchronousCommit bool
