@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/vendorhttp"
 )
 
 // SignatureHeader is the header that carries Twilio's request signature.
@@ -245,17 +245,8 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if r.ContentLength > h.cfg.MaxBody {
-		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
-	switch {
-	case int64(len(body)) > h.cfg.MaxBody:
-		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-		return
-	case err != nil:
-		http.Error(w, "cannot read body", http.StatusBadRequest)
+	body, ok := vendorhttp.ReadWebhookBody(w, r, h.cfg.MaxBody)
+	if !ok {
 		return
 	}
 	if !h.signed(r, body) {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -165,17 +164,8 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	if r.ContentLength > h.cfg.MaxBody {
-		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
-	switch {
-	case int64(len(body)) > h.cfg.MaxBody:
-		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-		return
-	case err != nil:
-		http.Error(w, "cannot read body", http.StatusBadRequest)
+	body, ok := vendorhttp.ReadWebhookBody(w, r, h.cfg.MaxBody)
+	if !ok {
 		return
 	}
 	if !h.bodyMatches(claims, body) {
