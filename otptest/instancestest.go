@@ -114,6 +114,10 @@ func testInstancesOneSuccess(t *testing.T, a, b otp.Store) {
 	}
 	equal(t, 1, wins, "right codes that succeeded across two instances")
 	isTrue(t, p.checks.Load() > 1, "the race reached the vendor")
+	for i, v := range vs {
+		_, err := v.Status(t.Context(), key)
+		errorIs(t, err, otp.ErrNotFound, "the verification consumed, on instance %d", i)
+	}
 }
 
 func testInstancesWrongGuesses(t *testing.T, a, b otp.Store) {
