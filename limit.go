@@ -163,7 +163,9 @@ const (
 	// breaker is open when demand = max(0, sent-young) + max(0,
 	// refused-passed) is at least MinSends and verified is below
 	// MinShare*demand; Allow counts a refusal when it refuses for an open
-	// breaker (not for a RecordOnly one).
+	// breaker (not for a RecordOnly one, nor when a bucket with Challenge
+	// refuses the call too: traffic a range budget already stops must not
+	// hold the breaker open for everyone else).
 	LimitBreaker
 	// LimitOverride looks up the runtime override of Key (a
 	// [Target.Key]).
@@ -227,8 +229,9 @@ type Limiter interface {
 	//   - an empty bucket without Challenge fails it with a *RateLimitError
 	//     for the scope with the longest wait, and that wait as RetryAfter;
 	//   - otherwise, unless an override allows the destination, an empty
-	//     bucket with Challenge, an open breaker (which counts the refusal;
-	//     see LimitBreaker and Fallback) or an override that challenges (on
+	//     bucket with Challenge, an open breaker (which counts the refusal
+	//     unless such a bucket refuses too; see LimitBreaker and Fallback)
+	//     or an override that challenges (on
 	//     a request with Challenge) fails it with a *ChallengeError;
 	//   - otherwise it takes one token from every bucket (an override that
 	//     allows skips the buckets with Challenge) and returns nil.

@@ -185,7 +185,9 @@ func (l *MemoryLimiter) Allow(_ context.Context, reqs []LimitRequest) error {
 			var open bool
 			if judged, open = b.judge(now, r.Breaker); open {
 				challenge = ScopeConversion
-				if !r.Breaker.RecordOnly {
+				// Traffic a challenge bucket stops too is not the
+				// breaker's to count (see LimitBreaker).
+				if !r.Breaker.RecordOnly && soft == nil {
 					b.add(now, r.Breaker, countRefused)
 				}
 			}

@@ -53,6 +53,7 @@ var limiterRules = []rule[limitSuite]{
 	{"BreakerOpensAndCloses", testBreakerOpensAndCloses},
 	{"BreakerMinSends", testBreakerMinSends},
 	{"BreakerRecordOnly", testBreakerRecordOnly},
+	{"BreakerBesideAChallengeBucket", testBreakerBesideAChallengeBucket},
 	{"BreakersIsolated", testBreakersIsolated},
 	{"BreakerFallback", testBreakerFallback},
 	{"BreakerGrace", testBreakerGrace},
@@ -355,6 +356,31 @@ func testBreakerRecordOnly(t *testing.T, x limitSuite) {
 	}
 	x.record(t, otp.OutcomeVerified, 1, b)
 	noError(t, x.lim.Allow(ctx, reqs(b)), "2 of 4: the refusals were not counted")
+}
+
+// testBreakerBesideAChallengeBucket: an open breaker counts no refusal of
+// a call that a bucket asking for a challenge refuses too, so that traffic
+// the bucket already stops (a range out of tokens) cannot keep the breaker
+// open for everyone else.
+func testBreakerBesideAChallengeBucket(t *testing.T, x limitSuite) {
+	ctx := t.Context()
+	b := x.breaker("beside")
+	soft := x.req(otp.ScopeRange, "beside-range", 1, time.Hour)
+	soft.Challenge = true
+	noError(t, x.lim.Allow(ctx, reqs(soft)), "Allow(range)")
+	x.record(t, otp.OutcomeSent, 4, b)
+	x.record(t, otp.OutcomeVerified, 1, b)
+	for range 3 {
+		requireChallenge(t, x.lim.Allow(ctx, reqs(soft, b)), otp.ScopeConversion, "1 of 4 verified, the range empty too")
+	}
+	x.record(t, otp.OutcomeVerified, 1, b)
+	noError(t, x.lim.Allow(ctx, reqs(b)), "2 of 4: the refusals beside the empty range were not counted")
+	// Alone, the refusals count: 2 verified of 5 sent and 2 refused.
+	x.record(t, otp.OutcomeSent, 1, b)
+	requireChallenge(t, x.lim.Allow(ctx, reqs(b)), otp.ScopeConversion, "2 of 5 verified")
+	requireChallenge(t, x.lim.Allow(ctx, reqs(b)), otp.ScopeConversion, "2 of 6")
+	x.record(t, otp.OutcomeVerified, 1, b)
+	requireChallenge(t, x.lim.Allow(ctx, reqs(b)), otp.ScopeConversion, "3 of 7: the lone refusals were counted")
 }
 
 // testBreakersIsolated: breakers are their keys, and a breaker's counts

@@ -179,7 +179,8 @@
 //     challenges (on a request with Challenge, which a Start made
 //     WithChallengePassed does not set), an open breaker or an empty
 //     bucket with Challenge asks for a challenge (*otp.ChallengeError);
-//     each open breaker that is not RecordOnly counts the refusal. An
+//     each open breaker that is not RecordOnly counts the refusal, unless
+//     a bucket with Challenge refuses the call too. An
 //     allowed destination skips the buckets with Challenge and the
 //     breakers.
 //   - A breaker with Fallback (a calling code's group) is judged only when

@@ -385,7 +385,9 @@ local function decide(base, arg, s, n)
           judged, refuses = judge(b, now, win, r.p2, r.p3)
           if refuses then
             challenge = j - 1
-            if r.kind == 'K' then
+            -- A call a challenge bucket refuses too is no refusal of the
+            -- breaker's, as in MemoryLimiter.Allow.
+            if r.kind == 'K' and not soft then
               b.c[3] = b.c[3] + 1
               save(r.key, b, win, now)
               counted = true
