@@ -17,6 +17,11 @@ import "time"
 // Caribbean trips it, while Canada, busy enough for its own breaker, is
 // judged by that.
 //
+// Last, one breaker gathers every region (and group) too quiet to be
+// judged alone, with a higher MinSends of its own (QuietMinSends): an
+// attack spread thin over many regions, a few sends to each, trips it,
+// where no region's breaker sees enough to act.
+//
 // A Start the breaker refuses counts against the share until a challenge
 // is passed for it, so an attack that goes on keeps the breaker open; once
 // it stops, its refusals leave the window and the breaker closes. The zero
@@ -28,6 +33,12 @@ type Conversion struct {
 	// before its share is judged, so that a quiet region is not refused on
 	// a handful of typos. Default 20; negative turns the breaker off.
 	MinSends int
+	// QuietMinSends is MinSends for the breaker over the regions too quiet
+	// to be judged alone, which holds the traffic of many: it opens on
+	// more evidence, so that one attack the range budget already stops
+	// does not ask the people of every quiet region for a challenge.
+	// Default 5 times MinSends (100); negative turns that breaker off.
+	QuietMinSends int
 	// MinShare is the verified share below which the breaker opens. Real
 	// sign-ups verify 70-95% of their sends; pumping verifies none.
 	// Default 0.4.
@@ -50,6 +61,9 @@ func (c Conversion) withDefaults() Conversion {
 	}
 	if c.MinSends == 0 {
 		c.MinSends = 20
+	}
+	if c.QuietMinSends == 0 {
+		c.QuietMinSends = 5 * max(c.MinSends, 0)
 	}
 	if c.MinShare == 0 {
 		c.MinShare = 0.4

@@ -168,6 +168,48 @@ func TestBreakersOfASharedCallingCode(t *testing.T) {
 	require.NoError(t, send("us", "US", false), "the main region is in no group")
 }
 
+func TestQuietRegionsShareABreaker(t *testing.T) {
+	spread := []string{"DE", "FR", "IT", "ES", "NL", "BE", "AT", "CH", "SE", "NO", "DK", "FI", "PL",
+		"CZ", "PT", "IE", "GR", "HU", "RO", "BG", "HR", "SK", "SI", "LT", "EE"}
+	attack := func(t *testing.T, quietMinSends int) *fixture {
+		cfg := otp.Config{Limits: otp.Limits{UnverifiedPerRange: otp.NoLimit}, // breakers only
+			Guard: otp.Guard{Conversion: otp.Conversion{QuietMinSends: quietMinSends}}}
+		f := newFixture(t, cfg, otptest.ProviderConfig{})
+		// Britain is busy and verifies: judged by its own breaker.
+		for i := range 25 {
+			if i == 20 {
+				f.clock.Advance(time.Minute)
+			}
+			key := fmt.Sprint("gb", i)
+			_, err := f.v.Start(ctx, key, exampleNumberN(t, "GB", key))
+			require.NoError(t, err)
+			_, err = f.v.Check(ctx, key, fixedCode)
+			require.NoError(t, err)
+		}
+		// 100 unverified sends, 4 to each of 25 regions: too few for any
+		// region's own breaker (MinSends 20).
+		for i := range 100 {
+			key := fmt.Sprint("bot", i)
+			_, err := f.v.Start(ctx, key, exampleNumberN(t, spread[i%len(spread)], key))
+			require.NoError(t, err, "spread %d", i)
+		}
+		f.clock.Advance(time.Minute) // past the sends' grace
+		return f
+	}
+
+	f := attack(t, 0)
+	_, err := f.v.Start(ctx, "mx", exampleNumberN(t, "MX", "mx"))
+	requireChallenge(t, err, otp.ScopeConversion)
+	_, err = f.v.Start(ctx, "de", exampleNumberN(t, "DE", "de"))
+	requireChallenge(t, err, otp.ScopeConversion)
+	_, err = f.v.Start(ctx, "gb", exampleNumberN(t, "GB", "gb-next"))
+	require.NoError(t, err, "Britain is judged by its own breaker")
+
+	f = attack(t, -1)
+	_, err = f.v.Start(ctx, "mx", exampleNumberN(t, "MX", "mx"))
+	require.NoError(t, err, "QuietMinSends < 0 turns the quiet breaker off")
+}
+
 // exampleNumberN returns a valid mobile number of region made from key:
 // region's example mobile number with its last six digits drawn from a
 // generator seeded by key, so that keys give distinct numbers, mostly in

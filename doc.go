@@ -61,8 +61,10 @@
 //     peak.
 //   - Signal rules: an unverified budget per range (a verified send gives
 //     its token back) and a conversion breaker per region, with a group
-//     breaker for the quiet regions of a shared calling code
-//     ([Conversion]). They do not refuse: they ask for a challenge
+//     breaker for the quiet regions of a shared calling code and one last
+//     breaker for every region too quiet to be judged alone, so that an
+//     attack spread thin over many regions trips it ([Conversion]). They
+//     do not refuse: they ask for a challenge
 //     (*[ChallengeError], [ErrChallengeRequired]); a person who passes it
 //     Starts again [WithChallengePassed].
 //   - Resend cooldowns grow with each code (Config.ResendCooldowns).

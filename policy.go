@@ -142,8 +142,22 @@ func (v *Verifier) outcomes(reqs []LimitRequest, region string, pl place, challe
 	if pl.group != "" {
 		reqs = append(reqs, LimitRequest{Kind: LimitBreaker, Scope: ScopeConversion, Key: pl.group, Breaker: conv, Fallback: true})
 	}
+	// The last fallback gathers every region too quiet to judge, so that an
+	// attack spread thin over many regions meets a breaker too.
+	if quiet := conv; quiet.QuietMinSends >= 0 {
+		quiet.MinSends = quiet.QuietMinSends
+		reqs = append(reqs, LimitRequest{Kind: LimitBreaker, Scope: ScopeConversion, Key: quietBreaker, Breaker: quiet, Fallback: true})
+	}
 	return reqs
 }
+
+// quietBreaker is the key of the conversion breaker that judges the sends
+// to every region, and every calling-code group, with too little demand to
+// be judged on its own (Conversion.MinSends in its Window), on
+// Conversion.QuietMinSends: a pumping attack spread thin over many
+// regions, a few sends to each, drives its verified share down where no
+// region's breaker sees enough to act.
+const quietBreaker = "*"
 
 // record decides p's record-only requests and flags what they would have
 // refused, without failing the call.

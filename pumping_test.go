@@ -483,6 +483,31 @@ func evictionFlood(t testing.TB) (scenario, string, string) {
 	return sc, victim, client
 }
 
+// A thin spread: random mobiles of every region that has them (some 200;
+// those whose numbers are too short to draw from are left out),
+// 12 Starts an hour each, too few for any one region's breaker, for six
+// hours, among 1,000 people of 30 countries.
+func thinSpread(t testing.TB) scenario {
+	rng := rand.New(rand.NewPCG(71, 72))
+	nums := newNumbers(73)
+	sc := scenario{name: "thin spread", length: 6 * time.Hour, attacked: map[string]bool{}}
+	var regions []string
+	for r := range phonenumbers.GetSupportedRegions() {
+		if ex := phonenumbers.GetExampleNumberForType(r, phonenumbers.MOBILE); ex != nil &&
+			phonenumbers.GetNumberType(ex) == phonenumbers.MOBILE && phonenumbers.GetRegionCodeForNumber(ex) == r &&
+			len(phonenumbers.GetNationalSignificantNumber(ex)) >= 8 { // room for 72 random numbers
+			regions = append(regions, r)
+		}
+	}
+	sort.Strings(regions)
+	for _, r := range regions {
+		sc.attacked[r] = true
+		sc.flows = append(sc.flows, bots(rng, 12*6, 0, sc.length, func() (string, string) { return nums.mobile(t, r), r })...)
+	}
+	sc.flows = append(sc.flows, people(t, rng, nums, 1_000, 0, sc.length, world, nil)...)
+	return sc
+}
+
 // most is how many calls lim allows over d: its burst and its refill.
 func most(lim otp.Limit, d time.Duration) int {
 	return lim.N + int(d/(lim.Per/time.Duration(lim.N)))
@@ -500,6 +525,7 @@ func TestPumpingSimulation(t *testing.T) {
 		{lowAndSlow, false},
 		{wholeCountry, true},
 		{sharedCode, true},
+		{thinSpread, true},
 	}
 	for _, c := range cases {
 		sc := c.build(t)
