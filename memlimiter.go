@@ -245,6 +245,9 @@ func (l *MemoryLimiter) unlock(locked *[limiterShards]bool) {
 
 // waitAt returns how long until lim has a token, without taking one.
 func waitAt(lim *rate.Limiter, now time.Time) time.Duration {
+	if lim.TokensAt(now) >= 1 {
+		return 0 // the common case, with no reservation to take back
+	}
 	r := lim.ReserveN(now, 1)
 	defer r.CancelAt(now)
 	return r.DelayFrom(now)
