@@ -46,7 +46,9 @@ type Conversion struct {
 	// Grace is how old a send must be before it counts as unverified: a
 	// code a person is still typing is not a failed verification. A send
 	// counts once it is between Grace and twice Grace old, or as soon as it
-	// is verified. Without it a region's first busy minute (after a
+	// is verified; sends in their grace beyond the larger of the sends past
+	// it and the verified ones (a burst the region has not seen the like
+	// of) count at once. Without it a region's first busy minute (after a
 	// restart, or a push into a quiet country) would look like an attack.
 	// Default 30 seconds; negative: none. In a LimitRequest, 0 is none.
 	Grace time.Duration
@@ -162,11 +164,19 @@ func (b *breakerState) judge(now time.Time, c Conversion) (judged, open bool) {
 	us := now.UnixMicro()
 	b.roll(us, c)
 	e := b.estimate(us, c)
-	demand := max(0, e[countSent]-b.young(us, c)) + max(0, e[countRefused]-e[countPassed])
+	young := b.young(us, c)
+	older := max(0, e[countSent]-young)
+	verified := e[countVerified]
+	// Sends in their grace beyond what the breaker has seen (sends past
+	// it, or verified ones) are a surge, and count as unverified: a burst
+	// inside the grace, thousands of sends in a few seconds, meets the
+	// breaker before its grace is over.
+	surge := max(0, young-max(older, verified))
+	demand := older + max(0, e[countRefused]-e[countPassed]) + surge
 	if c.off() || demand < float64(c.MinSends) {
 		return false, false
 	}
-	return true, e[countVerified] < c.MinShare*demand
+	return true, verified < c.MinShare*demand
 }
 
 // add counts one event of kind i (countSent, ...) at now.

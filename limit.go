@@ -160,8 +160,10 @@ const (
 	// a fraction f into the current window each count is estimated as
 	// prev*(1-f) + cur. Sends are also counted, as young, in windows of
 	// Breaker.Grace (Unix microseconds / Grace), estimated alike. The
-	// breaker is open when demand = max(0, sent-young) + max(0,
-	// refused-passed) is at least MinSends and verified is below
+	// breaker is open when demand = older + max(0, refused-passed) +
+	// surge, where older = max(0, sent-young) and surge = max(0, young -
+	// max(older, verified)) (a burst in flight beyond what the breaker has
+	// seen), is at least MinSends and verified is below
 	// MinShare*demand; Allow counts a refusal when it refuses for an open
 	// breaker (not for a RecordOnly one, nor when a bucket with Challenge
 	// refuses the call too: traffic a range budget already stops must not

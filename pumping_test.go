@@ -508,6 +508,23 @@ func thinSpread(t testing.TB) scenario {
 	return sc
 }
 
+// A burst: 3,000 Starts within 20 seconds, half an hour in, to random
+// mobiles of all of Indonesia (every range, not a few), among 1,000 people
+// of 20 countries over the hour. All of it falls inside the breaker's
+// Grace, before any of its sends could count as unverified.
+func burst(t testing.TB) scenario {
+	rng := rand.New(rand.NewPCG(81, 82))
+	nums := newNumbers(83)
+	sc := scenario{name: "burst", length: time.Hour, attacked: map[string]bool{"ID": true}}
+	ex := phonenumbers.GetExampleNumberForType("ID", phonenumbers.MOBILE)
+	e164 := phonenumbers.Format(ex, phonenumbers.E164)
+	sc.flows = bots(rng, 3_000, 30*time.Minute, 20*time.Second, func() (string, string) {
+		return nums.inRange(t, "ID", e164[:4], len(e164)), "ID" // +628: every mobile range
+	})
+	sc.flows = append(sc.flows, people(t, rng, nums, 1_000, 0, sc.length, world[:20], nil)...)
+	return sc
+}
+
 // most is how many calls lim allows over d: its burst and its refill.
 func most(lim otp.Limit, d time.Duration) int {
 	return lim.N + int(d/(lim.Per/time.Duration(lim.N)))
@@ -526,6 +543,7 @@ func TestPumpingSimulation(t *testing.T) {
 		{wholeCountry, true},
 		{sharedCode, true},
 		{thinSpread, true},
+		{burst, true},
 	}
 	for _, c := range cases {
 		sc := c.build(t)

@@ -57,6 +57,7 @@ var limiterRules = []rule[limitSuite]{
 	{"BreakersIsolated", testBreakersIsolated},
 	{"BreakerFallback", testBreakerFallback},
 	{"BreakerGrace", testBreakerGrace},
+	{"BreakerSurge", testBreakerSurge},
 	{"Overrides", testOverrides},
 	{"OverrideAllow", testOverrideAllow},
 }
@@ -422,20 +423,42 @@ func testBreakerGrace(t *testing.T, x limitSuite) {
 	ctx := t.Context()
 	b := x.breaker("grace")
 	b.Breaker.Grace = 300 * time.Millisecond
+	// One verified, so that the three others in their grace are no surge.
 	x.record(t, otp.OutcomeSent, 4, b)
-	noError(t, x.lim.Allow(ctx, reqs(b)), "4 sends in their grace")
+	x.record(t, otp.OutcomeVerified, 1, b)
+	noError(t, x.lim.Allow(ctx, reqs(b)), "4 sends in their grace, 1 verified")
 	time.Sleep(700 * time.Millisecond)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		err := x.lim.Allow(ctx, reqs(b))
 		if err != nil {
-			requireChallenge(t, err, otp.ScopeConversion, "4 unverified sends past their grace")
+			requireChallenge(t, err, otp.ScopeConversion, "1 of 4 sends past their grace verified")
 			return
 		}
 		// A limiter on another clock (a Redis server's) may lag a little.
 		isTrue(t, time.Now().Before(deadline), "the sends never left their grace")
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// testBreakerSurge: more sends in their grace than the breaker has seen
+// past it or verified are judged as that many unverified sends, so that a
+// burst meets the breaker before its grace is over; beside a history of
+// verified sends, the same young sends are no surge.
+func testBreakerSurge(t *testing.T, x limitSuite) {
+	ctx := t.Context()
+	burst, known := x.breaker("surge"), x.breaker("surge-known")
+	burst.Breaker.Grace, known.Breaker.Grace = time.Minute, 300*time.Millisecond
+	x.record(t, otp.OutcomeSent, 3, burst)
+	noError(t, x.lim.Allow(ctx, reqs(burst)), "3 sends in their grace: fewer than MinSends")
+	x.record(t, otp.OutcomeSent, 1, burst)
+	requireChallenge(t, x.lim.Allow(ctx, reqs(burst)), otp.ScopeConversion, "4 sends in their grace, nothing before")
+
+	x.record(t, otp.OutcomeSent, 4, known)
+	x.record(t, otp.OutcomeVerified, 4, known)
+	time.Sleep(900 * time.Millisecond) // past twice the Grace
+	x.record(t, otp.OutcomeSent, 4, known)
+	noError(t, x.lim.Allow(ctx, reqs(known)), "4 sends in their grace beside 4 verified past it")
 }
 
 // target returns a range target unique to this run and rule.

@@ -135,7 +135,7 @@
 // each send also as young in two windows of its Grace (a Grace of 0 is
 // none), and judges them with the arithmetic of [otp.LimitBreaker] in
 // double precision, as MemoryLimiter does: the sends still in their grace
-// are left out of its demand. A breaker is its key and Window, as in
+// are left out of its demand, but for a surge beyond what it has seen. A breaker is its key and Window, as in
 // MemoryLimiter, and its young counts are kept in the windows of the Grace
 // each call gives: give a breaker one Grace. A call denied takes no token
 // and writes no row, but for an open breaker's count of refusals, so that

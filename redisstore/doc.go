@@ -203,8 +203,10 @@
 // Each send is also counted as young, in fixed windows of
 // Conversion.Grace (Unix µs / grace) estimated alike, and a breaker's
 // demand is its sends less the young ones, never below none, plus its
-// refusals no passed challenge answered: a send counts as unverified
-// once it is past its grace (or verified), and young sends never cancel
+// refusals no passed challenge answered, plus the surge (the young sends
+// beyond the larger of the older and the verified ones): a send counts as
+// unverified once it is past its grace (or verified) or part of a burst
+// the breaker has not seen the like of, and young sends never cancel
 // refusals. A Grace of 0 in a request (or under a microsecond) is none:
 // every send counts at once, and the young fields are left as they are.
 // A breaker's hash holds:

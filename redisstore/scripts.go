@@ -306,14 +306,20 @@ end
 -- count is estimated over the sliding window as prev*(1-f) + cur, f being
 -- how far now is into the current window; demand is the sends past their
 -- grace (the sends less the young ones, never below 0) and the refusals
--- no passed challenge answered.
+-- no passed challenge answered, and the surge: the young sends beyond
+-- the larger of the sends past their grace and the verified ones, as in
+-- breakerState.judge.
 local function judge(b, now, win, min_sends, min_share)
   local f = (now - b.w * win) / win
   local e = {}
   for i = 1, 4 do e[i] = b.p[i] * (1 - f) + b.c[i] end
-  local demand = math.max(0, e[1] - young(b, now)) + math.max(0, e[3] - e[4])
+  local y = young(b, now)
+  local older = math.max(0, e[1] - y)
+  local verified = e[2]
+  local surge = math.max(0, y - math.max(older, verified))
+  local demand = older + math.max(0, e[3] - e[4]) + surge
   if demand < min_sends then return false, false end
-  return true, e[2] < min_share * demand
+  return true, verified < min_share * demand
 end
 
 -- An override is a field of the overrides hash: its target's key, with
