@@ -131,18 +131,37 @@ func TestBreakerWindows(t *testing.T) {
 	assert.Zero(t, b.Prev[countSent]+b.Cur[countSent])
 }
 
-// A send counts toward the breaker's demand once past its grace.
+// A send counts toward the breaker's demand once past its grace, but for
+// a surge: the sends in their grace beyond the larger of those past it and
+// the verified ones count at once.
 func TestBreakerGrace(t *testing.T) {
 	c := Conversion{Window: time.Hour, MinSends: 10, MinShare: 0.5, Grace: time.Minute}
 	t0 := time.Unix(0, 0).Add(100 * time.Hour)
 	var b breakerState
+	// A history: 20 sends ten minutes ago, all verified.
 	for range 20 {
+		b.add(t0.Add(-10*time.Minute), c, countSent)
+		b.add(t0.Add(-10*time.Minute), c, countVerified)
+	}
+	for range 25 {
 		b.add(t0, c, countSent)
 	}
-	judged, _ := b.judge(t0.Add(time.Second), c)
-	assert.False(t, judged, "20 sends in their grace")
-	judged, open := b.judge(t0.Add(2*time.Minute), c)
-	assert.True(t, judged && open, "two minutes on, 20 unverified sends")
+	judged, open := b.judge(t0.Add(time.Second), c)
+	assert.True(t, judged && !open, "25 sends in their grace beside 20 verified: 5 of them a surge, 20 of 25 verified")
+	judged, open = b.judge(t0.Add(2*time.Minute), c)
+	assert.True(t, judged && open, "two minutes on, 25 unverified sends past their grace: 20 of 45 verified")
+
+	var burst, few breakerState
+	for range 20 {
+		burst.add(t0, c, countSent)
+	}
+	judged, open = burst.judge(t0.Add(time.Second), c)
+	assert.True(t, judged && open, "20 sends in their grace and nothing before: a surge, counted at once")
+	for range 9 {
+		few.add(t0, c, countSent)
+	}
+	judged, _ = few.judge(t0.Add(time.Second), c)
+	assert.False(t, judged, "a surge of 9: below MinSends")
 	c.Grace = 0
 	var now breakerState
 	for range 20 {
