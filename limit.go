@@ -198,10 +198,13 @@ type LimitRequest struct {
 	Refund bool
 	// Fallback says that this breaker stands in for the breaker just
 	// before it in reqs while that one has too little demand (below its
-	// MinSends) to be judged itself: a calling code's group breaker, for a
-	// region too quiet to be judged alone. Allow judges it, and Record
-	// counts the outcome in it, only then; so a busy member region (Canada
-	// in +1) neither dilutes the group nor is judged by it.
+	// MinSends) to be judged itself, or is missing, or is itself a
+	// Fallback that stood in for nothing: a calling code's group breaker,
+	// for a region too quiet to be judged alone, and after it the quiet
+	// breaker. Allow judges it, and Record counts the outcome in it, only
+	// then; once a breaker of the chain is judged, every Fallback after it
+	// is skipped, so a busy member region (Canada in +1) neither dilutes
+	// the group or the quiet breaker nor is judged by them.
 	Fallback bool
 }
 

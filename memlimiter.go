@@ -177,8 +177,11 @@ func (l *MemoryLimiter) Allow(_ context.Context, reqs []LimitRequest) error {
 			if r.Kind != LimitBreaker || r.Breaker.off() {
 				continue
 			}
+			if r.Fallback && judged {
+				continue // a breaker before it in the chain answers for it
+			}
 			b := l.breakers[breakerKey{r.Key, r.Breaker.Window}]
-			if r.Fallback && judged || b == nil {
+			if b == nil {
 				judged = false
 				continue
 			}
@@ -280,14 +283,12 @@ func (l *MemoryLimiter) Record(_ context.Context, o Outcome, reqs []LimitRequest
 	for _, r := range reqs {
 		switch {
 		case r.Kind == LimitBreaker && !r.Breaker.off():
+			if r.Fallback && judged {
+				continue // a breaker before it in the chain answers for it
+			}
 			l.mu.Lock()
 			k := breakerKey{r.Key, r.Breaker.Window}
 			b := l.breakers[k]
-			if r.Fallback && judged {
-				judged = false
-				l.mu.Unlock()
-				continue
-			}
 			if b == nil {
 				b = &breakerState{}
 				l.breakers[k] = b

@@ -56,6 +56,7 @@ var limiterRules = []rule[limitSuite]{
 	{"BreakerBesideAChallengeBucket", testBreakerBesideAChallengeBucket},
 	{"BreakersIsolated", testBreakersIsolated},
 	{"BreakerFallback", testBreakerFallback},
+	{"BreakerFallbackChain", testBreakerFallbackChain},
 	{"BreakerGrace", testBreakerGrace},
 	{"BreakerSurge", testBreakerSurge},
 	{"Overrides", testOverrides},
@@ -415,6 +416,24 @@ func testBreakerFallback(t *testing.T, x limitSuite) {
 	x.record(t, otp.OutcomeVerified, 8, busy, group)
 	noError(t, x.lim.Allow(ctx, reqs(busy, group)), "a region judged on its own skips its group")
 	requireChallenge(t, x.lim.Allow(ctx, reqs(other, group)), otp.ScopeConversion, "the busy region's verifications left the group open")
+}
+
+// testBreakerFallbackChain: once a breaker of a chain is judged, every
+// Fallback after it is skipped, not just the next: a busy region answers
+// for its group and for the quiet breaker after it, in Allow and Record.
+func testBreakerFallbackChain(t *testing.T, x limitSuite) {
+	ctx := t.Context()
+	region, group, quiet := x.breaker("chain-CA"), x.breaker("chain-+1"), x.breaker("chain-*")
+	group.Fallback, quiet.Fallback = true, true
+	alone := quiet
+	alone.Fallback = false
+	x.record(t, otp.OutcomeSent, 4, alone)
+	requireChallenge(t, x.lim.Allow(ctx, reqs(alone)), otp.ScopeConversion, "the quiet breaker: 4 sends, none verified")
+	x.record(t, otp.OutcomeSent, 4, region)
+	x.record(t, otp.OutcomeVerified, 4, region)
+	noError(t, x.lim.Allow(ctx, reqs(region, group, quiet)), "a judged region answers for the whole chain")
+	x.record(t, otp.OutcomeVerified, 4, region, group, quiet)
+	requireChallenge(t, x.lim.Allow(ctx, reqs(alone)), otp.ScopeConversion, "the quiet breaker heard nothing of the judged region")
 }
 
 // testBreakerGrace: a send counts toward a breaker's demand only once past

@@ -383,8 +383,10 @@ local function decide(base, arg, s, n)
       if r.kind == 'K' or r.kind == 'R' then
         local win = tonumber(r.p1)
         local b = nil
+        -- A breaker before it in the chain answers for a skipped Fallback.
         if not (r.fallback and judged) then b = breaker(r.key, win, r.p4, now) end
-        if not (b and b.found) then
+        if r.fallback and judged then
+        elseif not (b and b.found) then
           judged = false
         else
           local refuses
@@ -428,7 +430,7 @@ local function record(base, arg, o, s, n)
     if r.kind ~= 'K' then
       refund(r.key, tonumber(r.p1), now)
     elseif r.fallback and judged then
-      judged = false
+      -- a breaker before it in the chain answers for it
     else
       local win = tonumber(r.p1)
       local b = breaker(r.key, win, r.p4, now)
