@@ -442,7 +442,7 @@ func testBreakerGrace(t *testing.T, x limitSuite) {
 	ctx := t.Context()
 	b := x.breaker("grace")
 	b.Breaker.Grace = 300 * time.Millisecond
-	// One verified, so that the three others in their grace are no surge.
+	// One verified, so that the surge (the other three) is below MinSends.
 	x.record(t, otp.OutcomeSent, 4, b)
 	x.record(t, otp.OutcomeVerified, 1, b)
 	noError(t, x.lim.Allow(ctx, reqs(b)), "4 sends in their grace, 1 verified")
@@ -473,11 +473,13 @@ func testBreakerSurge(t *testing.T, x limitSuite) {
 	x.record(t, otp.OutcomeSent, 1, burst)
 	requireChallenge(t, x.lim.Allow(ctx, reqs(burst)), otp.ScopeConversion, "4 sends in their grace, nothing before")
 
+	// 3 of 4 verified: judged with its 4 young sends counted (no Grace, or
+	// every young send a surge) it would be 3 of 8 and refuse.
 	x.record(t, otp.OutcomeSent, 4, known)
-	x.record(t, otp.OutcomeVerified, 4, known)
+	x.record(t, otp.OutcomeVerified, 3, known)
 	time.Sleep(900 * time.Millisecond) // past twice the Grace
 	x.record(t, otp.OutcomeSent, 4, known)
-	noError(t, x.lim.Allow(ctx, reqs(known)), "4 sends in their grace beside 4 verified past it")
+	noError(t, x.lim.Allow(ctx, reqs(known)), "4 sends in their grace beside 4 past it, 3 verified: no surge")
 }
 
 // target returns a range target unique to this run and rule.
@@ -563,4 +565,8 @@ func testOverrideAllow(t *testing.T, x limitSuite) {
 	errorIs(t, x.lim.Allow(ctx, reqs(overrideReq(trusted), overrideReq(blocked))), otp.ErrDestinationBlocked,
 		"a block wins over an allow")
 	requireChallenge(t, x.lim.Allow(ctx, reqs(b)), otp.ScopeConversion, "without the override the breaker is open")
+	// The allowed calls counted no refusal: 3 verified of 4 sent and the
+	// one refusal above is enough, of 4 sent and 3 refusals or more not.
+	x.record(t, otp.OutcomeVerified, 3, b)
+	noError(t, x.lim.Allow(ctx, reqs(b)), "3 of 5: the allowed calls were no refusals")
 }

@@ -40,7 +40,10 @@ func TestNewValidatesConfig(t *testing.T) {
 			assert.NotContains(t, err.Error(), "fifteen", "%s: the error holds no secret", name)
 		}
 		if cfg.KeySecret == nil && cfg.Retention >= 0 && cfg.CleanBatch >= 0 {
-			assert.Error(t, pgstore.Migrate(context.Background(), pool, cfg), "Migrate, %s", name)
+			// Refused before any connection: the pool reaches no server.
+			err := pgstore.Migrate(context.Background(), pool, cfg)
+			assert.Error(t, err, "Migrate, %s", name)
+			assert.NotErrorIs(t, err, otp.ErrStoreUnavailable, "Migrate, %s: refused, not unreachable", name)
 		}
 	}
 	_, err = pgstore.New(nil, pgstore.Config{})
