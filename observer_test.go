@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -78,4 +79,24 @@ func TestObserverFollowsEachOperation(t *testing.T) {
 		"begin cancel", "event canceled in cancel", "end cancel ",
 	}, obs.log, "Status is not observed: it has no events")
 	assert.Equal(t, []any{otp.OpStart}, prov.seen, "the provider got the context Begin returned")
+}
+
+// Each provider call is reported once, by one event with a Duration: a
+// burn after the last wrong code does not report the check again.
+func TestEachProviderCallReportedOnce(t *testing.T) {
+	f := newFixture(t, otp.Config{MaxAttempts: 2}, otptest.ProviderConfig{})
+	f.p.SetDelay(time.Millisecond)
+	f.start(t)
+	_, err := f.v.Check(context.Background(), sessionKey, wrongCode)
+	require.Error(t, err)
+	before := len(f.events.events)
+	_, err = f.v.Check(context.Background(), sessionKey, wrongCode)
+	require.ErrorIs(t, err, otp.ErrTooManyAttempts)
+	timed := 0
+	for _, e := range f.events.events[before:] {
+		if e.Duration > 0 {
+			timed++
+		}
+	}
+	assert.Equal(t, 1, timed, "events with a Duration for one check: %v", f.events.kinds()[before:])
 }

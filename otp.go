@@ -521,6 +521,7 @@ func (v *Verifier) burn(ctx context.Context, ev Event, p Verification) {
 		return // someone else already removed it
 	}
 	v.cancel(ctx, p.Ref)
+	ev.Duration = 0 // the check's call is the failure's to report
 	v.emit(ctx, EventBurned, ev)
 }
 
@@ -601,6 +602,7 @@ func (v *Verifier) resend(ctx context.Context, key string, opts []Option) (Statu
 		}
 	}
 	v.emit(ctx, EventSent, ev)
+	ev.Duration = 0 // the call is reported; a store failure after it is not one
 	old.SentAt = v.cfg.Clock.Now()
 	old.Sends++ // as MarkSent does in the store
 	if err := v.state.MarkSent(ctx, key, old.Ref.ID, old.SentAt); err != nil {

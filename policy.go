@@ -19,7 +19,7 @@ type plan struct {
 	outcome    []LimitRequest // the breakers and unverified budgets the send's outcome feeds
 
 	enforceBuf, recordBuf [12]LimitRequest
-	outcomeBuf            [4]LimitRequest
+	outcomeBuf            [5]LimitRequest
 }
 
 // plans recycles plans: their requests are handed to interface methods,
