@@ -39,6 +39,9 @@ type Conversion struct {
 	// does not ask the people of every quiet region for a challenge.
 	// Default 5 times MinSends (100); negative turns that breaker off.
 	QuietMinSends int
+	// QuietRecordOnly runs the quiet breaker record-only on its own (as
+	// RecordOnly runs them all): what it would refuse is an [EventFlagged].
+	QuietRecordOnly bool
 	// MinShare is the verified share below which the breaker opens. Real
 	// sign-ups verify 70-95% of their sends; pumping verifies none.
 	// Default 0.4.

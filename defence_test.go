@@ -181,9 +181,9 @@ func TestBreakersOfASharedCallingCode(t *testing.T) {
 func TestQuietRegionsShareABreaker(t *testing.T) {
 	spread := []string{"DE", "FR", "IT", "ES", "NL", "BE", "AT", "CH", "SE", "NO", "DK", "FI", "PL",
 		"CZ", "PT", "IE", "GR", "HU", "RO", "BG", "HR", "SK", "SI", "LT", "EE"}
-	attack := func(t *testing.T, quietMinSends int) *fixture {
+	attack := func(t *testing.T, conv otp.Conversion) *fixture {
 		cfg := otp.Config{Limits: otp.Limits{UnverifiedPerRange: otp.NoLimit}, // breakers only
-			Guard: otp.Guard{Conversion: otp.Conversion{QuietMinSends: quietMinSends}}}
+			Guard: otp.Guard{Conversion: conv}}
 		f := newFixture(t, cfg, otptest.ProviderConfig{})
 		// Britain is busy and verifies: judged by its own breaker.
 		for i := range 25 {
@@ -207,7 +207,7 @@ func TestQuietRegionsShareABreaker(t *testing.T) {
 		return f
 	}
 
-	f := attack(t, 0)
+	f := attack(t, otp.Conversion{})
 	_, err := f.v.Start(ctx, "mx", exampleNumberN(t, "MX", "mx"))
 	requireChallenge(t, err, otp.ScopeConversion)
 	_, err = f.v.Start(ctx, "de", exampleNumberN(t, "DE", "de"))
@@ -215,9 +215,14 @@ func TestQuietRegionsShareABreaker(t *testing.T) {
 	_, err = f.v.Start(ctx, "gb", exampleNumberN(t, "GB", "gb-next"))
 	require.NoError(t, err, "Britain is judged by its own breaker")
 
-	f = attack(t, -1)
+	f = attack(t, otp.Conversion{QuietMinSends: -1})
 	_, err = f.v.Start(ctx, "mx", exampleNumberN(t, "MX", "mx"))
 	require.NoError(t, err, "QuietMinSends < 0 turns the quiet breaker off")
+
+	f = attack(t, otp.Conversion{QuietRecordOnly: true})
+	_, err = f.v.Start(ctx, "mx", exampleNumberN(t, "MX", "mx"))
+	require.NoError(t, err, "QuietRecordOnly: the quiet breaker only records")
+	assert.Contains(t, f.events.kinds()[len(f.events.kinds())-2:], otp.EventFlagged, "what it would have refused is flagged")
 }
 
 // exampleNumberN returns a valid mobile number of region made from key:

@@ -145,7 +145,7 @@ func (v *Verifier) outcomes(reqs []LimitRequest, region string, pl place, challe
 	// The last fallback gathers every region too quiet to judge, so that an
 	// attack spread thin over many regions meets a breaker too.
 	if quiet := conv; quiet.QuietMinSends >= 0 {
-		quiet.MinSends = quiet.QuietMinSends
+		quiet.MinSends, quiet.RecordOnly = quiet.QuietMinSends, quiet.RecordOnly || quiet.QuietRecordOnly
 		reqs = append(reqs, LimitRequest{Kind: LimitBreaker, Scope: ScopeConversion, Key: quietBreaker, Breaker: quiet, Fallback: true})
 	}
 	return reqs
