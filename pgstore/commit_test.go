@@ -11,9 +11,10 @@ import (
 )
 
 // TestSynchronousCommit: the Store's writes commit with synchronous_commit
-// off unless Config.SynchronousCommit says otherwise, and SetOverride
-// always with the server's setting. A deferred constraint trigger on the
-// tables logs the setting in force when each write's transaction commits.
+// off unless Config.SynchronousCommit says otherwise, and SetOverride,
+// AllowAddAttempt, Delete and DeleteRecord always with the server's
+// setting. A deferred constraint trigger on the tables logs the setting in
+// force when each write's transaction commits.
 func TestSynchronousCommit(t *testing.T) {
 	ctx := t.Context()
 	for _, tc := range []struct {
@@ -39,7 +40,7 @@ func TestSynchronousCommit(t *testing.T) {
 				"CREATE FUNCTION " + fn + "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN " +
 					"INSERT INTO " + log + " VALUES (TG_TABLE_NAME, current_setting('synchronous_commit')); " +
 					"RETURN NULL; END $$",
-				"CREATE CONSTRAINT TRIGGER log_commit AFTER INSERT OR UPDATE ON " + s.Table("verifications") +
+				"CREATE CONSTRAINT TRIGGER log_commit AFTER INSERT OR UPDATE OR DELETE ON " + s.Table("verifications") +
 					" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION " + fn + "()",
 				"CREATE CONSTRAINT TRIGGER log_commit AFTER INSERT OR UPDATE ON " + s.Table("overrides") +
 					" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION " + fn + "()",
@@ -66,6 +67,19 @@ func TestSynchronousCommit(t *testing.T) {
 			require.NoError(t, s.SetOverride(ctx, otp.Override{Target: otp.RegionTarget("JM"), Action: otp.OverrideBlock}))
 			want = cfg.Prefix + "overrides: on"
 			assert.Equal(t, []string{want}, logged(), "a SetOverride, either way")
+
+			// A counted attempt and a consumed verification wait for their
+			// flush either way: a crash must not give them back.
+			want = cfg.Prefix + "verifications: on"
+			_, err := s.AllowAddAttempt(ctx, "k", 5, nil)
+			require.NoError(t, err)
+			assert.Equal(t, []string{want}, logged(), "an AllowAddAttempt")
+			require.NoError(t, s.DeleteRecord(ctx, "k", "id-k", otp.OutcomeVerified, nil))
+			assert.Equal(t, []string{want}, logged(), "a DeleteRecord")
+			require.NoError(t, s.Put(ctx, sample("k2", time.Now(), time.Minute)))
+			logged()
+			require.NoError(t, s.Delete(ctx, "k2", "id-k2"))
+			assert.Equal(t, []string{want}, logged(), "a Delete")
 		})
 	}
 }

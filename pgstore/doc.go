@@ -51,10 +51,14 @@
 // # Commits and pool size
 //
 // A Store's writes commit with synchronous_commit off for their own
-// transactions (SetOverride's excepted): they answer before PostgreSQL
-// flushes them, and a crash of the server can lose its last moments of
-// verifications, claims and counts, never leave one half written.
-// Config.SynchronousCommit keeps the server's setting instead.
+// transactions: they answer before PostgreSQL flushes them, and a crash
+// of the server can lose its last moments of pending verifications,
+// claims and limit counts, never leave one half written. The writes whose
+// loss would weaken a guarantee keep the server's setting: a counted
+// attempt and a consumed verification (AllowAddAttempt, Delete,
+// DeleteRecord), so that no crash lets a code work twice or a guess more
+// than MaxAttempts times, and SetOverride. Config.SynchronousCommit keeps
+// the server's setting for every write.
 //
 // Every Start takes the same few rows (the total budget, the region's
 // bucket and breaker), each under a lock held until its statement

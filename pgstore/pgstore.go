@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,14 +83,14 @@ type Config struct {
 	// SynchronousCommit makes each write wait, before it answers, until
 	// PostgreSQL has flushed it to disk (and to synchronous standbys), as
 	// the server's synchronous_commit setting says. By default the Store
-	// turns synchronous_commit off for its own transactions (never for
-	// SetOverride, an operator's decision): a write then answers before
-	// its flush, which served 1.5-1.6x the flows a second in a benchmark
-	// on two cores, and a crash of the server can lose the writes of its
-	// last moments (up to three times wal_writer_delay, 0.6 s by
-	// default), never leave them half done. What such a crash loses is short-lived: pending
-	// verifications (their people ask for a new code), claims, and the
-	// limits' counts of that moment.
+	// turns synchronous_commit off for its own transactions: a write then
+	// answers before its flush, and a crash of the server can lose the
+	// writes of its last moments (up to three times wal_writer_delay,
+	// 0.6 s by default), never leave them half done. What such a crash
+	// loses is short-lived: pending verifications (their people ask for a
+	// new code), claims, and the limits' counts of that moment. A counted
+	// attempt, a consumed verification and SetOverride always wait for
+	// their flush (see the package doc).
 	SynchronousCommit bool
 }
 
@@ -224,42 +223,46 @@ const replyColumns = "st, idx, wait, provider, ref_id, dest, region, channel, ch
 	"created_s, created_n, sent_s, sent_n, expires_s, expires_n"
 
 func statementsOf(n names, async bool) statements {
-	// call calls fn with args parameters; the first two of those, the
-	// time, are given to now() first if fn takes the time itself. With
-	// async, the call's transaction commits without waiting for its
-	// flush: set_config's is_local lasts until the commit that ends the
-	// statement.
-	call := func(fn string, args int) string {
-		s := "SELECT " + replyColumns + " FROM " + n.T + fn + "("
-		for i := 1; i <= args; i++ {
+	// call calls fn with args parameters; with now, the first two of
+	// those, the time, are given to now() first (for fn that takes the
+	// time itself). An async call's transaction commits without waiting
+	// for its flush: set_config's is_local lasts until the commit that
+	// ends the statement. Writes that must survive a crash are durable.
+	const now, durable = true, true
+	call := func(fn string, args int, atNow, mustLast bool) string {
+		s, first := "SELECT "+replyColumns+" FROM "+n.T+fn+"(", 1
+		if atNow {
+			s, first = s+n.T+"now($1, $2)", 3
+		}
+		for i := first; i <= args; i++ {
 			if i > 1 {
 				s += ", "
 			}
 			s += "$" + strconv.Itoa(i)
 		}
 		s += ")"
-		if async {
+		if async && !mustLast {
 			s += asyncCommit
 		}
 		return s
 	}
-	atNow := func(fn string, args int) string {
-		return strings.Replace(call(fn, args), "($1, $2", "("+n.T+"now($1, $2)", 1)
-	}
 	return statements{
-		get:             call("get", 3),
-		put:             call("put", 18),
-		release:         call("release", 4),
-		markSent:        call("mark_sent", 6),
-		delete:          call("delete", 4),
-		allow:           atNow("decide", 16),
-		record:          atNow("record", 11),
-		getAllow:        call("get_allow", 24),
-		allowAddAttempt: call("allow_add_attempt", 18),
-		putRecord:       call("put_record", 27),
-		deleteRecord:    call("delete_record", 13),
+		get:      call("get", 3, !now, !durable),
+		put:      call("put", 18, !now, !durable),
+		release:  call("release", 4, !now, !durable),
+		markSent: call("mark_sent", 6, !now, !durable),
+		// A consumed verification and a counted attempt must not come
+		// back after a crash: a code would work twice, or a guess more
+		// than MaxAttempts times.
+		delete:          call("delete", 4, !now, durable),
+		allow:           call("decide", 16, now, !durable),
+		record:          call("record", 11, now, !durable),
+		getAllow:        call("get_allow", 24, !now, !durable),
+		allowAddAttempt: call("allow_add_attempt", 18, !now, durable),
+		putRecord:       call("put_record", 27, !now, !durable),
+		deleteRecord:    call("delete_record", 13, !now, durable),
 		// An operator's block is worth its flush.
-		setOverride: strings.TrimSuffix(call("set_override", 6), asyncCommit),
+		setOverride: call("set_override", 6, !now, durable),
 		overrides:   "SELECT target, action, until_s, until_n FROM " + n.T + "overrides_in_force($1, $2)",
 		clean:       "SELECT verifications, buckets, breakers, overrides FROM " + n.T + "clean($1, $2, $3)",
 		version:     "SELECT coalesce(max(version), 0) FROM " + n.T + "schema_version",
