@@ -67,6 +67,8 @@ func (s *Store) limits(reqs []otp.LimitRequest) (limits, error) {
 		case otp.LimitOverride:
 			l.oKeys = append(l.oKeys, r.Key)
 			l.oSoft = append(l.oSoft, r.Challenge)
+		default:
+			return limits{}, fmt.Errorf("%w: unknown limit kind %d", ErrBadRequest, r.Kind)
 		}
 	}
 	return l, nil

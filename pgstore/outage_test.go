@@ -25,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/otpkit/otp"
+	"github.com/otpkit/otp/internal/testenv"
 	"github.com/otpkit/otp/otptest"
 	"github.com/otpkit/otp/pgstore"
 )
@@ -66,10 +67,7 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	bin, ok := pgBin()
 	if !ok {
-		if os.Getenv("CI") != "" {
-			t.Fatal("initdb is not installed and CI is set; .ci/services/postgres.sh installs it")
-		}
-		t.Skip("initdb is not installed: install PostgreSQL (Debian package postgresql) to run the outage test")
+		testenv.Missing(t, "initdb is not installed: install PostgreSQL (Debian package postgresql) to run the outage test")
 	}
 	c := &cluster{t: t, bin: bin}
 	dir, err := os.MkdirTemp("", "pgstore-outage-")
@@ -80,7 +78,7 @@ func startCluster(t *testing.T) *cluster {
 		// PostgreSQL refuses to run as root.
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skip("running as root and there is no postgres user to run PostgreSQL as")
+			testenv.Missing(t, "running as root and there is no postgres user to run PostgreSQL as")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)

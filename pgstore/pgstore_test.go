@@ -433,3 +433,11 @@ func TestDeleteKeepsClaim(t *testing.T) {
 	_, err = s.Claim(ctx, "k", otp.Claim{Token: "b", Until: time.Now().Add(time.Minute)})
 	require.NoError(t, err, "released")
 }
+
+// TestUnknownLimitKind: a request of a kind the Store does not know is
+// refused, not skipped.
+func TestUnknownLimitKind(t *testing.T) {
+	s := newStore(t, newPool(t), pgstore.Config{})
+	err := s.Allow(t.Context(), []otp.LimitRequest{{Kind: otp.LimitKind(99), Scope: otp.ScopeNumber, Key: "k"}})
+	require.ErrorIs(t, err, pgstore.ErrBadRequest)
+}

@@ -38,8 +38,8 @@ const (
 	PostgresURLEnv  = "OTP_POSTGRES_URL"  // postgres://user@127.0.0.1:5432/db
 )
 
-// missing skips t with why, or fails it when CI is set.
-func missing(t testing.TB, why string) {
+// Missing skips t with why, or fails it when CI is set.
+func Missing(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv("CI") != "" {
 		t.Fatal("testenv: CI is set and " + why)
@@ -57,7 +57,7 @@ func Redis(t testing.TB) string {
 	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		missing(t, "no Redis: install redis-server (apt-get install redis-server) or set "+RedisURLEnv)
+		Missing(t, "no Redis: install redis-server (apt-get install redis-server) or set "+RedisURLEnv)
 	}
 	addr := startRedis(t, bin)
 	return "redis://" + addr + "/0"
@@ -71,7 +71,7 @@ func Postgres(t testing.TB) string {
 	t.Helper()
 	url := os.Getenv(PostgresURLEnv)
 	if url == "" {
-		missing(t, "no PostgreSQL: set "+PostgresURLEnv+" (.ci/services/postgres.sh starts a throwaway one)")
+		Missing(t, "no PostgreSQL: set "+PostgresURLEnv+" (.ci/services/postgres.sh starts a throwaway one)")
 	}
 	return url
 }
@@ -88,7 +88,7 @@ func RedisCluster(t testing.TB) []string {
 	server, err := exec.LookPath("redis-server")
 	cli, cerr := exec.LookPath("redis-cli")
 	if err != nil || cerr != nil {
-		missing(t, "no Redis Cluster: install redis-server and redis-cli (apt-get install redis-server) or set "+RedisClusterEnv)
+		Missing(t, "no Redis Cluster: install redis-server and redis-cli (apt-get install redis-server) or set "+RedisClusterEnv)
 	}
 	var nodes []string
 	for range 3 {
@@ -115,7 +115,7 @@ func Chromium(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv(ChromiumEnv); p != "" {
 		if _, err := exec.LookPath(p); err != nil {
-			missing(t, fmt.Sprintf("%s=%s is not an executable", ChromiumEnv, p))
+			Missing(t, fmt.Sprintf("%s=%s is not an executable", ChromiumEnv, p))
 		}
 		return p
 	}
@@ -124,7 +124,7 @@ func Chromium(t testing.TB) string {
 			return path
 		}
 	}
-	missing(t, "no Chromium: install it (apt-get install chromium) or set "+ChromiumEnv)
+	Missing(t, "no Chromium: install it (apt-get install chromium) or set "+ChromiumEnv)
 	return ""
 }
 
