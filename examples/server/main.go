@@ -133,8 +133,11 @@ func readConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.devCodes = on
 	}
-	if cfg.devCodes && cfg.provider != "dev" {
-		errs = append(errs, errors.New("OTP_DEV_CODES=1 works only with OTP_PROVIDER=dev"))
+	// OTP_ROUTES, when set, replaces OTP_PROVIDER: only the dev provider
+	// alone may show codes or run without limits.
+	devOnly := cfg.provider == "dev" && strings.TrimSpace(getenv("OTP_ROUTES")) == ""
+	if cfg.devCodes && !devOnly {
+		errs = append(errs, errors.New("OTP_DEV_CODES=1 works only with OTP_PROVIDER=dev and no OTP_ROUTES"))
 	}
 	if cfg.devCodes && !loopbackAddr(cfg.addr) {
 		errs = append(errs, fmt.Errorf("OTP_DEV_CODES=1 needs ADDR on loopback, such as 127.0.0.1:8080 (ADDR is %q)", cfg.addr))
@@ -143,8 +146,8 @@ func readConfig(getenv func(string) string) (config, error) {
 	case "", "on":
 	case "off":
 		cfg.limitsOff = true
-		if cfg.provider != "dev" {
-			errs = append(errs, errors.New("OTP_LIMITS=off works only with OTP_PROVIDER=dev: limits guard real money"))
+		if !devOnly {
+			errs = append(errs, errors.New("OTP_LIMITS=off works only with OTP_PROVIDER=dev and no OTP_ROUTES: limits guard real money"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("OTP_LIMITS=%q: want on or off", v))

@@ -59,6 +59,9 @@ func TestConfigErrorsSayWhatIsWrong(t *testing.T) {
 		{map[string]string{"OTP_DEV_CODES": "1", "ADDR": "0.0.0.0:8080"}, []string{"needs ADDR on loopback"}},
 		{map[string]string{"OTP_DEV_CODES": "1", "ADDR": "127.0.0.1:8080", "OTP_PROVIDER": "infobip"}, []string{"only with OTP_PROVIDER=dev"}},
 		{map[string]string{"OTP_LIMITS": "off", "OTP_PROVIDER": "vonage"}, []string{"OTP_LIMITS=off works only with OTP_PROVIDER=dev"}},
+		// OTP_ROUTES replaces OTP_PROVIDER, so dev's default is no excuse.
+		{map[string]string{"OTP_LIMITS": "off", "OTP_ROUTES": "*=vonage"}, []string{"OTP_LIMITS=off works only with OTP_PROVIDER=dev and no OTP_ROUTES"}},
+		{map[string]string{"OTP_DEV_CODES": "1", "ADDR": "127.0.0.1:8080", "OTP_ROUTES": "*=vonage"}, []string{"no OTP_ROUTES"}},
 		{map[string]string{"OTP_LIMITS": "maybe"}, []string{`OTP_LIMITS="maybe"`}},
 		{map[string]string{"TLS_CERT_FILE": "cert.pem"}, []string{"TLS_CERT_FILE and TLS_KEY_FILE"}},
 		{map[string]string{"OTP_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, []string{"OTP_TRUSTED_PROXIES", `"proxy.internal"`}},

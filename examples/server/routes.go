@@ -129,15 +129,9 @@ func buildRoutes(table []routeSpec, cfg config, getenv func(string) string, log 
 		if p, ok := built[name]; ok {
 			return p, nil
 		}
-		var p otp.Provider
-		var err error
-		if name == "twilio" {
-			p, err = buildTwilio(getenv)
-		} else {
-			one := cfg
-			one.provider = name
-			p, err = buildProvider(one, getenv, log)
-		}
+		one := cfg
+		one.provider = name
+		p, err := buildProvider(one, getenv, log)
 		if err != nil {
 			return nil, err
 		}
