@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/otpkit/otp"
@@ -183,22 +181,7 @@ func normalizeBaseURL(raw string) (string, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "https://" + raw
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New("infobip: Config.BaseURL is not a base URL like https://xxxxx.api.infobip.com")
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		host := u.Hostname()
-		ip := net.ParseIP(host)
-		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return "", errors.New("infobip: Config.BaseURL must use https (http only for loopback)")
-		}
-	default:
-		return "", errors.New("infobip: Config.BaseURL must use https")
-	}
-	return strings.TrimRight(u.String(), "/"), nil
+	return vendorhttp.BaseURL("infobip", raw, DefaultBaseURL)
 }
 
 // Format prints the client's configuration without the API key.

@@ -108,7 +108,8 @@ type Config struct {
 	// address, for Twilio's fraud checks. Default false.
 	DeviceIP bool
 
-	// BaseURL is the API host. Default DefaultBaseURL.
+	// BaseURL is the API host: https, or plain http only to a loopback
+	// host (a fake server in tests). Default DefaultBaseURL.
 	BaseURL string
 	// HTTPClient sends the requests. Default: a client of its own with a
 	// 10s timeout per try and a keep-alive connection pool.
@@ -207,7 +208,7 @@ func New(cfg Config) (*Provider, error) {
 	if n := cfg.ClientRateLimit; len(n) > 64 || strings.ContainsFunc(n, func(r rune) bool { return r <= ' ' || r == '"' || r == 0x7f }) {
 		return nil, errors.New("twilio: Config.ClientRateLimit must be a rate limit's unique name, up to 64 characters")
 	}
-	base, err := baseURL(cfg.BaseURL)
+	base, err := vendorhttp.BaseURL("twilio", cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -551,17 +552,6 @@ func twilioLocale(l string) string {
 		return strings.ToLower(lang)
 	}
 	return strings.ToLower(lang) + "-" + strings.ToUpper(region)
-}
-
-func baseURL(s string) (string, error) {
-	if s == "" {
-		return DefaultBaseURL, nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", errors.New("twilio: Config.BaseURL must be an http(s) URL with a host and no query or credentials")
-	}
-	return strings.TrimRight(s, "/"), nil
 }
 
 // regionOf is the ISO 3166 region of an E.164 number, "" when it has

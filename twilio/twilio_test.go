@@ -38,6 +38,7 @@ func TestNewValidates(t *testing.T) {
 		"rate limit name":     {func(c *twilio.Config) { c.ClientRateLimit = "a b" }, "ClientRateLimit"},
 		"base url":            {func(c *twilio.Config) { c.BaseURL = "ftp://x" }, "BaseURL"},
 		"base url with creds": {func(c *twilio.Config) { c.BaseURL = "https://u:p@x" }, "BaseURL"},
+		"plain http":          {func(c *twilio.Config) { c.BaseURL = "http://verify.twilio.com" }, "BaseURL"},
 		"retry":               {func(c *twilio.Config) { c.Retry.MaxRetries = 11 }, "MaxRetries"},
 	} {
 		cfg := good

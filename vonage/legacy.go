@@ -47,7 +47,8 @@ type LegacyConfig struct {
 	// Vonage's (en-us).
 	Locale string
 
-	// BaseURL is the API host. Default DefaultBaseURL.
+	// BaseURL is the API host: https, or plain http only to a loopback
+	// host (a fake server in tests). Default DefaultBaseURL.
 	BaseURL string
 	// HTTPClient sends the requests. Default: a client of its own with a
 	// 10s timeout per try and a keep-alive connection pool.
@@ -92,7 +93,7 @@ func NewLegacy(cfg LegacyConfig) (*Legacy, error) {
 	if cfg.VoiceWorkflowID == 0 {
 		cfg.VoiceWorkflowID = 7
 	}
-	base, err := baseURL(cfg.BaseURL)
+	base, err := vendorhttp.BaseURL("vonage", cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
 		return nil, err
 	}

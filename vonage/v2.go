@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -83,7 +82,8 @@ type V2Config struct {
 	// concurrent use. Default none.
 	PerSend func(req otp.SendRequest, o *SendOptions)
 
-	// BaseURL is the API host. Default DefaultBaseURL.
+	// BaseURL is the API host: https, or plain http only to a loopback
+	// host (a fake server in tests). Default DefaultBaseURL.
 	BaseURL string
 	// HTTPClient sends the requests. Default: a client of its own with a
 	// 10s timeout per try and a keep-alive connection pool.
@@ -169,7 +169,7 @@ func NewV2(cfg V2Config) (*V2, error) {
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = 15 * time.Minute
 	}
-	base, err := baseURL(cfg.BaseURL)
+	base, err := vendorhttp.BaseURL("vonage", cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -452,17 +452,6 @@ func parseKey(appID string, pem []byte) (*rsa.PrivateKey, error) {
 		return nil, errors.New("vonage: PrivateKey is not an RSA private key in PEM") // the cause might quote the key
 	}
 	return key, nil
-}
-
-func baseURL(s string) (string, error) {
-	if s == "" {
-		return DefaultBaseURL, nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-		return "", errors.New("vonage: BaseURL must be an http(s) URL with a host and no query or credentials")
-	}
-	return strings.TrimRight(s, "/"), nil
 }
 
 func checkBrand(b string) error {

@@ -394,6 +394,7 @@ func TestV2ConfigValidation(t *testing.T) {
 		"three fallbacks": func(c *vonage.V2Config) { c.Fallback = []otp.Channel{otp.SMS, otp.Voice, otp.SMS} },
 		"base url":        func(c *vonage.V2Config) { c.BaseURL = "ftp://x" },
 		"base url creds":  func(c *vonage.V2Config) { c.BaseURL = "https://u:p@x" },
+		"plain http":      func(c *vonage.V2Config) { c.BaseURL = "http://api.nexmo.com" },
 		"retries":         func(c *vonage.V2Config) { c.Retry.MaxRetries = 11 },
 		"waits":           func(c *vonage.V2Config) { c.Retry.MinWait, c.Retry.MaxWait = time.Second, time.Millisecond },
 	} {

@@ -4,8 +4,9 @@
 // and answers "may the vendor have acted?" once, as
 // otp.ProviderError.NotSent. An adapter keeps only its requests, its auth
 // and its status mapping; [Text], [ValidID] and [Path] are how it quotes
-// vendor text, accepts vendor IDs and puts IDs in URLs, and
-// [ReadWebhookBody] how its webhook handler reads a delivery.
+// vendor text, accepts vendor IDs and puts IDs in URLs, [BaseURL] how it
+// checks its configured host, and [ReadWebhookBody] how its webhook
+// handler reads a delivery.
 package vendorhttp
 
 import (
