@@ -48,11 +48,22 @@ func classify(num *phonenumbers.PhoneNumber) (*regionMetadata, phonenumbers.Phon
 // 881, 882, 883, ...).
 const nonGeographic = "001"
 
-// regionInfo returns the compiled metadata of region, nil if unknown.
-func regionInfo(region string) *regionMetadata {
-	for _, m := range callingCodeMetadata(phonenumbers.GetCountryCodeForRegion(region)) {
-		if m.region == region {
-			return m
+// regionInfo returns the compiled metadata of region for to, an E.164
+// number normalize placed in it; nil if unknown. The number, not the
+// region, gives the calling code: the non-geographic region has several
+// (800, 882, ...), and Check must place a number where Start did.
+func regionInfo(to, region string) *regionMetadata {
+	// Calling codes are 1 to 3 digits and prefix-free: the first prefix
+	// whose code holds region is the number's code.
+	for end := 2; end <= 4 && end <= len(to); end++ {
+		cc, err := strconv.Atoi(to[1:end])
+		if err != nil || cc == 0 {
+			return nil
+		}
+		for _, m := range callingCodeMetadata(cc) {
+			if m.region == region {
+				return m
+			}
 		}
 	}
 	return nil

@@ -296,6 +296,30 @@ func TestSatelliteAndNetworkCodesAreRefused(t *testing.T) {
 	require.NoError(t, err, "a code listed in AllowedNetworkCodes")
 }
 
+// A verified send to an allowed network code gives its range token back, as
+// one to a country does: Check finds the range Start charged.
+func TestNetworkCodeSendsGiveTheirRangeTokenBack(t *testing.T) {
+	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
+	for cc := range phonenumbers.GetSupportedGlobalNetworkCallingCodes() {
+		n := phonenumbers.GetExampleNumberForNonGeoEntity(cc)
+		if n == nil {
+			continue
+		}
+		to := phonenumbers.Format(n, phonenumbers.E164)
+		f.v = f.verifier(t, f.p, f.store, otp.Config{Guard: otp.Guard{AllowedNetworkCodes: []int{cc},
+			NumberTypes: map[otp.Channel][]otp.NumberType{otp.SMS: otp.AllNumberTypes}},
+			Limits: otp.Limits{UnverifiedPerRange: otp.Limit{N: 1, Per: 24 * time.Hour}}})
+		key := fmt.Sprint(cc)
+		_, err := f.v.Start(ctx, key+"a", to)
+		require.NoError(t, err, "+%d", cc)
+		_, err = f.v.Check(ctx, key+"a", fixedCode)
+		require.NoError(t, err, "+%d", cc)
+		_, err = f.v.Start(ctx, key+"b", to)
+		require.NoError(t, err, "+%d: the verified send gave its token back", cc)
+		requireChallenge(t, func() error { _, err := f.v.Start(ctx, key+"c", to); return err }(), otp.ScopeRange)
+	}
+}
+
 func TestOverridesAtRuntime(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	start := func(key, to string, opts ...otp.StartOption) error {

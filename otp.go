@@ -498,7 +498,7 @@ func (v *Verifier) consume(ctx context.Context, p Verification) error {
 	pl := newPlan()
 	defer pl.release()
 	if p.Region != "" && !isTestRef(p.Ref) {
-		pl.outcome = v.outcomes(pl.outcome, p.Region, v.guard.place(p.To, regionInfo(p.Region)), p.Challenged)
+		pl.outcome = v.outcomes(pl.outcome, p.Region, v.guard.place(p.To, regionInfo(p.To, p.Region)), p.Challenged)
 	}
 	return v.state.DeleteRecord(ctx, p.Key, p.Ref.ID, OutcomeVerified, pl.outcome)
 }
