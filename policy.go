@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 )
@@ -70,6 +71,11 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 			return nil, err
 		}
 		v.flag(ctx, *ev, err)
+	}
+	if r, ok := v.provider.(*Router); ok && !r.supportsTo(c, d) {
+		// Refused before any token is taken: a route table that lacks a
+		// channel must not spend the budgets of the people it refuses.
+		return nil, fmt.Errorf("%w: %q on this destination's route", ErrUnsupportedChannel, c)
 	}
 	l := v.cfg.Limits
 	p := newPlan()

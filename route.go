@@ -163,9 +163,10 @@ func slicesContain(ps []Provider, p Provider) bool {
 // that sent it.
 func (r *Router) Name() string { return "router" }
 
-// Supports reports whether the default or any route supports c. A send on
-// c to a destination whose route does not support it fails with
-// ErrUnsupportedChannel.
+// Supports reports whether the default or any route supports c. The
+// Verifier refuses a send on c to a destination whose route does not
+// support it with ErrUnsupportedChannel, before it takes any limit's
+// token; Send refuses it too, unsent.
 func (r *Router) Supports(c Channel) bool {
 	for _, p := range r.routes {
 		if p.Supports(c) {
@@ -173,6 +174,12 @@ func (r *Router) Supports(c Channel) bool {
 		}
 	}
 	return false
+}
+
+// supportsTo reports whether the route of d supports c.
+func (r *Router) supportsTo(c Channel, d destination) bool {
+	p, err := r.route(SendRequest{To: d.to, Channel: c, Region: d.region})
+	return err == nil && p.Supports(c)
 }
 
 // Send sends through the provider of req's route (see [NewRouter]).

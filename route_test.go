@@ -138,6 +138,30 @@ func TestRouterThroughTheVerifier(t *testing.T) {
 	assert.Equal(t, 2, in.Calls(otp.OpStart))
 }
 
+// A channel the destination's route lacks is refused before the Verifier
+// takes any token, so a misconfigured route table costs people nothing:
+// not their per-number sends, not their range's unverified budget.
+func TestRouterRefusesAChannelItsRouteLacksBeforeAnyLimit(t *testing.T) {
+	in, def := fake("in", otp.SMS), fake("def", otp.SMS, otp.Voice)
+	r, err := otp.NewRouter(def, otp.Route{Regions: []string{"IN"}, Provider: in})
+	require.NoError(t, err)
+	store := memstore.New(memstore.Config{})
+	t.Cleanup(func() { store.Close() })
+	v, err := otp.NewVerifier(r, store, otp.Config{Limits: otp.Limits{PerNumber: otp.Limit{N: 1, Per: time.Hour},
+		UnverifiedPerRange: otp.Limit{N: 1, Per: time.Hour}}})
+	require.NoError(t, err)
+	for range 3 {
+		_, err = v.Start(ctx, sessionKey, inMobile, otp.WithChannel(otp.Voice))
+		require.ErrorIs(t, err, otp.ErrUnsupportedChannel)
+		assert.Equal(t, "invalid_input", otp.ErrorClass(err))
+	}
+	_, err = v.Start(ctx, sessionKey, inMobile)
+	require.NoError(t, err, "the refused Starts took no token")
+	_, err = v.Start(ctx, "us", usMobile, otp.WithChannel(otp.Voice))
+	require.NoError(t, err, "the default route has voice")
+	assert.Equal(t, []int{1, 1}, []int{in.Calls(otp.OpStart), def.Calls(otp.OpStart)})
+}
+
 // TestRouterWithFailovers: a route's Failover falls over as usual, the
 // check goes to the inner provider that sent, and the Failover's breaker
 // hears of checks answered through the Router.
