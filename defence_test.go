@@ -446,6 +446,38 @@ func TestLongClientIDsKeepTheirLimits(t *testing.T) {
 	require.NoError(t, err, "another long ID is another client")
 }
 
+// An event of a refused destination says what refused it, so a dashboard
+// tells the Guard's fixed rules from an operator's block and from the
+// vendor's own fraud or geography block.
+func TestRefusedDestinationEventsNameWhatRefused(t *testing.T) {
+	f := newFixture(t, otp.Config{Guard: otp.Guard{AllowedRegions: []string{"GB", "FR"}}}, otptest.ProviderConfig{})
+	refused := func(key, to string, kind otp.EventKind, scope otp.Scope) {
+		t.Helper()
+		_, err := f.v.Start(ctx, key, to)
+		if kind != otp.EventFlagged {
+			require.Error(t, err)
+		}
+		var ev otp.Event
+		for _, e := range f.events.all() {
+			if e.Kind == kind {
+				ev = e
+			}
+		}
+		assert.Equal(t, "refused_destination", ev.Class, key)
+		assert.Equal(t, scope, ev.Scope, key)
+	}
+	refused("us", exampleNumber(t, "US", phonenumbers.MOBILE), otp.EventFailed, otp.ScopeGuard)
+	refused("landline", exampleNumber(t, "GB", phonenumbers.FIXED_LINE), otp.EventFailed, otp.ScopeGuard)
+	require.NoError(t, f.v.SetOverride(ctx, otp.Override{Target: otp.RegionTarget("FR"), Action: otp.OverrideBlock}))
+	refused("fr", exampleNumber(t, "FR", phonenumbers.MOBILE), otp.EventFailed, otp.ScopeOverride)
+	f.p.FailNext(otp.OpStart, otptest.Fault{Err: &otp.ProviderError{Provider: "otptest", Op: otp.OpStart, NotSent: true,
+		Err: otp.ErrRegionNotAllowed}})
+	refused("vendor", ukMobile, otp.EventFailed, otp.ScopeProvider)
+
+	f.v = f.verifier(t, f.p, f.store, otp.Config{Guard: otp.Guard{AllowedRegions: []string{"GB"}, RecordOnly: true}})
+	refused("flagged", exampleNumber(t, "DE", phonenumbers.MOBILE), otp.EventFlagged, otp.ScopeGuard)
+}
+
 func TestEventsCarryWhereTheNumberIs(t *testing.T) {
 	f := newFixture(t, otp.Config{}, otptest.ProviderConfig{})
 	us := exampleNumber(t, "US", phonenumbers.MOBILE)

@@ -95,7 +95,9 @@ func (e *WrongCodeError) Unwrap() error { return ErrWrongCode }
 // Scope names the limit that denied a call.
 type Scope string
 
-// Limit scopes, as found in [RateLimitError], [ChallengeError] and [Event].
+// Limit scopes, as found in [RateLimitError], [ChallengeError] and [Event];
+// an Event of a refused destination names what refused it: ScopeGuard,
+// ScopeOverride or ScopeProvider.
 const (
 	ScopeNumber     Scope = "number"     // sends per destination
 	ScopeClient     Scope = "client"     // sends per client ID
@@ -108,6 +110,8 @@ const (
 	ScopeChecks     Scope = "checks"     // checks per client ID
 	ScopeCooldown   Scope = "cooldown"   // the resend cooldown of one verification
 	ScopeCapacity   Scope = "capacity"   // the limiter has no room for a new bucket: it fails closed
+	ScopeGuard      Scope = "guard"      // the Guard's fixed rules: number types, regions, calling and network codes
+	ScopeProvider   Scope = "provider"   // the provider refused the destination (a vendor's fraud or geography block)
 )
 
 // RateLimitError is returned when a limit denies a call. It matches

@@ -49,7 +49,7 @@ type Event struct {
 	// RangeTarget takes to block it. Set by Start and Resend.
 	CallingCode string
 	Range       string
-	Scope       Scope         // for EventLimited, EventChallenged, and EventFlagged by a limit
+	Scope       Scope         // for EventLimited, EventChallenged, EventFlagged, and EventFailed of a refused destination
 	Class       string        // for EventFailed, EventLimited and EventFlagged: see [ErrorClass]
 	Duration    time.Duration // time spent in the provider, when it was asked
 	Err         error         // for EventFailed, EventLimited and EventFlagged
@@ -122,7 +122,7 @@ func ErrorClass(err error) string {
 // fail reports err as an EventFailed, EventLimited or EventChallenged and
 // returns it.
 func (v *Verifier) fail(ctx context.Context, ev Event, err error) error {
-	ev.Err, ev.Class, ev.Scope = err, ErrorClass(err), scopeOf(err)
+	ev.setErr(err)
 	kind := EventFailed
 	switch {
 	case errors.Is(err, ErrChallengeRequired):
@@ -134,17 +134,32 @@ func (v *Verifier) fail(ctx context.Context, ev Event, err error) error {
 	return err
 }
 
-// scopeOf returns the scope of a *RateLimitError or *ChallengeError.
-func scopeOf(err error) Scope {
-	var rl *RateLimitError
-	if errors.As(err, &rl) {
+// setErr sets ev's Err, its Class and its Scope: the scope of a
+// *RateLimitError or *ChallengeError, or what refused a destination.
+func (ev *Event) setErr(err error) {
+	ev.Err, ev.Class = err, ErrorClass(err)
+	ev.Scope = scopeOf(err, ev.Class)
+}
+
+func scopeOf(err error, class string) Scope {
+	var (
+		rl *RateLimitError
+		ce *ChallengeError
+		pe *ProviderError
+	)
+	switch {
+	case errors.As(err, &rl):
 		return rl.Scope
-	}
-	var ce *ChallengeError
-	if errors.As(err, &ce) {
+	case errors.As(err, &ce):
 		return ce.Scope
+	case class != "refused_destination":
+		return ""
+	case errors.Is(err, ErrDestinationBlocked):
+		return ScopeOverride
+	case errors.As(err, &pe):
+		return ScopeProvider
 	}
-	return ""
+	return ScopeGuard
 }
 
 // observed reports whether anyone reads events: an OnEvent hook, an

@@ -183,7 +183,7 @@ func (v *Verifier) record(ctx context.Context, ev Event, p *plan) {
 
 // flag reports what the guard would have refused in record-only mode.
 func (v *Verifier) flag(ctx context.Context, ev Event, err error) {
-	ev.Err, ev.Class, ev.Scope = err, ErrorClass(err), scopeOf(err)
+	ev.setErr(err)
 	v.emit(ctx, EventFlagged, ev)
 }
 

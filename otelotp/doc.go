@@ -27,8 +27,9 @@
 //
 // Real people verify and pumped numbers never do, so a region whose share
 // falls far below its usual is being pumped. Scopes are the [otp.Scope]
-// values, plus "guard" for the static gate (number types, region lists)
-// and "override" for an operator's block.
+// values the events carry: "guard" for the Guard's fixed rules (number
+// types, region lists), "override" for an operator's block, "provider" for
+// a vendor's refusal of the destination.
 //
 // No attribute holds a phone number, a key or a code. Metrics carry only
 // the bounded attributes above; spans add the calling code and the number

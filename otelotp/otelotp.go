@@ -187,28 +187,16 @@ func (t *Telemetry) count(ctx context.Context, ev otp.Event) {
 	case otp.EventLimited, otp.EventChallenged:
 		t.denials.Add(ctx, 1, with(AttrScope.String(string(ev.Scope)), AttrClass.String(ev.Class), AttrRecordOnly.Bool(false)))
 	case otp.EventFlagged:
-		t.denials.Add(ctx, 1, with(AttrScope.String(scope(ev)), AttrClass.String(ev.Class), AttrRecordOnly.Bool(true)))
+		t.denials.Add(ctx, 1, with(AttrScope.String(string(ev.Scope)), AttrClass.String(ev.Class), AttrRecordOnly.Bool(true)))
 	case otp.EventFailed:
 		t.failures.Add(ctx, 1, with(AttrClass.String(ev.Class)))
 		if ev.Class == "refused_destination" {
-			t.denials.Add(ctx, 1, with(AttrScope.String(scope(ev)), AttrClass.String(ev.Class), AttrRecordOnly.Bool(false)))
+			t.denials.Add(ctx, 1, with(AttrScope.String(string(ev.Scope)), AttrClass.String(ev.Class), AttrRecordOnly.Bool(false)))
 		}
 		if ev.Op == otp.OpCheck {
 			t.checks.Add(ctx, 1, with(AttrResult.String(ev.Class)))
 		}
 	}
-}
-
-// scope is ev's scope, or "guard" for the static gate's refusals and
-// "override" for an operator's block, which carry none.
-func scope(ev otp.Event) string {
-	switch {
-	case ev.Scope != "":
-		return string(ev.Scope)
-	case errors.Is(ev.Err, otp.ErrDestinationBlocked):
-		return string(otp.ScopeOverride)
-	}
-	return "guard"
 }
 
 func spanAttrs(ev otp.Event) []attribute.KeyValue {
