@@ -29,10 +29,7 @@ func (c *Client) statusError(op otp.Op, r vendorhttp.Reply) error {
 	pe := c.http.Failure(op, r)
 	pe.VendorStatus = ae.status
 	switch s := r.Status; {
-	case s == http.StatusNotFound && op == opCheck && !pe.NotSent:
-		// An earlier try may have verified the PIN, and a verified PIN is
-		// not found again.
-		pe.Kind, pe.Err = otp.ProviderUnavailable, errors.New("infobip: not found after a lost try, which may have verified the PIN")
+	case s == http.StatusNotFound && vendorhttp.LostCheck(pe): // a verified PIN is not found again
 	case s == http.StatusNotFound && (op == opCheck || op == opResend):
 		return fmt.Errorf("infobip: %s: %w (http 404, status %q)", op, otp.ErrNotFound, ae.status)
 	case s == http.StatusNotFound && op == opSend:

@@ -35,10 +35,6 @@ var (
 // errAccount is the detail of an otp.ProviderAccount error.
 var errAccount = errors.New("twilio: the account was refused (credentials, status, Service or its features)")
 
-// errLostTry is the detail of a 404 on a check whose earlier try may have
-// approved the code.
-var errLostTry = errors.New("twilio: not found after a lost try, which may have approved the code")
-
 // opFetch is the read that starts a Resend: a GET, retried as reads are.
 // Its errors name otp.OpResend.
 const opFetch otp.Op = "fetch"
@@ -62,11 +58,8 @@ func (p *Provider) statusError(phase, op otp.Op, r vendorhttp.Reply) error {
 	}
 	kind, sentinels := classify(phase, r.Status, ae)
 	pe.Kind = kind
-	if phase == otp.OpCheck && len(sentinels) == 1 && sentinels[0] == otp.ErrNotFound && !pe.NotSent {
-		// An earlier try may have approved the code, and Twilio answers a
-		// check of an approved verification with 404.
-		pe.Kind, pe.Err = otp.ProviderUnavailable, errLostTry
-		return pe
+	if len(sentinels) == 1 && sentinels[0] == otp.ErrNotFound && vendorhttp.LostCheck(pe) {
+		return pe // Twilio answers a check of an approved verification with 404
 	}
 	pe.Err = withText(ae.message, sentinels...)
 	return pe

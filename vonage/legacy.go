@@ -397,10 +397,7 @@ func (l *Legacy) legacyError(op otp.Op, r vendorhttp.Reply) error {
 		pe.Err = withText(nil, "unknown status")
 		return pe
 	}
-	if sentinel == otp.ErrNotFound && op == otp.OpCheck && !pe.NotSent {
-		// An earlier try may have verified the code (status 6 also means
-		// "already verified").
-		pe.Kind, pe.Err = otp.ProviderUnavailable, errors.New("vonage: not found after a lost try, which may have verified the code")
+	if sentinel == otp.ErrNotFound && vendorhttp.LostCheck(pe) { // status 6 also means "already verified"
 		return pe
 	}
 	pe.Err = withText(sentinel, lr.ErrorText)

@@ -200,6 +200,28 @@ func TestCheckAfterLostAnswerIsNotNotFound(t *testing.T) {
 	}
 }
 
+// The legacy API says "already verified" with status 6 too: after a lost
+// try it is no answer about the code either.
+func TestLegacyCheckAfterLostAnswerIsNotNotFound(t *testing.T) {
+	f := newFixture(t, vonagetest.Config{Code: "1234"})
+	p := f.legacy(t, nil)
+	ctx := context.Background()
+	ref, err := p.Send(ctx, otp.SendRequest{To: testPhone, Channel: otp.SMS, CodeLength: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notFound := vonagetest.Fault{Status: 200, Body: `{"status":"6","error_text":"The Verify request could not be found"}`}
+	f.srv.FailNext(vonagetest.LegacyCheck, notFound)
+	mustIs(t, p.Check(ctx, ref, "1234"), otp.ErrNotFound) // a first try: a plain not found
+
+	f.srv.FailNext(vonagetest.LegacyCheck, vonagetest.Fault{Status: 502}, notFound)
+	err = p.Check(ctx, ref, "1234")
+	mustIs(t, err, otp.ErrProviderUnavailable)
+	if errors.Is(err, otp.ErrNotFound) || providerError(t, err).NotSent {
+		t.Fatalf("ambiguous status 6 classed as not found: %v", err)
+	}
+}
+
 func TestLegacyThrottleRetry(t *testing.T) {
 	f := newFixture(t, vonagetest.Config{Code: "1234"})
 	p := f.legacy(t, nil)

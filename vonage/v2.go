@@ -573,10 +573,7 @@ func (p *V2) v2Error(op otp.Op, r vendorhttp.Reply) error {
 	switch s := r.Status; {
 	case s == http.StatusBadRequest && op == otp.OpCheck:
 		pe.Err = detail(otp.ErrWrongCode)
-	case s == http.StatusNotFound && op == otp.OpCheck && !pe.NotSent:
-		// An earlier try may have verified the code, and Vonage answers a
-		// second check of a verified request with 404.
-		pe.Kind, pe.Err = otp.ProviderUnavailable, errors.New("vonage: not found after a lost try, which may have verified the code")
+	case s == http.StatusNotFound && vendorhttp.LostCheck(pe):
 	case s == http.StatusNotFound && op != otp.OpStart:
 		pe.Err = detail(otp.ErrNotFound)
 	case s == http.StatusConflict && op == otp.OpStart,

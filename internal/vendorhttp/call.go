@@ -273,6 +273,20 @@ func (c *Client) Failure(op otp.Op, r Reply) *otp.ProviderError {
 	return pe
 }
 
+// LostCheck reports whether pe, a vendor's "not found" (or "no such
+// verification") answer, is a Check's after an earlier try that may have
+// reached the vendor, and if so makes it an otp.ProviderUnavailable that
+// says so. Vendors answer "not found" to a check of a code already
+// verified, so the lost try may have verified it: the answer says nothing
+// of the code, and otp.ErrNotFound would tell the person it was wrong.
+func LostCheck(pe *otp.ProviderError) bool {
+	if pe.Op != otp.OpCheck || pe.NotSent {
+		return false
+	}
+	pe.Kind, pe.Err = otp.ProviderUnavailable, fmt.Errorf("%s: not found after a lost try, which may have verified the code", pe.Provider)
+	return true
+}
+
 // Unknown returns the error for a 2xx answer that does not say what the
 // vendor did (a body that is not what the operation returns, a vendor's
 // internal error): Kind otp.ProviderUnavailable, and NotSent false, since

@@ -203,10 +203,19 @@ func TestLostTryIsRemembered(t *testing.T) {
 	if c.Failure(otp.OpCheck, r).NotSent {
 		t.Fatal("the 502'd try may have been acted on")
 	}
+	if pe := c.Failure(otp.OpCheck, r); !LostCheck(pe) || pe.Kind != otp.ProviderUnavailable || errors.Is(pe, otp.ErrNotFound) {
+		t.Fatalf("a check's 404 after a lost try = %+v, want unavailable, not ErrNotFound", pe)
+	}
+	if pe := c.Failure(otp.OpCancel, r); LostCheck(pe) {
+		t.Fatal("LostCheck of a cancel")
+	}
 	_, srv, c = newScript(t, answer{status: 404})
 	r, _ = c.Do(context.Background(), Request{Op: otp.OpCheck, Method: "POST", URL: srv.URL})
 	if !c.Failure(otp.OpCheck, r).NotSent {
 		t.Fatal("a lone 404 did nothing")
+	}
+	if pe := c.Failure(otp.OpCheck, r); LostCheck(pe) || pe.Err != nil {
+		t.Fatalf("LostCheck of a lone 404 = %+v", pe)
 	}
 	if pe := c.Unknown(otp.OpCheck, r, errors.New("garbled")); pe.NotSent || pe.Kind != otp.ProviderUnavailable {
 		t.Fatalf("Unknown = %+v", pe)

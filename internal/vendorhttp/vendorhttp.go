@@ -2,7 +2,8 @@
 // [Client] per provider sends each call under the provider's
 // otp.RetryPolicy on go-retryablehttp, reads answers through one size cap,
 // and answers "may the vendor have acted?" once, as
-// otp.ProviderError.NotSent. An adapter keeps only its requests, its auth
+// otp.ProviderError.NotSent, and [LostCheck] is the one rule built on it
+// that every vendor needs. An adapter keeps only its requests, its auth
 // and its status mapping; [Text], [ValidID] and [Path] are how it quotes
 // vendor text, accepts vendor IDs and puts IDs in URLs, [BaseURL] how it
 // checks its configured host, and [ReadWebhookBody] how its webhook
