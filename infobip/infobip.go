@@ -308,15 +308,14 @@ func (c *Client) Send(ctx context.Context, req otp.SendRequest) (otp.Ref, error)
 // without "+", and checks an email address is plausible.
 func vendorDestination(ch otp.Channel, to string) (string, error) {
 	if ch == otp.Email {
-		at := strings.LastIndexByte(to, '@')
-		if at <= 0 || at == len(to)-1 || len(to) > 254 || strings.ContainsFunc(to, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		if !vendorhttp.Email(to) {
 			return "", fmt.Errorf("infobip: send: %w: not an email address", otp.ErrInvalidPhone)
 		}
 		return to, nil
 	}
-	digits, ok := strings.CutPrefix(to, "+")
-	if !ok || len(digits) < 6 || len(digits) > 15 || strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
-		return "", fmt.Errorf("infobip: send: %w: want an E.164 number", otp.ErrInvalidPhone)
+	digits, ok := vendorhttp.E164Digits(to)
+	if !ok {
+		return "", fmt.Errorf("infobip: send: %w: want E.164 (+ and 7 to 15 digits)", otp.ErrInvalidPhone)
 	}
 	return digits, nil
 }

@@ -294,7 +294,11 @@ func (p *Provider) startForm(req otp.SendRequest, resend bool) (url.Values, erro
 	if !ok || !p.Supports(req.Channel) {
 		return nil, fmt.Errorf("twilio: %w: %q", otp.ErrUnsupportedChannel, req.Channel)
 	}
-	if req.Channel == otp.Email && !validEmail(req.To) || req.Channel != otp.Email && !validE164(req.To) {
+	valid := vendorhttp.Email(req.To)
+	if req.Channel != otp.Email {
+		_, valid = vendorhttp.E164Digits(req.To)
+	}
+	if !valid {
 		return nil, fmt.Errorf("twilio: %w: want E.164 (+ and 7 to 15 digits), or an address for email", otp.ErrInvalidPhone)
 	}
 	o := p.cfg.SendOptions
@@ -356,7 +360,7 @@ func (p *Provider) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if !verificationSIDRE.MatchString(ref.ID) {
 		return local(otp.OpCheck, fmt.Errorf("twilio: %w: not a verification SID", otp.ErrNotFound))
 	}
-	if len(code) < 4 || len(code) > 10 || !alnum(code) {
+	if len(code) < 4 || len(code) > 10 || !vendorhttp.Alnum(code) {
 		return local(otp.OpCheck, fmt.Errorf("twilio: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode))
 	}
 	form := url.Values{"VerificationSid": {ref.ID}, "Code": {code}}
@@ -535,7 +539,7 @@ func (o SendOptions) validate() error {
 		return errors.New("twilio: TemplateSID must be HJ and 32 hex digits")
 	case o.RiskCheck != RiskCheckDefault && o.RiskCheck != RiskCheckEnable && o.RiskCheck != RiskCheckDisable:
 		return fmt.Errorf("twilio: RiskCheck %q is not enable or disable", o.RiskCheck)
-	case o.CustomCode != "" && (len(o.CustomCode) < 4 || len(o.CustomCode) > 10 || !alnum(o.CustomCode)):
+	case o.CustomCode != "" && (len(o.CustomCode) < 4 || len(o.CustomCode) > 10 || !vendorhttp.Alnum(o.CustomCode)):
 		return errors.New("twilio: CustomCode must be 4 to 10 letters or digits")
 	}
 	return nil
@@ -545,7 +549,7 @@ func (o SendOptions) validate() error {
 // when l is not shaped like one.
 func twilioLocale(l string) string {
 	lang, region, _ := strings.Cut(strings.ReplaceAll(l, "_", "-"), "-")
-	if len(lang) < 2 || len(lang) > 3 || !letters(lang) || len(region) > 4 || !alnum(region) || strings.Count(l, "-")+strings.Count(l, "_") > 1 {
+	if len(lang) < 2 || len(lang) > 3 || !letters(lang) || len(region) > 4 || !vendorhttp.Alnum(region) || strings.Count(l, "-")+strings.Count(l, "_") > 1 {
 		return ""
 	}
 	if region == "" {
@@ -557,7 +561,7 @@ func twilioLocale(l string) string {
 // regionOf is the ISO 3166 region of an E.164 number, "" when it has
 // none, for the request PerSend gets on a Resend.
 func regionOf(to string) string {
-	if !validE164(to) {
+	if _, ok := vendorhttp.E164Digits(to); !ok {
 		return ""
 	}
 	num, err := phonenumbers.Parse(to, "")
@@ -565,34 +569,6 @@ func regionOf(to string) string {
 		return ""
 	}
 	return phonenumbers.GetRegionCodeForNumber(num)
-}
-
-// validE164 reports whether to is "+" and 7 to 15 digits, not starting 0.
-func validE164(to string) bool {
-	if len(to) < 8 || len(to) > 16 || to[0] != '+' || to[1] == '0' {
-		return false
-	}
-	for i := 1; i < len(to); i++ {
-		if to[i] < '0' || to[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-func validEmail(s string) bool {
-	at := strings.LastIndexByte(s, '@')
-	return at > 0 && at < len(s)-1 && len(s) <= 254 &&
-		!strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '<' || r == '>' || r == ',' })
-}
-
-func alnum(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 func letters(s string) bool {

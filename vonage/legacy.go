@@ -191,7 +191,7 @@ func (l *Legacy) sendForm(req otp.SendRequest) (url.Values, error) {
 	if !l.Supports(req.Channel) {
 		return nil, fmt.Errorf("vonage: %w: %q", otp.ErrUnsupportedChannel, req.Channel)
 	}
-	number, ok := e164Digits(req.To)
+	number, ok := vendorhttp.E164Digits(req.To)
 	if !ok {
 		return nil, fmt.Errorf("vonage: %w: want E.164 (+ and 7 to 15 digits)", otp.ErrInvalidPhone)
 	}
@@ -231,7 +231,7 @@ func (l *Legacy) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if err := l.checkID(otp.OpCheck, ref); err != nil {
 		return err
 	}
-	if len(code) < 4 || len(code) > 10 || !alnum(code) {
+	if len(code) < 4 || len(code) > 10 || !vendorhttp.Alnum(code) {
 		return local(l.Name(), otp.OpCheck, fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode))
 	}
 	return l.expectOK(ctx, otp.OpCheck, "/check/json", url.Values{"request_id": {ref.ID}, "code": {code}})

@@ -121,7 +121,7 @@ func (o SendOptions) validate() error {
 	switch {
 	case o.AppHash != "" && (len(o.AppHash) != 11 || strings.ContainsFunc(o.AppHash, func(r rune) bool { return r <= ' ' || r >= 0x7f })):
 		return errors.New("vonage: AppHash must be 11 printable characters")
-	case o.Code != "" && (len(o.Code) < 4 || len(o.Code) > 10 || !alnum(o.Code)):
+	case o.Code != "" && (len(o.Code) < 4 || len(o.Code) > 10 || !vendorhttp.Alnum(o.Code)):
 		return errors.New("vonage: Code must be 4 to 10 letters or digits")
 	}
 	return nil
@@ -198,7 +198,7 @@ func NewV2(cfg V2Config) (*V2, error) {
 		}
 		p.timeout = int(t / time.Second)
 	}
-	if len(cfg.ClientRef) > 40 || !alnum(cfg.ClientRef) {
+	if len(cfg.ClientRef) > 40 || !vendorhttp.Alnum(cfg.ClientRef) {
 		return nil, errors.New("vonage: ClientRef must be up to 40 letters and digits")
 	}
 	if len(cfg.SMSFrom) > 15 {
@@ -345,13 +345,13 @@ func (p *V2) startBody(req otp.SendRequest) ([]byte, error) {
 		s.Locale = p.locale
 	}
 	if req.Channel == otp.Email {
-		if !validEmail(req.To) {
+		if !vendorhttp.Email(req.To) {
 			return nil, fmt.Errorf("vonage: %w: not an email address", otp.ErrInvalidPhone)
 		}
 		s.Workflow = []v2Step{{Channel: "email", To: req.To, From: p.cfg.EmailFrom}}
 		return json.Marshal(s)
 	}
-	to, ok := e164Digits(req.To)
+	to, ok := vendorhttp.E164Digits(req.To)
 	if !ok {
 		return nil, fmt.Errorf("vonage: %w: want E.164 (+ and 7 to 15 digits)", otp.ErrInvalidPhone)
 	}
@@ -383,7 +383,7 @@ func (p *V2) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if ref.ID == "" {
 		return local(p.Name(), otp.OpCheck, fmt.Errorf("vonage: %w: empty request id", otp.ErrNotFound))
 	}
-	if len(code) < 4 || len(code) > 10 || !alnum(code) {
+	if len(code) < 4 || len(code) > 10 || !vendorhttp.Alnum(code) {
 		return local(p.Name(), otp.OpCheck, fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode))
 	}
 	body, _ := json.Marshal(struct {
@@ -461,48 +461,12 @@ func checkBrand(b string) error {
 	return nil
 }
 
-// e164Digits returns the digits of an E.164 number ("+447..." -> "447...").
-func e164Digits(to string) (string, bool) {
-	if len(to) < 8 || len(to) > 16 || to[0] != '+' || to[1] == '0' {
-		return "", false
-	}
-	for i := 1; i < len(to); i++ {
-		if to[i] < '0' || to[i] > '9' {
-			return "", false
-		}
-	}
-	return to[1:], true
-}
-
-func validEmail(s string) bool {
-	at := strings.LastIndexByte(s, '@')
-	if at < 1 || at == len(s)-1 || len(s) > 254 {
-		return false
-	}
-	for _, r := range s {
-		if r <= ' ' || r == 0x7f || r == '<' || r == '>' || r == ',' {
-			return false
-		}
-	}
-	return true
-}
-
-func alnum(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
 // normLocale returns l as Vonage writes locales ("en-gb"), or "" when l is
 // not shaped like one.
 func normLocale(l string) string {
 	l = strings.ToLower(strings.ReplaceAll(l, "_", "-"))
 	lang, region, _ := strings.Cut(l, "-")
-	if len(lang) < 2 || len(lang) > 3 || !alnum(lang) || len(region) > 4 || !alnum(region) || strings.Count(l, "-") > 1 {
+	if len(lang) < 2 || len(lang) > 3 || !vendorhttp.Alnum(lang) || len(region) > 4 || !vendorhttp.Alnum(region) || strings.Count(l, "-") > 1 {
 		return ""
 	}
 	if region == "" {
