@@ -57,17 +57,11 @@ var migrations = func() []*template.Template {
 //
 // A new version replaces the functions an older pgstore calls, and
 // converts the rows it wrote (version 2 keeps each time as seconds and
-// nanoseconds; version 3 gives each breaker its sends in their grace,
-// none for the rows it finds, whose sends count at once): once it is
-// applied, instances of the older pgstore fail with [ErrNotMigrated].
-// Upgrade every instance together: stop those of the older pgstore, run
-// Migrate, start the new ones. Versions 4 to 7 are the exception: they
-// change how three functions are written (their plans are kept per
-// session), when an open breaker counts a refusal (not beside a bucket
-// with Challenge that refuses too), how a breaker judges a surge of sends
-// in their grace and where a fallback chain stops, keep every argument,
-// and instances of versions 3 to 6 keep working beside them, though their
-// [Store.CheckSchema] answers [ErrSchemaNewer].
+// nanoseconds, and gives each breaker its sends in their grace, none for
+// the rows it finds, whose sends count at once): once it is applied,
+// instances of the older pgstore fail with [ErrNotMigrated]. Upgrade
+// every instance together: stop those of the older pgstore, run Migrate,
+// start the new ones.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config) error {
 	return migrate(ctx, pool, cfg, len(migrations))
 }

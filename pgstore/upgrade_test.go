@@ -2,11 +2,9 @@ package pgstore_test
 
 import (
 	"math"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -86,6 +84,21 @@ func TestMigrateFromVersion1(t *testing.T) {
 	var ce *otp.ChallengeError
 	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{breaker}), &ce, "the breaker")
 	assert.Equal(t, otp.ScopeConversion, ce.Scope)
+	// Version 1 had no grace: the breaker upgrades with no sends in their
+	// grace, so under a Grace its sends count at once.
+	var young [3]int64
+	require.NoError(t, pool.QueryRow(ctx, "SELECT young_win, young_cur, young_prev FROM "+s.Table("breakers")).
+		Scan(&young[0], &young[1], &young[2]))
+	assert.Zero(t, young, "no young sends")
+	graced := breaker
+	graced.Breaker.Grace = 30 * time.Second
+	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{graced}), &ce, "the breaker, under a Grace")
+	// Version 1's functions are gone.
+	_, err = pool.Exec(ctx, "SELECT * FROM "+s.Table("record($1, 1, NULL, NULL, $2, ARRAY['GB'], ARRAY[$3::bigint])"),
+		now, [][]byte{s.BreakerID(breaker.Key, time.Hour)}, time.Hour.Microseconds())
+	var pe *pgconn.PgError
+	require.ErrorAs(t, err, &pe, "version 1's record")
+	assert.Equal(t, "42883", pe.Code, "version 1's record is gone: an undefined function")
 	require.ErrorIs(t, s.Allow(ctx, []otp.LimitRequest{{Kind: otp.LimitOverride, Scope: otp.ScopeOverride, Key: jm.Key()}}),
 		otp.ErrDestinationBlocked, "the override")
 	list, err := s.Overrides(ctx)
@@ -129,141 +142,4 @@ func TestMigrateFromVersion1(t *testing.T) {
 	cleaned, err = s.Clean(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, cleaned.Breakers, "once the breaker is idle")
-}
-
-// TestMigrateFromVersion2: breakers that version 2 made and fed, through
-// its own functions, are brought up to date by Migrate with no sends in
-// their grace: the sends they counted count at once, while those recorded
-// after it wait out their Grace. Version 2's functions are gone, and its
-// verifications read as they were.
-func TestMigrateFromVersion2(t *testing.T) {
-	ctx := t.Context()
-	clock := otptest.NewClock(time.Unix(1_800_000_000, 123_456_789).UTC())
-	pool := newPool(t)
-	cfg := pgstore.Config{Schema: testSchema(t), Prefix: freshPrefix(), Clock: clock, CleanInterval: -1,
-		KeySecret: secret(), Retention: time.Minute}
-	require.NoError(t, pgstore.MigrateTo(ctx, pool, cfg, 2))
-	s := newStore(t, pool, cfg)
-	sec, ns := clock.Now().Unix(), int32(clock.Now().Nanosecond())
-	conv := otp.Conversion{Window: time.Hour, MinSends: 4, MinShare: 0.5, Grace: 30 * time.Second}
-	breaker := func(key string) otp.LimitRequest {
-		return otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: key, Breaker: conv}
-	}
-	gb, jm := breaker("GB"), breaker("JM")
-	// What version 2 wrote: 4 sends none verified to GB, 3 to JM, and a
-	// verification.
-	v2record := func(r otp.LimitRequest, sends int) error {
-		for range sends {
-			_, err := pool.Exec(ctx, "SELECT * FROM "+s.Table("record")+"("+s.Table("now")+"($1, $2), 1, NULL, NULL, "+
-				"$3, ARRAY[$4], ARRAY[$5::bigint], ARRAY[$6::integer], ARRAY[false])",
-				sec, ns, [][]byte{s.BreakerID(r.Key, time.Hour)}, r.Key, time.Hour.Microseconds(), int32(4))
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	require.NoError(t, v2record(gb, 4))
-	require.NoError(t, v2record(jm, 3))
-	v := sample("k", clock.Now(), time.Minute)
-	require.NoError(t, s.Put(ctx, v), "put has the same arguments in versions 2 and 3")
-
-	require.ErrorIs(t, s.CheckSchema(ctx), pgstore.ErrNotMigrated, "at version 2")
-	require.NoError(t, pgstore.Migrate(ctx, pool, cfg))
-	require.NoError(t, s.CheckSchema(ctx))
-	require.NoError(t, pgstore.Migrate(ctx, pool, cfg), "Migrate again")
-	var versions int
-	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+s.Table("schema_version")).Scan(&versions))
-	assert.Equal(t, pgstore.SchemaVersion, versions, "versions applied")
-	var pe *pgconn.PgError
-	require.ErrorAs(t, v2record(gb, 1), &pe, "version 2's record")
-	assert.Equal(t, "42883", pe.Code, "version 2's record is gone: an undefined function")
-
-	// The rows upgraded with no young sends.
-	rows, err := pool.Query(ctx, "SELECT name, sent, young_win, young_cur, young_prev FROM "+s.Table("breakers")+
-		" ORDER BY name")
-	require.NoError(t, err)
-	type row struct {
-		Name                                string
-		Sent, YoungWin, YoungCur, YoungPrev int64
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	require.NoError(t, err)
-	assert.Equal(t, []row{{"GB", 4, 0, 0, 0}, {"JM", 3, 0, 0, 0}}, got)
-
-	clock.Advance(time.Second)
-	got1, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	assert.Equal(t, v, got1, "the verification")
-	// GB's 4 sends are past their grace: the breaker opens at once.
-	var ce *otp.ChallengeError
-	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{gb}), &ce, "GB's sends of version 2")
-	assert.Equal(t, otp.ScopeConversion, ce.Scope)
-	// JM's fourth send, recorded now, is young: 3 sends are too few to
-	// judge until it is past its grace.
-	require.NoError(t, s.Record(ctx, otp.OutcomeSent, []otp.LimitRequest{jm}))
-	require.NoError(t, s.Allow(ctx, []otp.LimitRequest{jm}), "JM's fourth send in its grace")
-	clock.Advance(conv.Grace)
-	// Between Grace and twice Grace old, it counts in part.
-	require.NoError(t, s.Allow(ctx, []otp.LimitRequest{jm}), "JM's fourth send, not twice Grace old")
-	clock.Advance(conv.Grace)
-	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{jm}), &ce, "JM's fourth send past its grace")
-	assert.Equal(t, otp.ScopeConversion, ce.Scope)
-}
-
-// TestMigrateFromVersion3: version 4 changes no table and no argument, so
-// a Store keeps its verifications, claims and breakers across it; it
-// makes the functions that were LANGUAGE sql and wrote rows or read the
-// clock PL/pgSQL, whose plans a session keeps.
-func TestMigrateFromVersion3(t *testing.T) {
-	ctx := t.Context()
-	clock := otptest.NewClock(time.Unix(1_800_000_000, 123_456_789).UTC())
-	pool := newPool(t)
-	cfg := pgstore.Config{Schema: testSchema(t), Prefix: freshPrefix(), Clock: clock, CleanInterval: -1,
-		KeySecret: secret(), Retention: time.Minute}
-	require.NoError(t, pgstore.MigrateTo(ctx, pool, cfg, 3))
-	s := newStore(t, pool, cfg)
-	languages := func() map[string]string {
-		rows, err := pool.Query(ctx, "SELECT p.proname, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "+
-			"WHERE p.pronamespace = $1::regnamespace AND p.proname = ANY ($2)",
-			cfg.Schema, []string{cfg.Prefix + "now", cfg.Prefix + "set_claim", cfg.Prefix + "put_breaker"})
-		require.NoError(t, err)
-		out := map[string]string{}
-		for rows.Next() {
-			var name, lang string
-			require.NoError(t, rows.Scan(&name, &lang))
-			out[strings.TrimPrefix(name, cfg.Prefix)] = lang
-		}
-		require.NoError(t, rows.Err())
-		return out
-	}
-	assert.Equal(t, map[string]string{"now": "sql", "set_claim": "sql", "put_breaker": "sql"}, languages(), "version 3")
-
-	conv := otp.Conversion{Window: time.Hour, MinSends: 2, MinShare: 0.5, Grace: time.Second}
-	gb := otp.LimitRequest{Kind: otp.LimitBreaker, Scope: otp.ScopeConversion, Key: "GB", Breaker: conv}
-	v := sample("k", clock.Now(), time.Minute)
-	require.NoError(t, s.Put(ctx, v))
-	_, err := s.GetAllow(ctx, "claimed", otp.Spare{To: ukMobile, Now: clock.Now()},
-		otp.Claim{Token: "t", Until: clock.Now().Add(time.Minute)}, nil)
-	require.NoError(t, err)
-	require.NoError(t, s.Record(ctx, otp.OutcomeSent, []otp.LimitRequest{gb}))
-
-	require.NoError(t, pgstore.Migrate(ctx, pool, cfg))
-	require.NoError(t, s.CheckSchema(ctx))
-	assert.Equal(t, map[string]string{"now": "plpgsql", "set_claim": "plpgsql", "put_breaker": "plpgsql"},
-		languages(), "version 4")
-
-	got, err := s.Get(ctx, "k")
-	require.NoError(t, err)
-	assert.Equal(t, v, got, "the verification")
-	_, err = s.GetAllow(ctx, "claimed", otp.Spare{To: ukMobile, Now: clock.Now()},
-		otp.Claim{Token: "other", Until: clock.Now().Add(time.Minute)}, nil)
-	require.ErrorIs(t, err, otp.ErrSendInFlight, "the claim of version 3")
-	// The send version 3 recorded and one recorded now, both past their
-	// grace and neither verified, open the breaker.
-	require.NoError(t, s.Record(ctx, otp.OutcomeSent, []otp.LimitRequest{gb}))
-	clock.Advance(2 * conv.Grace)
-	var ce *otp.ChallengeError
-	require.ErrorAs(t, s.Allow(ctx, []otp.LimitRequest{gb}), &ce, "the breaker's sends of both versions")
-	assert.Equal(t, otp.ScopeConversion, ce.Scope)
 }

@@ -10,20 +10,34 @@
 -- becomes the zero time. Limits keep counting durations in nanoseconds
 -- and breaker windows in microseconds (Unix µs hold ±292,000 years).
 --
--- Limits. A Fallback breaker is judged (decide), and counts an outcome
--- (record), only while the breaker before it has too little demand to be
--- judged; an override that challenges asks for a challenge only when its
--- request has Challenge.
+-- Breakers, as otp.MemoryLimiter judges them (breaker.go):
+-- - a breaker also counts its sends as young, in windows of its Grace
+--   (otp.Conversion.Grace: Unix µs / grace), the current one and the one
+--   before, estimated as its other counts are; its demand leaves out the
+--   sends still in their grace, but for a surge (young sends beyond the
+--   larger of its older and its verified sends), and counts the refusals
+--   no passed challenge answered. Existing breakers start with no young
+--   sends, so the sends they counted are past their grace;
+-- - a fallback chain (the region, its calling code's group, the quiet
+--   breaker) is judged, and counts an outcome, only up to the first
+--   breaker with the demand to be judged;
+-- - an open breaker counts no refusal of a call that a bucket with
+--   Challenge refuses too;
+-- - an override that challenges asks for a challenge only when its
+--   request has Challenge.
 --
 -- Claims. A claim on a row whose verification is gone replaces the row,
 -- which version 1 kept, number and all, until the claim's Until.
 --
 -- Every function of version 1 is dropped and made again, as most of their
 -- arguments changed (a time is two arguments now), and so is the reply
--- type. Locks are taken in the order of version 1, with one more class:
--- record takes the advisory locks of its breakers ({{.LockK}}), in ascending
--- lock key, after those of its buckets and before the breaker rows, since
--- it may create breaker rows and reads each before it writes it.
+-- type. The functions a Start or Check calls on every call are PL/pgSQL,
+-- so that a session plans their statements once (a LANGUAGE sql function
+-- that cannot be inlined is planned on every call). Locks are taken in the
+-- order of version 1, with one more class: record takes the advisory
+-- locks of its breakers ({{.LockK}}), in ascending lock key, after those of
+-- its buckets and before the breaker rows, since it may create breaker
+-- rows and reads each before it writes it.
 
 DROP FUNCTION {{.T}}clean(bigint, integer);
 DROP FUNCTION {{.T}}overrides_in_force(bigint);
@@ -100,6 +114,13 @@ ALTER TABLE {{.T}}buckets ALTER COLUMN tat_s SET NOT NULL, ALTER COLUMN tat_n SE
 -- A breaker is idle from the end of the window after next on, in Unix µs.
 ALTER TABLE {{.T}}breakers RENAME COLUMN idle_at TO idle_us;
 UPDATE {{.T}}breakers SET idle_us = least((win + 2)::numeric * window_us, 9223372036854775807)::bigint;
+-- young_win is the index of the current window of the breaker's grace
+-- (Unix µs / grace), young_cur and young_prev the sends of that window and
+-- of the one before.
+ALTER TABLE {{.T}}breakers
+    ADD COLUMN young_win bigint NOT NULL DEFAULT 0,
+    ADD COLUMN young_cur bigint NOT NULL DEFAULT 0,
+    ADD COLUMN young_prev bigint NOT NULL DEFAULT 0;
 
 ALTER TABLE {{.T}}overrides ADD COLUMN until_s bigint, ADD COLUMN until_n integer; -- NULL: until removed
 UPDATE {{.T}}overrides SET (until_s, until_n) = (SELECT u.s, u.n FROM {{.T}}v1_time(until_ns) AS u);
@@ -121,12 +142,17 @@ CREATE TYPE {{.T}}reply AS (
     created_s bigint, created_n integer, sent_s bigint, sent_n integer, expires_s bigint, expires_n integer
 );
 
--- now is the time of a call: p_s and p_n (Config.Clock's), or the
--- server's clock_timestamp().
-CREATE FUNCTION {{.T}}now(p_s bigint, p_n integer) RETURNS {{.T}}instant LANGUAGE sql VOLATILE AS $$
-    SELECT CASE WHEN p_s IS NOT NULL THEN ROW(p_s, coalesce(p_n, 0))::{{.T}}instant
-        ELSE (SELECT ROW(floor(e)::bigint, ((e - floor(e)) * 1000000000)::integer)::{{.T}}instant
-              FROM (SELECT extract(epoch FROM clock_timestamp()) AS e) AS c) END
+CREATE FUNCTION {{.T}}now(p_s bigint, p_n integer) RETURNS {{.T}}instant
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    e numeric;
+BEGIN
+    IF p_s IS NOT NULL THEN
+        RETURN ROW(p_s, coalesce(p_n, 0))::{{.T}}instant;
+    END IF;
+    e := extract(epoch FROM clock_timestamp());
+    RETURN ROW(floor(e)::bigint, ((e - floor(e)) * 1000000000)::integer)::{{.T}}instant;
+END
 $$;
 
 -- plus returns p_s, p_n plus d nanoseconds, its seconds saturating at the
@@ -192,12 +218,14 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT coalesce(r.claim_token <> p_token AND (t.s, t.n) < (r.claim_until_s, r.claim_until_n), false)
 $$;
 
-CREATE FUNCTION {{.T}}set_claim(p_id bytea, p_token text, p_until_s bigint, p_until_n integer) RETURNS void
-LANGUAGE sql VOLATILE AS $$
+CREATE FUNCTION {{.T}}set_claim(p_id bytea, p_token text, p_until_s bigint, p_until_n integer)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
     INSERT INTO {{.T}}verifications AS v (id, claim_token, claim_until_s, claim_until_n)
     VALUES (p_id, p_token, p_until_s, p_until_n)
     ON CONFLICT (id) DO UPDATE SET claim_token = excluded.claim_token,
-        claim_until_s = excluded.claim_until_s, claim_until_n = excluded.claim_until_n
+        claim_until_s = excluded.claim_until_s, claim_until_n = excluded.claim_until_n;
+END
 $$;
 
 CREATE FUNCTION {{.T}}get(p_id bytea, p_s bigint, p_n integer) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
@@ -315,67 +343,106 @@ BEGIN
 END
 $$;
 
--- rolled returns breaker b's counts rolled to window w, as
--- breakerState.roll does: kept in w, moved to prev in the window after,
--- zeros after that or for no row.
-CREATE FUNCTION {{.T}}rolled(b {{.T}}breakers, w bigint) RETURNS {{.T}}breakers LANGUAGE plpgsql IMMUTABLE AS $$
+-- rolled returns breaker b's counts rolled to the window holding t_us, as
+-- breakerState.roll does: kept in the same window, moved to prev in the
+-- window after, zeros after that or for no row; and, for a grace_us over
+-- 0, its young counts rolled alike to the grace window holding t_us, as
+-- breakerState.young does.
+CREATE FUNCTION {{.T}}rolled(b {{.T}}breakers, t_us bigint, win_us bigint, grace_us bigint)
+RETURNS {{.T}}breakers LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    w bigint := t_us / win_us;
+    y bigint;
 BEGIN
+    IF b.id IS NULL THEN
+        b.young_win := 0; b.young_cur := 0; b.young_prev := 0;
+    END IF;
     IF b.id IS NOT NULL AND w = b.win THEN
-        RETURN b;
+        NULL;
     ELSIF b.id IS NOT NULL AND w = b.win + 1 THEN
         b.prev_sent := b.sent; b.prev_verified := b.verified; b.prev_refused := b.refused; b.prev_passed := b.passed;
+        b.sent := 0; b.verified := 0; b.refused := 0; b.passed := 0;
     ELSE
         b.prev_sent := 0; b.prev_verified := 0; b.prev_refused := 0; b.prev_passed := 0;
+        b.sent := 0; b.verified := 0; b.refused := 0; b.passed := 0;
     END IF;
     b.win := w;
-    b.sent := 0; b.verified := 0; b.refused := 0; b.passed := 0;
+    IF grace_us > 0 THEN
+        y := t_us / grace_us;
+        IF y = b.young_win THEN
+            NULL;
+        ELSIF y = b.young_win + 1 THEN
+            b.young_prev := b.young_cur;
+            b.young_cur := 0;
+        ELSE
+            b.young_prev := 0;
+            b.young_cur := 0;
+        END IF;
+        b.young_win := y;
+    END IF;
     RETURN b;
 END
 $$;
 
--- judge returns the demand and the verified count of breaker b (rolled to
--- the window holding t_us) over the sliding window of win_us ending at
--- t_us, with the arithmetic of breakerState.estimate and judge.
-CREATE FUNCTION {{.T}}judge(b {{.T}}breakers, t_us bigint, win_us bigint,
+CREATE FUNCTION {{.T}}judge(b {{.T}}breakers, t_us bigint, win_us bigint, grace_us bigint,
     OUT demand double precision, OUT verified double precision) LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     f double precision := (t_us - b.win * win_us)::double precision / win_us::double precision;
+    fy double precision;
+    young double precision := 0;
+    older double precision;
+    surge double precision;
 BEGIN
-    demand := (b.prev_sent::double precision * (1 - f) + b.sent::double precision)
+    IF grace_us > 0 THEN
+        fy := (t_us - b.young_win * grace_us)::double precision / grace_us::double precision;
+        young := b.young_prev::double precision * (1 - fy) + b.young_cur::double precision;
+    END IF;
+    older := greatest(0::double precision,
+        (b.prev_sent::double precision * (1 - f) + b.sent::double precision) - young);
+    verified := b.prev_verified::double precision * (1 - f) + b.verified::double precision;
+    surge := greatest(0::double precision, young - greatest(older, verified));
+    demand := older
         + greatest(0::double precision,
             (b.prev_refused::double precision * (1 - f) + b.refused::double precision)
-            - (b.prev_passed::double precision * (1 - f) + b.passed::double precision));
-    verified := b.prev_verified::double precision * (1 - f) + b.verified::double precision;
+            - (b.prev_passed::double precision * (1 - f) + b.passed::double precision))
+        + surge;
 END
 $$;
 
--- put_breaker writes breaker b (rolled) under id, name and window.
-CREATE FUNCTION {{.T}}put_breaker(b {{.T}}breakers, p_id bytea, p_name text, win_us bigint) RETURNS void
-LANGUAGE sql VOLATILE AS $$
+CREATE FUNCTION {{.T}}put_breaker(b {{.T}}breakers, p_id bytea, p_name text, win_us bigint, grace_us bigint)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
     INSERT INTO {{.T}}breakers AS k (id, name, window_us, win, sent, verified, refused, passed,
-        prev_sent, prev_verified, prev_refused, prev_passed, idle_us)
+        prev_sent, prev_verified, prev_refused, prev_passed, young_win, young_cur, young_prev, idle_us)
     VALUES (p_id, p_name, win_us, b.win, b.sent, b.verified, b.refused, b.passed,
-        b.prev_sent, b.prev_verified, b.prev_refused, b.prev_passed,
-        least((b.win + 2)::numeric * win_us, 9223372036854775807)::bigint)
+        b.prev_sent, b.prev_verified, b.prev_refused, b.prev_passed, b.young_win, b.young_cur, b.young_prev,
+        least(greatest((b.win + 2)::numeric * win_us,
+            CASE WHEN grace_us > 0 THEN (b.young_win + 2)::numeric * grace_us END),
+            9223372036854775807)::bigint)
     ON CONFLICT (id) DO UPDATE SET name = excluded.name, window_us = excluded.window_us, win = excluded.win,
         sent = excluded.sent, verified = excluded.verified, refused = excluded.refused, passed = excluded.passed,
         prev_sent = excluded.prev_sent, prev_verified = excluded.prev_verified,
-        prev_refused = excluded.prev_refused, prev_passed = excluded.prev_passed, idle_us = excluded.idle_us
+        prev_refused = excluded.prev_refused, prev_passed = excluded.prev_passed,
+        young_win = excluded.young_win, young_cur = excluded.young_cur, young_prev = excluded.young_prev,
+        idle_us = excluded.idle_us;
+END
 $$;
 
 -- decide is Limiter.Allow, as otp.MemoryLimiter decides it, at t (the
 -- Store calls it with now()):
 -- overrides (o_*: target key, Challenge), buckets (b_*: id, scope,
 -- emission interval and burst tolerance in ns, Challenge) and breakers
--- (k_*: id, window in µs, MinSends, MinShare, RecordOnly, Fallback). It
+-- (k_*: id, window and grace in µs, MinSends, MinShare, RecordOnly,
+-- Fallback; a grace of 0 is none). It
 -- returns st 0 and takes one token from each bucket, or a denial (see
 -- reply) and takes nothing; an open breaker that is not RecordOnly counts
--- its refusal either way. A Fallback breaker is judged only when the
--- breaker before it was not (too little demand, or no row).
+-- its refusal, unless a bucket with Challenge refuses the call too. A
+-- Fallback breaker is judged only while no breaker before it in its chain
+-- was (too little demand, or no row).
 CREATE FUNCTION {{.T}}decide(t {{.T}}instant,
     b_ids bytea[], b_scopes text[], b_int bigint[], b_tol bigint[], b_soft boolean[],
-    k_ids bytea[], k_win bigint[], k_min integer[], k_share double precision[], k_ro boolean[], k_fb boolean[],
-    o_keys text[], o_soft boolean[]) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
+    k_ids bytea[], k_win bigint[], k_grace bigint[], k_min integer[], k_share double precision[], k_ro boolean[],
+    k_fb boolean[], o_keys text[], o_soft boolean[]) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     nb integer := coalesce(cardinality(b_ids), 0);
     nk integer := coalesce(cardinality(k_ids), 0);
@@ -455,18 +522,22 @@ BEGIN
         PERFORM 1 FROM {{.T}}breakers WHERE id = ANY (k_ids) ORDER BY id FOR UPDATE;
         FOR i IN 1..nk LOOP
             SELECT * INTO kb FROM {{.T}}breakers WHERE id = k_ids[i];
-            IF k_fb[i] AND judged OR kb.id IS NULL THEN
+            -- A breaker before it in the chain answers for a Fallback.
+            CONTINUE WHEN k_fb[i] AND judged;
+            IF kb.id IS NULL THEN
                 judged := false;
                 CONTINUE;
             END IF;
-            kb := {{.T}}rolled(kb, t_us / k_win[i]);
-            e := {{.T}}judge(kb, t_us, k_win[i]);
+            kb := {{.T}}rolled(kb, t_us, k_win[i], k_grace[i]);
+            e := {{.T}}judge(kb, t_us, k_win[i], k_grace[i]);
             judged := e.demand >= k_min[i]::double precision;
             IF judged AND e.verified < k_share[i] * e.demand THEN
                 v_chal := 13;
-                IF NOT k_ro[i] THEN
+                -- A call a challenge bucket refuses too is no refusal of
+                -- the breaker's, as in otp.MemoryLimiter.
+                IF NOT k_ro[i] AND v_soft < 0 THEN
                     kb.refused := kb.refused + 1;
-                    PERFORM {{.T}}put_breaker(kb, kb.id, kb.name, k_win[i]);
+                    PERFORM {{.T}}put_breaker(kb, kb.id, kb.name, k_win[i], k_grace[i]);
                 END IF;
             END IF;
         END LOOP;
@@ -490,11 +561,12 @@ $$;
 -- record is Limiter.Record at t (the Store calls it with now()):
 -- outcome 1 (sent), 2 (sent after a challenge) or 3 (verified); f_* the
 -- buckets that get their token back on a verified outcome (id, emission
--- interval); k_* the breakers (id, name, window in µs, MinSends,
--- Fallback), fed in order: a Fallback breaker counts the outcome only when
--- the breaker before it has too little demand to be judged.
+-- interval); k_* the breakers (id, name, window and grace in µs,
+-- MinSends, Fallback), fed in order: a Fallback breaker counts the outcome
+-- only when the breaker before it has too little demand to be judged. A
+-- send counts as young too, as breakerState.add counts it.
 CREATE FUNCTION {{.T}}record(t {{.T}}instant, p_outcome integer, f_ids bytea[], f_int bigint[],
-    k_ids bytea[], k_names text[], k_win bigint[], k_min integer[], k_fb boolean[])
+    k_ids bytea[], k_names text[], k_win bigint[], k_grace bigint[], k_min integer[], k_fb boolean[])
 RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     nk integer := coalesce(cardinality(k_ids), 0);
@@ -534,18 +606,17 @@ BEGIN
     END LOOP;
     PERFORM 1 FROM {{.T}}breakers WHERE id = ANY (k_ids) ORDER BY id FOR UPDATE;
     FOR i IN 1..nk LOOP
-        IF k_fb[i] AND judged THEN
-            judged := false;
-            CONTINUE;
-        END IF;
+        -- A breaker before it in the chain answers for a Fallback.
+        CONTINUE WHEN k_fb[i] AND judged;
         SELECT * INTO kb FROM {{.T}}breakers WHERE id = k_ids[i];
-        kb := {{.T}}rolled(kb, t_us / k_win[i]);
-        e := {{.T}}judge(kb, t_us, k_win[i]);
+        kb := {{.T}}rolled(kb, t_us, k_win[i], k_grace[i]);
+        e := {{.T}}judge(kb, t_us, k_win[i], k_grace[i]);
         judged := e.demand >= k_min[i]::double precision;
         kb.sent := kb.sent + d_sent;
         kb.verified := kb.verified + d_ver;
         kb.passed := kb.passed + d_pass;
-        PERFORM {{.T}}put_breaker(kb, k_ids[i], k_names[i], k_win[i]);
+        kb.young_cur := kb.young_cur + d_sent;
+        PERFORM {{.T}}put_breaker(kb, k_ids[i], k_names[i], k_win[i], k_grace[i]);
     END LOOP;
     RETURN {{.T}}sreply(1, 0, 0);
 END
@@ -560,8 +631,8 @@ $$;
 CREATE FUNCTION {{.T}}get_allow(p_id bytea, p_s bigint, p_n integer, p_token text,
     p_until_s bigint, p_until_n integer, s_to text, s_now_s bigint, s_now_n integer, s_cd bigint[],
     b_ids bytea[], b_scopes text[], b_int bigint[], b_tol bigint[], b_soft boolean[],
-    k_ids bytea[], k_win bigint[], k_min integer[], k_share double precision[], k_ro boolean[], k_fb boolean[],
-    o_keys text[], o_soft boolean[]) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
+    k_ids bytea[], k_win bigint[], k_grace bigint[], k_min integer[], k_share double precision[], k_ro boolean[],
+    k_fb boolean[], o_keys text[], o_soft boolean[]) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     r {{.T}}verifications;
     t {{.T}}instant;
@@ -587,8 +658,8 @@ BEGIN
             RETURN v; -- the repeat: nothing taken, nothing claimed
         END IF;
     END IF;
-    d := {{.T}}decide(t, b_ids, b_scopes, b_int, b_tol, b_soft, k_ids, k_win, k_min, k_share, k_ro, k_fb,
-        o_keys, o_soft);
+    d := {{.T}}decide(t, b_ids, b_scopes, b_int, b_tol, b_soft, k_ids, k_win, k_grace, k_min, k_share, k_ro,
+        k_fb, o_keys, o_soft);
     IF d.st <> 0 THEN
         RETURN d;
     END IF;
@@ -607,8 +678,8 @@ $$;
 -- limits, Store.AddAttempt): the limits, then an attempt.
 CREATE FUNCTION {{.T}}allow_add_attempt(p_id bytea, p_s bigint, p_n integer, p_max integer,
     b_ids bytea[], b_scopes text[], b_int bigint[], b_tol bigint[], b_soft boolean[],
-    k_ids bytea[], k_win bigint[], k_min integer[], k_share double precision[], k_ro boolean[], k_fb boolean[],
-    o_keys text[], o_soft boolean[]) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
+    k_ids bytea[], k_win bigint[], k_grace bigint[], k_min integer[], k_share double precision[], k_ro boolean[],
+    k_fb boolean[], o_keys text[], o_soft boolean[]) RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     r {{.T}}verifications;
     t {{.T}}instant := {{.T}}now(p_s, p_n);
@@ -617,8 +688,8 @@ DECLARE
 BEGIN
     SELECT * INTO r FROM {{.T}}verifications WHERE id = p_id FOR UPDATE;
     IF coalesce(cardinality(b_ids), 0) + coalesce(cardinality(k_ids), 0) + coalesce(cardinality(o_keys), 0) > 0 THEN
-        d := {{.T}}decide(t, b_ids, b_scopes, b_int, b_tol, b_soft, k_ids, k_win, k_min, k_share, k_ro, k_fb,
-            o_keys, o_soft);
+        d := {{.T}}decide(t, b_ids, b_scopes, b_int, b_tol, b_soft, k_ids, k_win, k_grace, k_min, k_share, k_ro,
+            k_fb, o_keys, o_soft);
         IF d.st <> 0 THEN
             RETURN d;
         END IF;
@@ -646,7 +717,7 @@ CREATE FUNCTION {{.T}}put_record(p_id bytea, p_s bigint, p_n integer, p_ret bigi
     p_created_s bigint, p_created_n integer, p_sent_s bigint, p_sent_n integer,
     p_expires_s bigint, p_expires_n integer,
     p_outcome integer, f_ids bytea[], f_int bigint[],
-    k_ids bytea[], k_names text[], k_win bigint[], k_min integer[], k_fb boolean[])
+    k_ids bytea[], k_names text[], k_win bigint[], k_grace bigint[], k_min integer[], k_fb boolean[])
 RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     t {{.T}}instant;
@@ -655,13 +726,14 @@ BEGIN
     t := {{.T}}now(p_s, p_n);
     PERFORM {{.T}}put_v(p_id, t, p_ret, p_provider, p_ref, p_dest, p_region, p_channel,
         p_challenged, p_sends, p_attempts, p_created_s, p_created_n, p_sent_s, p_sent_n, p_expires_s, p_expires_n);
-    PERFORM {{.T}}record(t, p_outcome, f_ids, f_int, k_ids, k_names, k_win, k_min, k_fb);
+    PERFORM {{.T}}record(t, p_outcome, f_ids, f_int, k_ids, k_names, k_win, k_grace, k_min, k_fb);
     RETURN {{.T}}sreply(1, 0, 0);
 END
 $$;
 
 CREATE FUNCTION {{.T}}delete_record(p_id bytea, p_s bigint, p_n integer, p_ref text, p_outcome integer,
-    f_ids bytea[], f_int bigint[], k_ids bytea[], k_names text[], k_win bigint[], k_min integer[], k_fb boolean[])
+    f_ids bytea[], f_int bigint[], k_ids bytea[], k_names text[], k_win bigint[], k_grace bigint[], k_min integer[],
+    k_fb boolean[])
 RETURNS {{.T}}reply LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     t {{.T}}instant := {{.T}}now(p_s, p_n);
@@ -669,7 +741,7 @@ BEGIN
     IF {{.T}}delete_v(p_id, t, p_ref) = 0 THEN
         RETURN {{.T}}sreply(0, 0, 0);
     END IF;
-    PERFORM {{.T}}record(t, p_outcome, f_ids, f_int, k_ids, k_names, k_win, k_min, k_fb);
+    PERFORM {{.T}}record(t, p_outcome, f_ids, f_int, k_ids, k_names, k_win, k_grace, k_min, k_fb);
     RETURN {{.T}}sreply(1, 0, 0);
 END
 $$;
