@@ -174,12 +174,8 @@ func (c *Client) call(ctx context.Context, op otp.Op, method, path string, paylo
 
 // normalizeBaseURL applies Config.BaseURL's rules.
 func normalizeBaseURL(raw string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return DefaultBaseURL, nil
-	}
-	if !strings.Contains(raw, "://") {
-		raw = "https://" + raw
+	if r := strings.TrimSpace(raw); r != "" && !strings.Contains(r, "://") {
+		raw = "https://" + r // Infobip's shorthand: a bare host
 	}
 	return vendorhttp.BaseURL("infobip", raw, DefaultBaseURL)
 }

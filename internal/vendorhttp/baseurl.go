@@ -18,7 +18,9 @@ func BaseURL(vendor, raw, def string) (string, error) {
 		return def, nil
 	}
 	u, err := url.Parse(raw)
-	ok := err == nil && u.Host != "" && u.User == nil && u.RawQuery == "" && u.Fragment == "" &&
+	// A bare "?" or "#" parses to an empty query or fragment and stays in
+	// u.String(): the adapters' paths would follow it.
+	ok := err == nil && u.Host != "" && u.User == nil && !strings.ContainsAny(raw, "?#") &&
 		(u.Scheme == "https" || u.Scheme == "http" && loopback(u.Hostname()))
 	if !ok {
 		return "", fmt.Errorf("%s: BaseURL must be an https URL with a host and no credentials, query or fragment "+

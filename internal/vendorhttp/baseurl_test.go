@@ -27,6 +27,8 @@ func TestBaseURL(t *testing.T) {
 		"https://user:pass@api.example.com",
 		"https://api.example.com/?a=1",
 		"https://api.example.com/#f",
+		"https://api.example.com/?", // the vendor's path would go in the query
+		"https://api.example.com#",
 		"api.example.com",
 		"://x",
 	} {
