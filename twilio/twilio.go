@@ -294,8 +294,10 @@ func (p *Provider) startForm(req otp.SendRequest, resend bool) (url.Values, erro
 	if !ok || !p.Supports(req.Channel) {
 		return nil, fmt.Errorf("twilio: %w: %q", otp.ErrUnsupportedChannel, req.Channel)
 	}
-	valid := vendorhttp.Email(req.To)
-	if req.Channel != otp.Email {
+	var valid bool
+	if req.Channel == otp.Email {
+		valid = vendorhttp.Email(req.To)
+	} else {
 		_, valid = vendorhttp.E164Digits(req.To)
 	}
 	if !valid {
