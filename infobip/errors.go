@@ -28,8 +28,10 @@ func (c *Client) statusError(op otp.Op, r vendorhttp.Reply) error {
 	ae := decodeError(r.Body)
 	pe := c.http.Failure(op, r)
 	pe.VendorStatus = ae.status
+	if r.Status == http.StatusNotFound && vendorhttp.LostCheck(pe) {
+		return pe // a verified PIN is not found again
+	}
 	switch s := r.Status; {
-	case s == http.StatusNotFound && vendorhttp.LostCheck(pe): // a verified PIN is not found again
 	case s == http.StatusNotFound && (op == opCheck || op == opResend):
 		return fmt.Errorf("infobip: %s: %w (http 404, status %q)", op, otp.ErrNotFound, ae.status)
 	case s == http.StatusNotFound && op == opSend:

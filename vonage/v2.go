@@ -534,10 +534,12 @@ func (p *V2) v2Error(op otp.Op, r vendorhttp.Reply) error {
 		}
 		return withText(sentinel, pb.Title)
 	}
+	if r.Status == http.StatusNotFound && vendorhttp.LostCheck(pe) {
+		return pe // Vonage answers a second check of a verified request with 404
+	}
 	switch s := r.Status; {
 	case s == http.StatusBadRequest && op == otp.OpCheck:
 		pe.Err = detail(otp.ErrWrongCode)
-	case s == http.StatusNotFound && vendorhttp.LostCheck(pe):
 	case s == http.StatusNotFound && op != otp.OpStart:
 		pe.Err = detail(otp.ErrNotFound)
 	case s == http.StatusConflict && op == otp.OpStart,

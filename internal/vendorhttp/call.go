@@ -276,7 +276,7 @@ func (c *Client) Failure(op otp.Op, r Reply) *otp.ProviderError {
 // LostCheck reports whether pe, a vendor's "not found" (or "no such
 // verification") answer, is a Check's after an earlier try that may have
 // reached the vendor, and if so makes it an otp.ProviderUnavailable that
-// says so. Vendors answer "not found" to a check of a code already
+// says so, for the caller to return before it maps the answer. Vendors answer "not found" to a check of a code already
 // verified, so the lost try may have verified it: the answer says nothing
 // of the code, and otp.ErrNotFound would tell the person it was wrong.
 func LostCheck(pe *otp.ProviderError) bool {
