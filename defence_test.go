@@ -223,6 +223,11 @@ func TestQuietRegionsShareABreaker(t *testing.T) {
 	_, err = f.v.Start(ctx, "mx", exampleNumberN(t, "MX", "mx"))
 	require.NoError(t, err, "QuietRecordOnly: the quiet breaker only records")
 	assert.Contains(t, f.events.kinds()[len(f.events.kinds())-2:], otp.EventFlagged, "what it would have refused is flagged")
+	n := len(f.events.all())
+	_, err = f.v.Start(ctx, "gb", exampleNumberN(t, "GB", "gb-next"))
+	require.NoError(t, err)
+	assert.NotContains(t, f.events.kinds()[n:], otp.EventFlagged,
+		"Britain is judged by its own breaker, record-only quiet breaker or not")
 }
 
 // exampleNumberN returns a valid mobile number of region made from key:

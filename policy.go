@@ -101,6 +101,7 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 		return p, nil
 	}
 	p.outcome = v.outcomes(p.outcome, d.region, d.place, challenged)
+	var chain []LimitRequest // the enforced breakers before a record-only Fallback
 	for _, r := range p.outcome {
 		// What a send's outcome feeds is what it must pass: the unverified
 		// budgets, which ask for a challenge, and the breakers; a Start that
@@ -111,6 +112,17 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 			r.Challenge = !challenged
 		case challenged:
 			continue
+		case guarded:
+		case !r.Breaker.RecordOnly:
+			chain = append(chain, r)
+		case r.Fallback:
+			// A record-only Fallback (QuietRecordOnly) behind enforced
+			// breakers: the record-only call judges the chain from its
+			// start too, so that it stops where the enforced one does.
+			for _, b := range chain {
+				p.add(true, b)
+			}
+			chain = nil
 		}
 		p.add(guarded, r)
 	}
