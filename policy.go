@@ -72,10 +72,11 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 		}
 		v.flag(ctx, *ev, err)
 	}
-	if r, ok := v.provider.(*Router); ok && !r.supportsTo(c, d) {
+	if ds, ok := v.provider.(DestinationSupporter); ok && !d.test && !ds.SupportsDestination(c, d.to, d.region) {
 		// Refused before any token is taken: a route table that lacks a
-		// channel must not spend the budgets of the people it refuses.
-		return nil, fmt.Errorf("%w: %q on this destination's route", ErrUnsupportedChannel, c)
+		// channel must not spend the budgets of the people it refuses. A
+		// test number is never sent.
+		return nil, fmt.Errorf("%w: %q to this destination", ErrUnsupportedChannel, c)
 	}
 	l := v.cfg.Limits
 	p := newPlan()

@@ -107,3 +107,14 @@ type Canceler interface {
 	// the provider for ref cannot cancel.
 	Cancel(ctx context.Context, ref Ref) error
 }
+
+// DestinationSupporter is implemented by providers whose channels depend
+// on the destination, as a [Router]'s do (each route has providers of its
+// own). The Verifier asks it, before it takes any limit's token, whether a
+// send on c to to (E.164, or an address for email) of region (ISO 3166, ""
+// for email) can go out, and refuses one that cannot with
+// ErrUnsupportedChannel. Without it, Supports answers for every
+// destination.
+type DestinationSupporter interface {
+	SupportsDestination(c Channel, to, region string) bool
+}

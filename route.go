@@ -52,8 +52,9 @@ type holder struct {
 }
 
 var (
-	_ Resender = (*Router)(nil)
-	_ Canceler = (*Router)(nil)
+	_ Resender             = (*Router)(nil)
+	_ Canceler             = (*Router)(nil)
+	_ DestinationSupporter = (*Router)(nil)
 )
 
 // NewRouter returns a Router that sends through def where no route
@@ -176,9 +177,10 @@ func (r *Router) Supports(c Channel) bool {
 	return false
 }
 
-// supportsTo reports whether the route of d supports c.
-func (r *Router) supportsTo(c Channel, d destination) bool {
-	p, err := r.route(SendRequest{To: d.to, Channel: c, Region: d.region})
+// SupportsDestination reports whether the route of to, a number of region
+// (or an address), supports c.
+func (r *Router) SupportsDestination(c Channel, to, region string) bool {
+	p, err := r.route(SendRequest{To: to, Channel: c, Region: region})
 	return err == nil && p.Supports(c)
 }
 

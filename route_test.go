@@ -147,8 +147,9 @@ func TestRouterRefusesAChannelItsRouteLacksBeforeAnyLimit(t *testing.T) {
 	require.NoError(t, err)
 	store := memstore.New(memstore.Config{})
 	t.Cleanup(func() { store.Close() })
+	const reviewer = "+919876500000"
 	v, err := otp.NewVerifier(r, store, otp.Config{Limits: otp.Limits{PerNumber: otp.Limit{N: 1, Per: time.Hour},
-		UnverifiedPerRange: otp.Limit{N: 1, Per: time.Hour}}})
+		UnverifiedPerRange: otp.Limit{N: 1, Per: time.Hour}}, TestNumbers: []otp.TestNumber{{Number: reviewer, Code: fixedCode}}})
 	require.NoError(t, err)
 	for range 3 {
 		_, err = v.Start(ctx, sessionKey, inMobile, otp.WithChannel(otp.Voice))
@@ -159,6 +160,8 @@ func TestRouterRefusesAChannelItsRouteLacksBeforeAnyLimit(t *testing.T) {
 	require.NoError(t, err, "the refused Starts took no token")
 	_, err = v.Start(ctx, "us", usMobile, otp.WithChannel(otp.Voice))
 	require.NoError(t, err, "the default route has voice")
+	_, err = v.Start(ctx, "reviewer", reviewer, otp.WithChannel(otp.Voice))
+	require.NoError(t, err, "a test number is never sent: its route's channels do not matter")
 	assert.Equal(t, []int{1, 1}, []int{in.Calls(otp.OpStart), def.Calls(otp.OpStart)})
 }
 
