@@ -380,13 +380,11 @@ local function decide(base, arg, s, n)
     -- breaker's, as in MemoryLimiter.Allow.
     local judged = false
     for j, r in ipairs(q) do
-      if r.kind == 'K' or r.kind == 'R' then
+      if (r.kind == 'K' or r.kind == 'R') and not (r.fallback and judged) then
+        -- (a breaker before a skipped Fallback in the chain answers for it)
         local win = tonumber(r.p1)
-        local b = nil
-        -- A breaker before it in the chain answers for a skipped Fallback.
-        if not (r.fallback and judged) then b = breaker(r.key, win, r.p4, now) end
-        if r.fallback and judged then
-        elseif not (b and b.found) then
+        local b = breaker(r.key, win, r.p4, now)
+        if not b.found then
           judged = false
         else
           local refuses
