@@ -196,7 +196,7 @@ func (s *Store) Claim(_ context.Context, key string, c otp.Claim) (otp.Verificat
 	if err != nil {
 		v = otp.Verification{}
 	}
-	sh.claims[key] = c // a claim lasts a minute at most: no copy of the key
+	sh.claims[strings.Clone(key)] = c // the key may pin the caller's request buffer
 	return v, nil
 }
 
