@@ -64,9 +64,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestConformanceSweeping runs the suite with the sweeper working flat out
-// and the shortest retention the suite allows, so that a sweep racing the
-// operations shows.
 // Two Verifiers of one process on one memstore behave as one.
 func TestInstances(t *testing.T) {
 	s := memstore.New(memstore.Config{})
@@ -74,6 +71,9 @@ func TestInstances(t *testing.T) {
 	otptest.TestInstances(t, func() otp.Store { return s })
 }
 
+// TestConformanceSweeping runs the suite with the sweeper working flat out
+// and the shortest retention the suite allows, so that a sweep racing the
+// operations shows.
 func TestConformanceSweeping(t *testing.T) {
 	otptest.TestStore(t, func() otp.Store {
 		s := memstore.New(memstore.Config{Retention: time.Second, SweepInterval: time.Millisecond})
