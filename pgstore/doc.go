@@ -57,8 +57,8 @@
 // loss would weaken a guarantee keep the server's setting: a counted
 // attempt and a consumed verification (AllowAddAttempt, Delete,
 // DeleteRecord), so that no crash lets a code work twice or a guess more
-// than MaxAttempts times, and SetOverride. Config.SynchronousCommit keeps
-// the server's setting for every write.
+// than MaxAttempts times, and SetOverride; so do the cleaner's deletes.
+// Config.SynchronousCommit keeps the server's setting for every write.
 //
 // Every Start takes the same few rows (the total budget, the region's
 // bucket and breaker), each under a lock held until its statement

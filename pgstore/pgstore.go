@@ -228,7 +228,7 @@ func statementsOf(n names, async bool) statements {
 	// time itself). An async call's transaction commits without waiting
 	// for its flush: set_config's is_local lasts until the commit that
 	// ends the statement. Writes that must survive a crash are durable.
-	const now, durable = true, true
+	const now, durable, read = true, true, true
 	call := func(fn string, args int, atNow, mustLast bool) string {
 		s, first := "SELECT "+replyColumns+" FROM "+n.T+fn+"(", 1
 		if atNow {
@@ -247,7 +247,7 @@ func statementsOf(n names, async bool) statements {
 		return s
 	}
 	return statements{
-		get:      call("get", 3, !now, !durable),
+		get:      call("get", 3, !now, read), // writes nothing: no commit to hurry
 		put:      call("put", 18, !now, !durable),
 		release:  call("release", 4, !now, !durable),
 		markSent: call("mark_sent", 6, !now, !durable),
@@ -264,8 +264,10 @@ func statementsOf(n names, async bool) statements {
 		// An operator's block is worth its flush.
 		setOverride: call("set_override", 6, !now, durable),
 		overrides:   "SELECT target, action, until_s, until_n FROM " + n.T + "overrides_in_force($1, $2)",
-		clean:       "SELECT verifications, buckets, breakers, overrides FROM " + n.T + "clean($1, $2, $3)",
-		version:     "SELECT coalesce(max(version), 0) FROM " + n.T + "schema_version",
+		// The cleaner's deletes keep the server's setting: they are
+		// background work, whose flush nobody waits for.
+		clean:   "SELECT verifications, buckets, breakers, overrides FROM " + n.T + "clean($1, $2, $3)",
+		version: "SELECT coalesce(max(version), 0) FROM " + n.T + "schema_version",
 	}
 }
 
