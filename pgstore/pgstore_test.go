@@ -437,7 +437,13 @@ func TestDeleteKeepsClaim(t *testing.T) {
 // TestUnknownLimitKind: a request of a kind the Store does not know is
 // refused, not skipped.
 func TestUnknownLimitKind(t *testing.T) {
-	s := newStore(t, newPool(t), pgstore.Config{})
-	err := s.Allow(t.Context(), []otp.LimitRequest{{Kind: otp.LimitKind(99), Scope: otp.ScopeNumber, Key: "k"}})
+	// Refused before any I/O: a pool that reaches no server will do.
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s, err := pgstore.New(pool, pgstore.Config{KeySecret: secret(), CleanInterval: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	err = s.Allow(t.Context(), []otp.LimitRequest{{Kind: otp.LimitKind(99), Scope: otp.ScopeNumber, Key: "k"}})
 	require.ErrorIs(t, err, pgstore.ErrBadRequest)
 }
