@@ -140,7 +140,8 @@ func testInstancesWrongGuesses(t *testing.T, a, b otp.Store) {
 
 func testInstancesCooldownAndLimits(t *testing.T, a, b otp.Store) {
 	p := NewProvider(ProviderConfig{Code: "123456"})
-	cooldown := 500 * time.Millisecond
+	// Long enough that a loaded machine runs the calls inside it.
+	cooldown := 1500 * time.Millisecond
 	vs := pair(t, p, a, b, otp.Config{ResendCooldowns: []time.Duration{cooldown},
 		Limits: otp.Limits{PerNumber: otp.Limit{N: 2, Per: time.Hour}, UnverifiedPerRange: otp.NoLimit}})
 	ctx, key, to := t.Context(), session(), mobile()

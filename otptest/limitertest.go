@@ -467,7 +467,9 @@ func testBreakerGrace(t *testing.T, x limitSuite) {
 func testBreakerSurge(t *testing.T, x limitSuite) {
 	ctx := t.Context()
 	burst, known := x.breaker("surge"), x.breaker("surge-known")
-	burst.Breaker.Grace, known.Breaker.Grace = time.Minute, 300*time.Millisecond
+	// known's Grace is long enough that a loaded machine records its last 4
+	// sends and asks inside it.
+	burst.Breaker.Grace, known.Breaker.Grace = time.Minute, time.Second
 	x.record(t, otp.OutcomeSent, 3, burst)
 	noError(t, x.lim.Allow(ctx, reqs(burst)), "3 sends in their grace: fewer than MinSends")
 	x.record(t, otp.OutcomeSent, 1, burst)
@@ -477,7 +479,7 @@ func testBreakerSurge(t *testing.T, x limitSuite) {
 	// every young send a surge) it would be 3 of 8 and refuse.
 	x.record(t, otp.OutcomeSent, 4, known)
 	x.record(t, otp.OutcomeVerified, 3, known)
-	time.Sleep(900 * time.Millisecond) // past twice the Grace
+	time.Sleep(2*known.Breaker.Grace + 100*time.Millisecond) // past twice the Grace
 	x.record(t, otp.OutcomeSent, 4, known)
 	noError(t, x.lim.Allow(ctx, reqs(known)), "4 sends in their grace beside 4 past it, 3 verified: no surge")
 }
