@@ -34,6 +34,9 @@ import (
 // arbitrary strings of up to [otp.MaxKeyLen] bytes and never affect each
 // other; and times round-trip to the nanosecond (compared with
 // [time.Time.Equal], so locations and monotonic readings may be dropped).
+// What several Verifiers on one store must see (one success of concurrent
+// right codes, concurrent Starts sending once) is [TestInstances]'s: a
+// shared store runs both.
 //
 // Each rule is a subtest with a fresh store: newStore is called once per
 // subtest, never concurrently, before the subtest calls t.Parallel. Stores
