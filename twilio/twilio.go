@@ -362,7 +362,7 @@ func (p *Provider) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if !verificationSIDRE.MatchString(ref.ID) {
 		return local(otp.OpCheck, fmt.Errorf("twilio: %w: not a verification SID", otp.ErrNotFound))
 	}
-	if len(code) < 4 || len(code) > 10 || !vendorhttp.Alnum(code) {
+	if !vendorhttp.Code(code) {
 		return local(otp.OpCheck, fmt.Errorf("twilio: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode))
 	}
 	form := url.Values{"VerificationSid": {ref.ID}, "Code": {code}}
@@ -541,7 +541,7 @@ func (o SendOptions) validate() error {
 		return errors.New("twilio: TemplateSID must be HJ and 32 hex digits")
 	case o.RiskCheck != RiskCheckDefault && o.RiskCheck != RiskCheckEnable && o.RiskCheck != RiskCheckDisable:
 		return fmt.Errorf("twilio: RiskCheck %q is not enable or disable", o.RiskCheck)
-	case o.CustomCode != "" && (len(o.CustomCode) < 4 || len(o.CustomCode) > 10 || !vendorhttp.Alnum(o.CustomCode)):
+	case o.CustomCode != "" && !vendorhttp.Code(o.CustomCode):
 		return errors.New("twilio: CustomCode must be 4 to 10 letters or digits")
 	}
 	return nil

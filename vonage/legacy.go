@@ -231,7 +231,7 @@ func (l *Legacy) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if err := l.checkID(otp.OpCheck, ref); err != nil {
 		return err
 	}
-	if len(code) < 4 || len(code) > 10 || !vendorhttp.Alnum(code) {
+	if !vendorhttp.Code(code) {
 		return local(l.Name(), otp.OpCheck, fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode))
 	}
 	return l.expectOK(ctx, otp.OpCheck, "/check/json", url.Values{"request_id": {ref.ID}, "code": {code}})

@@ -121,7 +121,7 @@ func (o SendOptions) validate() error {
 	switch {
 	case o.AppHash != "" && (len(o.AppHash) != 11 || strings.ContainsFunc(o.AppHash, func(r rune) bool { return r <= ' ' || r >= 0x7f })):
 		return errors.New("vonage: AppHash must be 11 printable characters")
-	case o.Code != "" && (len(o.Code) < 4 || len(o.Code) > 10 || !vendorhttp.Alnum(o.Code)):
+	case o.Code != "" && !vendorhttp.Code(o.Code):
 		return errors.New("vonage: Code must be 4 to 10 letters or digits")
 	}
 	return nil
@@ -383,7 +383,7 @@ func (p *V2) Check(ctx context.Context, ref otp.Ref, code string) error {
 	if ref.ID == "" {
 		return local(p.Name(), otp.OpCheck, fmt.Errorf("vonage: %w: empty request id", otp.ErrNotFound))
 	}
-	if len(code) < 4 || len(code) > 10 || !vendorhttp.Alnum(code) {
+	if !vendorhttp.Code(code) {
 		return local(p.Name(), otp.OpCheck, fmt.Errorf("vonage: %w: want 4 to 10 letters or digits", otp.ErrInvalidCode))
 	}
 	body, _ := json.Marshal(struct {

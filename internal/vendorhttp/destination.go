@@ -38,3 +38,7 @@ func Alnum(s string) bool {
 	}
 	return true
 }
+
+// Code reports whether s is a code the vendors take, to check or to send
+// as a custom code: 4 to 10 ASCII letters or digits.
+func Code(s string) bool { return len(s) >= 4 && len(s) <= 10 && Alnum(s) }

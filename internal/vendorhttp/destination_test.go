@@ -49,4 +49,10 @@ func TestDestinationChecks(t *testing.T) {
 	if !Alnum("Ab09") || Alnum("a-b") || Alnum("é") {
 		t.Error("Alnum")
 	}
+	for s, ok := range map[string]bool{"1234": true, "12345678aB": true, "123": false, "12345678901": false,
+		"12 34": false, "１２３４": false, "": false} {
+		if Code(s) != ok {
+			t.Errorf("Code(%q) = %v", s, !ok)
+		}
+	}
 }
