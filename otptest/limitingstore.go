@@ -50,6 +50,7 @@ func TestLimitingStore(t *testing.T, newStore func() otp.LimitingStore) {
 		{"AllowAddAttemptConcurrent", testAllowAddAttemptConcurrent},
 		{"GetAllowClaims", testGetAllowClaims},
 		{"PutRecordDeleteRecord", testPutRecordDeleteRecord},
+		{"DeleteRecordConcurrent", testDeleteRecordConcurrent},
 	}...))
 }
 
@@ -371,4 +372,38 @@ func testPutRecordDeleteRecord(t *testing.T, x limitSuite) {
 		x.requireNotFound(t, vs[i].Key)
 	}
 	noError(t, x.ls.Allow(ctx, reqs(b, refund)), "3 of 5 verified (one refusal), and the token back")
+}
+
+// testDeleteRecordConcurrent: of concurrent DeleteRecords of one
+// verification (the right code checked on many instances at once), one
+// consumes it and feeds its verified outcome, once: a verification counted
+// twice would lift a pumped region's verified share and give a range two
+// tokens for one verified send.
+func testDeleteRecordConcurrent(t *testing.T, x limitSuite) {
+	ctx := t.Context()
+	b := x.breaker("delete-race")
+	refund := x.req(otp.ScopeRange, "delete-race", 2, 24*time.Hour)
+	refund.Refund = true
+	v := x.sample(x.key("delete-race"), "id-race", time.Minute)
+	noError(t, x.ls.PutRecord(ctx, v, otp.OutcomeSent, reqs(b, refund)), "PutRecord")
+	x.record(t, otp.OutcomeSent, 3, b)
+	for i := range 2 {
+		noError(t, x.ls.Allow(ctx, reqs(refund)), "Allow #%d takes a token of the range's two", i)
+	}
+	requireLimited(t, x.ls.Allow(ctx, reqs(refund)), otp.ScopeRange, 24*time.Hour, "the range's tokens taken")
+	errs := race(50, func(int) error {
+		return x.ls.DeleteRecord(ctx, v.Key, v.Ref.ID, otp.OutcomeVerified, reqs(b, refund))
+	})
+	wins := 0
+	for _, err := range errs {
+		if err == nil {
+			wins++
+			continue
+		}
+		requireNotFoundErr(t, err, "a losing DeleteRecord")
+	}
+	equal(t, 1, wins, "DeleteRecords that consumed the verification")
+	noError(t, x.ls.Allow(ctx, reqs(refund)), "one token back")
+	requireLimited(t, x.ls.Allow(ctx, reqs(refund)), otp.ScopeRange, 24*time.Hour, "one token back, not two")
+	requireChallenge(t, x.ls.Allow(ctx, reqs(b)), otp.ScopeConversion, "1 of 4 sends verified: counted once")
 }
