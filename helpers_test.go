@@ -3,7 +3,6 @@ package otp_test
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,22 +169,6 @@ func (pp plainProvider) Send(ctx context.Context, r otp.SendRequest) (otp.Ref, e
 }
 func (pp plainProvider) Check(ctx context.Context, ref otp.Ref, code string) error {
 	return pp.p.Check(ctx, ref, code)
-}
-
-// lenientProvider accepts the right code any number of times, so that only
-// the Store can make a check succeed once.
-type lenientProvider struct {
-	*otptest.Provider
-	checks atomic.Int64
-}
-
-func (l *lenientProvider) Check(_ context.Context, _ otp.Ref, code string) error {
-	l.checks.Add(1)
-	time.Sleep(time.Millisecond) // a vendor's round trip widens the race
-	if code == fixedCode {
-		return nil
-	}
-	return otp.ErrWrongCode
 }
 
 func (l *eventLog) all() []otp.Event {

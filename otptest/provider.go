@@ -26,6 +26,10 @@ type ProviderConfig struct {
 	Code string
 	// TTL makes codes expire at the fake vendor, by Clock. Default: never.
 	TTL time.Duration
+	// Reusable makes a right code verify however often it is checked, as
+	// a vendor that keeps no state would: only the Store can then make
+	// concurrent right checks succeed once. Default: a code verifies once.
+	Reusable bool
 	// BurnAfter makes the fake vendor burn a verification after this many
 	// wrong codes, answering otp.ErrTooManyAttempts, as real vendors do.
 	// Default: never.
@@ -192,7 +196,9 @@ func (p *Provider) Check(ctx context.Context, ref otp.Ref, code string) error {
 		return err
 	}
 	if code == pc.code {
-		delete(sh.m, ref.ID)
+		if !p.cfg.Reusable {
+			delete(sh.m, ref.ID)
+		}
 		return nil
 	}
 	pc.wrong++

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,94 +92,17 @@ type flow struct {
 }
 
 func newFlow(t *testing.T, be backend, cfg otp.Config, scfg redisstore.Config) flow {
-	return newFlowWith(t, be, nil, cfg, scfg)
-}
-
-// newFlowWith is newFlow with the vendor wrap(f.p), if wrap is not nil.
-func newFlowWith(t *testing.T, be backend, wrap func(*otptest.Provider) otp.Provider, cfg otp.Config, scfg redisstore.Config) flow {
 	t.Helper()
 	if scfg.Prefix == "" {
 		scfg.Prefix = prefix()
 	}
-	p := otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode, Clock: cfg.Clock})
-	f := flow{p: p}
-	var vendor otp.Provider = p
-	if wrap != nil {
-		vendor = wrap(p)
-	}
+	f := flow{p: otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode, Clock: cfg.Clock})}
 	for _, v := range []**otp.Verifier{&f.a, &f.b} {
 		var err error
-		*v, err = otp.NewVerifier(vendor, newStore(t, be.client(t), scfg), cfg)
+		*v, err = otp.NewVerifier(f.p, newStore(t, be.client(t), scfg), cfg)
 		require.NoError(t, err)
 	}
 	return f
-}
-
-// pick returns a for even i and b for odd.
-func (f flow) pick(i int) *otp.Verifier {
-	if i%2 == 0 {
-		return f.a
-	}
-	return f.b
-}
-
-// TestTwoInstancesOneSuccess: of concurrent right checks through two
-// instances, one succeeds, and the breaker counts one verification (on
-// Cluster the losers' Records, sent beside their Deletes, count nothing).
-func TestTwoInstancesOneSuccess(t *testing.T) {
-	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) {
-			// The vendor accepts the right code every time, so that every
-			// check reaches the Store and only its atomic Delete can stop a
-			// second success.
-			var lenient *lenientProvider
-			cfg := redisstore.Config{Prefix: prefix()}
-			f := newFlowWith(t, be, func(p *otptest.Provider) otp.Provider {
-				lenient = &lenientProvider{Provider: p}
-				return lenient
-			}, otp.Config{MaxAttempts: 1000}, cfg)
-			c := be.client(t)
-			breaker := newStore(t, c, cfg).BreakerKey("GB", time.Hour) // the Guard's default Window
-			ctx := t.Context()
-			_, err := f.a.Start(ctx, "session", ukMobile)
-			require.NoError(t, err)
-
-			errs := race(100, func(i int) error {
-				_, err := f.pick(i).Check(ctx, "session", fixedCode)
-				return err
-			})
-			wins := 0
-			for _, err := range errs {
-				if err == nil {
-					wins++
-					continue
-				}
-				assert.ErrorIs(t, err, otp.ErrNotFound, "a losing check")
-			}
-			assert.Equal(t, 1, wins, "correct checks that succeeded")
-			assert.Greater(t, lenient.checks.Load(), int64(1), "the race reached the vendor")
-			_, err = f.b.Status(ctx, "session")
-			assert.ErrorIs(t, err, otp.ErrNotFound, "the verification was consumed")
-			counts, err := c.HMGet(ctx, breaker, "s", "v").Result()
-			require.NoError(t, err)
-			assert.Equal(t, []any{"1", "1"}, counts, "the breaker's sends and verifications")
-		})
-	}
-}
-
-// lenientProvider accepts the right code however often it is checked.
-type lenientProvider struct {
-	*otptest.Provider
-	checks atomic.Int64
-}
-
-func (p *lenientProvider) Check(ctx context.Context, _ otp.Ref, code string) error {
-	p.checks.Add(1)
-	time.Sleep(2 * time.Millisecond) // checks overlap at the vendor
-	if code != fixedCode {
-		return otp.ErrWrongCode
-	}
-	return ctx.Err()
 }
 
 // TestInstances runs otptest's multi-instance suite: two stores on
@@ -580,22 +501,6 @@ func TestRedisErrorsAreUnavailable(t *testing.T) {
 	assert.ErrorIs(t, err, otp.ErrStoreUnavailable)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotContains(t, err.Error(), "other", "errors do not name the key")
-}
-
-// race runs f(i) for i in [0, n) concurrently, released together.
-func race(n int, f func(i int) error) []error {
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return errs
 }
 
 // TestBucketTTL: Redis drops a limit bucket when it is full again, by the
