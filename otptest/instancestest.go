@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -173,6 +174,13 @@ func testInstancesOverride(t *testing.T, a, b otp.Store) {
 	defer vs[0].SetOverride(context.Background(), otp.Override{Target: target})
 	_, err := vs[1].Start(ctx, session(), to)
 	errorIs(t, err, otp.ErrDestinationBlocked, "a block set on the first, on the second")
+	var be *otp.BlockedError
+	isTrue(t, errors.As(err, &be) && be.Target == target, "the block names its target: %v", err)
+	equal(t, 0, p.Calls(otp.OpStart), "nothing sent to a blocked range")
+	list, err := vs[1].Overrides(ctx)
+	noError(t, err, "Overrides on the second")
+	isTrue(t, slices.Contains(list, otp.Override{Target: target, Action: otp.OverrideBlock}),
+		"the second lists the first's block: %v", list)
 	noError(t, vs[0].SetOverride(ctx, otp.Override{Target: target, Action: otp.OverrideChallenge}), "SetOverride(challenge)")
 	key := session()
 	_, err = vs[1].Start(ctx, key, to)

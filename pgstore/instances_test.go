@@ -1,10 +1,7 @@
 package pgstore_test
 
 import (
-	"context"
-	"errors"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +18,6 @@ import (
 type flow struct {
 	p    *otptest.Provider
 	a, b *otp.Verifier
-	sa   *pgstore.Store
-	sb   *pgstore.Store
 }
 
 func newFlow(t *testing.T, cfg otp.Config, scfg pgstore.Config) flow {
@@ -32,12 +27,10 @@ func newFlow(t *testing.T, cfg otp.Config, scfg pgstore.Config) flow {
 	}
 	p := otptest.NewProvider(otptest.ProviderConfig{Code: fixedCode, Clock: cfg.Clock})
 	f := flow{p: p}
-	f.sa = newStore(t, newPool(t), scfg)
-	f.sb = newStore(t, newPool(t), scfg)
 	var err error
-	f.a, err = otp.NewVerifier(p, f.sa, cfg)
+	f.a, err = otp.NewVerifier(p, newStore(t, newPool(t), scfg), cfg)
 	require.NoError(t, err)
-	f.b, err = otp.NewVerifier(p, f.sb, cfg)
+	f.b, err = otp.NewVerifier(p, newStore(t, newPool(t), scfg), cfg)
 	require.NoError(t, err)
 	return f
 }
@@ -103,73 +96,4 @@ func TestTwoInstancesCooldownAndLimits(t *testing.T) {
 	assert.Equal(t, 20*time.Minute-31*time.Second, rl.RetryAfter)
 	_, err = f.a.Start(ctx, "third", ukMobile)
 	require.ErrorIs(t, err, otp.ErrRateLimited, "a's Start after three sends to the number")
-}
-
-// TestTwoInstancesOverride: an override set through one instance is in
-// force on the other at once, and so is its removal; a challenge override
-// passes a Start made WithChallengePassed.
-func TestTwoInstancesOverride(t *testing.T) {
-	var rangeID atomic.Value
-	f := newFlow(t, otp.Config{OnEvent: func(e otp.Event) {
-		if e.Range != "" {
-			rangeID.Store(e.Range)
-		}
-	}}, pgstore.Config{})
-	ctx := t.Context()
-	_, err := f.a.Start(ctx, "first", ukMobile)
-	require.NoError(t, err)
-	target := otp.RangeTarget(rangeID.Load().(string))
-	require.NoError(t, f.a.SetOverride(ctx, otp.Override{Target: target, Action: otp.OverrideBlock,
-		Until: time.Now().Add(time.Hour)}))
-	t.Cleanup(func() { _ = f.a.SetOverride(context.Background(), otp.Override{Target: target}) })
-
-	_, err = f.b.Start(ctx, "session", ukMobile)
-	var be *otp.BlockedError
-	require.ErrorAs(t, err, &be, "b's Start to a range a blocked")
-	assert.Equal(t, target, be.Target)
-	assert.Equal(t, 1, f.p.Calls(otp.OpStart), "nothing more was sent")
-	list, err := f.b.Overrides(ctx)
-	require.NoError(t, err)
-	i := indexOf(list, target)
-	require.GreaterOrEqual(t, i, 0, "b lists a's override")
-	assert.Equal(t, otp.OverrideBlock, list[i].Action)
-
-	require.NoError(t, f.a.SetOverride(ctx, otp.Override{Target: target, Action: otp.OverrideChallenge}))
-	_, err = f.b.Start(ctx, "session", ukMobile)
-	var ce *otp.ChallengeError
-	require.ErrorAs(t, err, &ce, "b's Start to a range a put under challenge")
-	assert.Equal(t, otp.ScopeOverride, ce.Scope)
-	_, err = f.b.Start(ctx, "session", ukMobile, otp.WithChallengePassed())
-	require.NoError(t, err, "b's Start that passed the challenge a asked for")
-	assert.Equal(t, 2, f.p.Calls(otp.OpStart))
-
-	require.NoError(t, f.a.SetOverride(ctx, otp.Override{Target: target}))
-	_, err = f.b.Start(ctx, "other", ukMobile)
-	require.NoError(t, err, "b's Start once a removed the override")
-	assert.Equal(t, 3, f.p.Calls(otp.OpStart))
-}
-
-func indexOf(list []otp.Override, t otp.Target) int {
-	for i, o := range list {
-		if o.Target == t {
-			return i
-		}
-	}
-	return -1
-}
-
-// TestErrorsAreTyped: what a store call cannot do is a *pgstore.Error
-// matching otp.ErrStoreUnavailable, and a cancelled context comes through.
-func TestErrorsAreTyped(t *testing.T) {
-	s := newStore(t, newPool(t), pgstore.Config{})
-	cancelled, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := s.Get(cancelled, "a key")
-	var pe *pgstore.Error
-	require.ErrorAs(t, err, &pe)
-	assert.Equal(t, "get", pe.Op)
-	assert.ErrorIs(t, err, otp.ErrStoreUnavailable)
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.NotContains(t, err.Error(), "a key", "errors do not name the key")
-	assert.False(t, errors.Is(err, otp.ErrNotFound))
 }
