@@ -111,10 +111,21 @@ func exampleNumber(t testing.TB, region string, typ phonenumbers.PhoneNumberType
 // faultyStore lets a test make one Store method fail.
 type faultyStore struct {
 	otp.Store
-	mu      sync.Mutex
-	failPut error
-	failGet error
-	failAdd error
+	mu       sync.Mutex
+	failPut  error
+	failGet  error
+	failAdd  error
+	failMark error
+}
+
+func (s *faultyStore) MarkSent(ctx context.Context, key, id string, at time.Time) error {
+	s.mu.Lock()
+	err := s.failMark
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.Store.MarkSent(ctx, key, id, at)
 }
 
 func (s *faultyStore) Put(ctx context.Context, v otp.Verification) error {

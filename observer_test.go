@@ -99,4 +99,22 @@ func TestEachProviderCallReportedOnce(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, timed, "events with a Duration for one check: %v", f.events.kinds()[before:])
+
+	// A resend whose MarkSent fails after the vendor resent: the call is
+	// EventSent's, not the failure's too.
+	store := &faultyStore{Store: f.store}
+	f.v = f.verifier(t, f.p, store, otp.Config{})
+	f.start(t)
+	f.clock.Advance(time.Minute)
+	store.failMark = otp.ErrStoreUnavailable
+	before = len(f.events.events)
+	_, err = f.v.Resend(context.Background(), sessionKey)
+	require.ErrorIs(t, err, otp.ErrStoreUnavailable)
+	timed = 0
+	for _, e := range f.events.events[before:] {
+		if e.Duration > 0 {
+			timed++
+		}
+	}
+	assert.Equal(t, 1, timed, "events with a Duration for one resend: %v", f.events.kinds()[before:])
 }
