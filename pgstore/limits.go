@@ -20,15 +20,34 @@ type limits struct {
 	bInt    []int64 // emission interval, ns
 	bTol    []int64 // burst tolerance, ns
 	bSoft   []bool  // Challenge
-	kIDs    [][]byte
-	kWin    []int64 // µs
-	kGrace  []int64 // µs; 0: none
-	kMin    []int32
-	kShare  []float64
-	kRO     []bool
-	kFb     []bool // Fallback
-	oKeys   []string
-	oSoft   []bool // Challenge: an OverrideChallenge asks for one
+	breakers
+	kShare []float64
+	kRO    []bool
+	oKeys  []string
+	oSoft  []bool // Challenge: an OverrideChallenge asks for one
+}
+
+// breakers are the arguments decide and record both take of each breaker.
+type breakers struct {
+	kIDs   [][]byte
+	kWin   []int64 // µs
+	kGrace []int64 // µs; 0: none
+	kMin   []int32
+	kFb    []bool // Fallback
+}
+
+// add appends breaker request r, or ErrBadRequest.
+func (k *breakers) add(s *Store, r otp.LimitRequest) error {
+	win, err := window(r.Breaker)
+	if err != nil {
+		return err
+	}
+	k.kIDs = append(k.kIDs, s.breakerID(r.Key, win))
+	k.kWin = append(k.kWin, win)
+	k.kGrace = append(k.kGrace, grace(r.Breaker))
+	k.kMin = append(k.kMin, int32(min(r.Breaker.MinSends, 1<<31-1)))
+	k.kFb = append(k.kFb, r.Fallback)
+	return nil
 }
 
 // limits returns the arguments that decide reqs, or ErrBadRequest.
@@ -53,17 +72,11 @@ func (s *Store) limits(reqs []otp.LimitRequest) (limits, error) {
 			if r.Breaker.MinSends < 0 {
 				continue
 			}
-			win, err := window(r.Breaker)
-			if err != nil {
+			if err := l.add(s, r); err != nil {
 				return limits{}, err
 			}
-			l.kIDs = append(l.kIDs, s.breakerID(r.Key, win))
-			l.kWin = append(l.kWin, win)
-			l.kGrace = append(l.kGrace, grace(r.Breaker))
-			l.kMin = append(l.kMin, int32(min(r.Breaker.MinSends, 1<<31-1)))
 			l.kShare = append(l.kShare, r.Breaker.MinShare)
 			l.kRO = append(l.kRO, r.Breaker.RecordOnly)
-			l.kFb = append(l.kFb, r.Fallback)
 		case otp.LimitOverride:
 			l.oKeys = append(l.oKeys, r.Key)
 			l.oSoft = append(l.oSoft, r.Challenge)
@@ -147,15 +160,11 @@ func (l *limits) denied(op string, r reply) error {
 // buckets that get a token back and the breakers, in the order of the
 // requests.
 type outcome struct {
-	o      int32
-	fIDs   [][]byte
-	fInt   []int64
-	kIDs   [][]byte
+	o    int32
+	fIDs [][]byte
+	fInt []int64
+	breakers
 	kNames []string
-	kWin   []int64
-	kGrace []int64
-	kMin   []int32
-	kFb    []bool // Fallback
 }
 
 func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error) {
@@ -163,16 +172,10 @@ func (s *Store) outcome(o otp.Outcome, reqs []otp.LimitRequest) (outcome, error)
 	for _, r := range reqs {
 		switch {
 		case r.Kind == otp.LimitBreaker && r.Breaker.MinSends >= 0:
-			win, err := window(r.Breaker)
-			if err != nil {
+			if err := out.add(s, r); err != nil {
 				return outcome{}, err
 			}
-			out.kIDs = append(out.kIDs, s.breakerID(r.Key, win))
 			out.kNames = append(out.kNames, label(r.Key))
-			out.kWin = append(out.kWin, win)
-			out.kGrace = append(out.kGrace, grace(r.Breaker))
-			out.kMin = append(out.kMin, int32(min(r.Breaker.MinSends, 1<<31-1)))
-			out.kFb = append(out.kFb, r.Fallback)
 		case r.Kind == otp.LimitBucket && r.Refund && o == otp.OutcomeVerified && r.Limit.N >= 0:
 			interval, err := gcra(r.Limit)
 			if err != nil {
