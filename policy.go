@@ -102,8 +102,8 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 		return p, nil
 	}
 	p.outcome = v.outcomes(p.outcome, d.region, d.place, challenged)
-	var chain []LimitRequest // the enforced breakers before a record-only Fallback
-	for _, r := range p.outcome {
+	copied := false // the enforced breakers, for a record-only Fallback after them
+	for i, r := range p.outcome {
 		// What a send's outcome feeds is what it must pass: the unverified
 		// budgets, which ask for a challenge, and the breakers; a Start that
 		// passed a challenge passes the breakers and takes from the
@@ -113,17 +113,16 @@ func (v *Verifier) plan(ctx context.Context, ev *Event, raw string, c Channel, c
 			r.Challenge = !challenged
 		case challenged:
 			continue
-		case guarded:
-		case !r.Breaker.RecordOnly:
-			chain = append(chain, r)
-		case r.Fallback:
+		case r.Fallback && r.Breaker.RecordOnly && !guarded && !copied:
 			// A record-only Fallback (QuietRecordOnly) behind enforced
 			// breakers: the record-only call judges the chain from its
 			// start too, so that it stops where the enforced one does.
-			for _, b := range chain {
-				p.add(true, b)
+			for _, b := range p.outcome[:i] {
+				if b.Kind == LimitBreaker && !b.Breaker.RecordOnly {
+					p.add(true, b)
+				}
 			}
-			chain = nil
+			copied = true
 		}
 		p.add(guarded, r)
 	}
