@@ -78,10 +78,15 @@ type rule[X any] struct {
 // runRules runs each rule as a parallel subtest on a store of its own,
 // made by newStore before the subtest goes parallel, with keys under a
 // prefix unique to the run and the rule.
-func runRules[S, X any](t *testing.T, newStore func() S, suite func(s S, prefix string) X, rules []rule[X]) {
+// newPrefix returns a key prefix unique to one run of a suite.
+func newPrefix() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails
-	prefix := "otptest-" + hex.EncodeToString(b[:]) + "/"
+	return "otptest-" + hex.EncodeToString(b[:]) + "/"
+}
+
+func runRules[S, X any](t *testing.T, newStore func() S, suite func(s S, prefix string) X, rules []rule[X]) {
+	prefix := newPrefix()
 	for _, r := range rules {
 		t.Run(r.name, func(t *testing.T) {
 			s := newStore()

@@ -416,6 +416,19 @@ func TestExpiryByTTL(t *testing.T) {
 	}
 }
 
+// TestAnyYear: times round-trip, and expiry and claims work, by a clock of
+// any year, on each backend.
+func TestAnyYear(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			c := be.client(t)
+			otptest.TestStoreAnyYear(t, func(clock otp.Clock) otp.Store {
+				return newStore(t, c, redisstore.Config{Clock: clock})
+			})
+		})
+	}
+}
+
 // TestClock: with Config.Clock the store reads a fake clock, for expiry
 // and limits; Redis still drops keys in real time.
 func TestClock(t *testing.T) {
